@@ -1,0 +1,73 @@
+"""JSON header serialisation (serializeType 0).
+
+Requests from C++ end with a newline and carry some extFields values as JSON numbers;
+responses must carry `extFields` as an object of strings and integer code/opaque/flag
+(remoting-protocol.md §1.4, gotchas 2 and 3).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from orbitmq.errors import RemoteProtocolError
+from orbitmq.protocol.command import RemotingCommand, language_name
+from orbitmq.protocol.codes import SerializeType
+
+
+def encode_json_header(command: RemotingCommand) -> bytes:
+    return orjson.dumps(
+        {
+            "code": command.code,
+            "extFields": command.ext_fields,
+            "flag": command.flag,
+            "language": command.language,
+            "opaque": command.opaque,
+            "remark": command.remark,
+            "serializeTypeCurrentRPC": "JSON",
+            "version": command.version,
+        }
+    )
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def decode_json_header(data: bytes | memoryview, body: bytes) -> RemotingCommand:
+    try:
+        header = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise RemoteProtocolError(f"undecodable JSON header: {exc}") from exc
+    if not isinstance(header, dict):
+        raise RemoteProtocolError("JSON header is not an object")
+    try:
+        code = int(header["code"])
+        opaque = int(header.get("opaque", 0))
+        flag = int(header.get("flag", 0))
+        version = int(header.get("version", 0) or 0)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise RemoteProtocolError(f"JSON header lacks a valid code/opaque/flag: {exc}") from exc
+    raw_ext = header.get("extFields") or {}
+    if not isinstance(raw_ext, dict):
+        raise RemoteProtocolError("extFields is not an object")
+    ext = {str(k): _as_text(v) for k, v in raw_ext.items() if v is not None}
+    remark = header.get("remark")
+    return RemotingCommand(
+        code=code,
+        opaque=opaque,
+        flag=flag,
+        language=language_name(header.get("language", "OTHER")),
+        version=version,
+        remark=remark if isinstance(remark, str) else None,
+        ext_fields=ext,
+        body=body,
+        serialize_type=SerializeType.JSON,
+    )
