@@ -87,9 +87,7 @@ class FrameDecoder:
         serialize_type = (word >> 24) & 0xFF
         header_len = word & 0xFFFFFF
         if header_len > total - 4:
-            raise RemoteProtocolError(
-                f"header length {header_len} exceeds frame length {total}"
-            )
+            raise RemoteProtocolError(f"header length {header_len} exceeds frame length {total}")
         header_start = pos + 8
         body_start = header_start + header_len
         end = pos + 4 + total

@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 
 from orbitmq.errors import RemoteProtocolError
-from orbitmq.protocol.command import RemotingCommand, language_name
 from orbitmq.protocol.codes import SerializeType
+from orbitmq.protocol.command import RemotingCommand, language_name
 
 
 def encode_json_header(command: RemotingCommand) -> bytes:

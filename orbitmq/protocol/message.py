@@ -102,9 +102,7 @@ def body_crc(body: bytes) -> int:
 
 def encode_properties(properties: dict[str, str]) -> str:
     """Java style: pairs joined by the separator, none after the last."""
-    return PROPERTY_SEPARATOR.join(
-        f"{k}{NAME_VALUE_SEPARATOR}{v}" for k, v in properties.items()
-    )
+    return PROPERTY_SEPARATOR.join(f"{k}{NAME_VALUE_SEPARATOR}{v}" for k, v in properties.items())
 
 
 def decode_properties(text: str) -> dict[str, str]:
@@ -215,7 +213,7 @@ def encode_record(msg: MessageExt, properties_text: str | None = None) -> bytear
     `properties_text` lets a caller pass an already encoded properties string.
     """
     topic = msg.topic.encode()
-    props = (properties_text if properties_text is not None else encode_properties(msg.properties))
+    props = properties_text if properties_text is not None else encode_properties(msg.properties)
     props_bytes = props.encode()
     if len(topic) > MAX_TOPIC_BYTES:
         raise ValueError(f"topic is {len(topic)} bytes; the limit is {MAX_TOPIC_BYTES}")

@@ -1,0 +1,1 @@
+"""asyncio transports for the remoting protocol: connections, server, client."""

@@ -1,0 +1,176 @@
+"""One remoting connection, usable by both servers and clients.
+
+Theory of operation: `data_received` feeds a FrameDecoder; each whole command is either a
+response (resolves the Future registered under its opaque by `invoke`) or a request
+(handed to the dispatcher, which may answer through `send`). Either side may send
+requests: brokers push NOTIFY_CONSUMER_IDS_CHANGED to consumers on the same socket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import itertools
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from orbitmq.errors import RemoteProtocolError
+from orbitmq.protocol.command import FLAG_ONEWAY, RemotingCommand
+from orbitmq.protocol.frame import DEFAULT_MAX_FRAME_SIZE, FrameDecoder, encode_frame
+from orbitmq.remoting.errors import (
+    ConnectionBrokenError,
+    ConnectionClosedError,
+    RemotingError,
+    RequestTimeoutError,
+)
+
+if TYPE_CHECKING:
+    from orbitmq.remoting.dispatch import RequestDispatcher
+
+log = logging.getLogger(__name__)
+
+
+class CloseReason(enum.Enum):
+    PEER_CLOSED = "peer closed"
+    BAD_FRAME = "bad frame"
+    IDLE = "idle"
+    SHUTDOWN = "shutdown"
+    TIMEOUT = "request timeout"
+
+
+_opaque_counter = itertools.count(1)
+
+
+def next_opaque() -> int:
+    return next(_opaque_counter) & 0x7FFFFFFF
+
+
+class RemotingConnection(asyncio.Protocol):
+    def __init__(
+        self,
+        dispatcher: RequestDispatcher | None = None,
+        *,
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+    ) -> None:
+        self._dispatcher = dispatcher
+        self._decoder = FrameDecoder(max_frame_size)
+        self._transport: asyncio.Transport | None = None
+        self._pending: dict[int, asyncio.Future[RemotingCommand]] = {}
+        self._can_write = asyncio.Event()
+        self._can_write.set()
+        self._close_callbacks: list[Callable[[RemotingConnection], None]] = []
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.close_reason: CloseReason | None = None
+        self.peer_address = ""
+        self.local_address = ""
+        self.last_active = time.monotonic()
+        self.attributes: dict[str, Any] = {}
+
+    # asyncio.Protocol ---------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        peer = transport.get_extra_info("peername")
+        local = transport.get_extra_info("sockname")
+        if peer:
+            self.peer_address = f"{peer[0]}:{peer[1]}"
+        if local:
+            self.local_address = f"{local[0]}:{local[1]}"
+
+    def data_received(self, data: bytes) -> None:
+        self.last_active = time.monotonic()
+        decoder = self._decoder
+        try:
+            decoder.feed(data)
+            while (command := decoder.next_frame()) is not None:
+                if command.is_response:
+                    future = self._pending.pop(command.opaque, None)
+                    if future is not None and not future.done():
+                        future.set_result(command)
+                elif self._dispatcher is not None:
+                    self._dispatcher.dispatch(self, command)
+        except RemoteProtocolError as exc:
+            log.warning("closing connection %s: %s", self.peer_address, exc)
+            self.close(CloseReason.BAD_FRAME)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        reason = self.close_reason or CloseReason.PEER_CLOSED
+        self.close_reason = reason
+        self._transport = None
+        if reason in (CloseReason.SHUTDOWN, CloseReason.IDLE):
+            error: RemotingError = ConnectionClosedError(
+                f"connection to {self.peer_address} closed: {reason.value}"
+            )
+        else:
+            error = ConnectionBrokenError(f"connection to {self.peer_address} lost: {reason.value}")
+        if exc is not None:
+            error.__cause__ = exc
+        pending, self._pending = self._pending, {}
+        for future in pending.values():
+            if not future.done():
+                future.set_exception(error)
+        self._can_write.set()
+        if not self.closed.done():
+            self.closed.set_result(None)
+        for callback in self._close_callbacks:
+            try:
+                callback(self)
+            except Exception:
+                log.exception("close callback failed for %s", self.peer_address)
+
+    def pause_writing(self) -> None:
+        self._can_write.clear()
+
+    def resume_writing(self) -> None:
+        self._can_write.set()
+
+    # API ---------------------------------------------------------------------------------
+    @property
+    def is_open(self) -> bool:
+        return self._transport is not None and not self._transport.is_closing()
+
+    def add_close_callback(self, callback: Callable[[RemotingConnection], None]) -> None:
+        self._close_callbacks.append(callback)
+
+    def send(self, command: RemotingCommand) -> None:
+        """Write a command now (responses, one-way requests). Silently dropped if closed."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        transport.write(encode_frame(command))
+
+    async def wait_writable(self) -> None:
+        await self._can_write.wait()
+
+    async def invoke(self, command: RemotingCommand, timeout: float) -> RemotingCommand:
+        """Send a request and wait for the response with the same opaque."""
+        if not self.is_open:
+            raise ConnectionClosedError(f"connection to {self.peer_address} is closed")
+        command.opaque = next_opaque()
+        future: asyncio.Future[RemotingCommand] = asyncio.get_running_loop().create_future()
+        self._pending[command.opaque] = future
+        self.send(command)
+        try:
+            async with asyncio.timeout(timeout):
+                return await future
+        except TimeoutError:
+            raise RequestTimeoutError(
+                f"request code {command.code} to {self.peer_address} timed out after {timeout:.1f}s"
+            ) from None
+        finally:
+            self._pending.pop(command.opaque, None)
+
+    def invoke_oneway(self, command: RemotingCommand) -> None:
+        command.opaque = next_opaque()
+        command.flag |= FLAG_ONEWAY
+        self.send(command)
+
+    def close(self, reason: CloseReason = CloseReason.SHUTDOWN) -> None:
+        if self.close_reason is None:
+            self.close_reason = reason
+        if self._transport is not None:
+            if reason is CloseReason.BAD_FRAME:
+                self._transport.abort()
+            else:
+                self._transport.close()
