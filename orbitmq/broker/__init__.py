@@ -1,0 +1,1 @@
+"""The broker core: configs, request handlers, long polling, client registry."""

@@ -1,0 +1,170 @@
+"""BrokerController: wires the store, configs, handlers and background services."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+
+from orbitmq.broker.client_manager import ClientManager
+from orbitmq.broker.config import BrokerConfig
+from orbitmq.broker.consumer_offset import ConsumerOffsetManager
+from orbitmq.broker.handlers.admin import AdminHandler
+from orbitmq.broker.handlers.client import ClientHandler
+from orbitmq.broker.handlers.offset import OffsetHandler
+from orbitmq.broker.handlers.pull import PullMessageHandler
+from orbitmq.broker.handlers.send import SendMessageHandler
+from orbitmq.broker.long_polling import PullRequestHoldService
+from orbitmq.broker.registration import BrokerRegistration
+from orbitmq.broker.subscription_group import SubscriptionGroupManager
+from orbitmq.broker.topic_config import TopicConfigManager
+from orbitmq.remoting.dispatch import RequestDispatcher
+from orbitmq.remoting.server import RemotingServer
+from orbitmq.store.message_store import MessageStore
+
+log = logging.getLogger(__name__)
+
+CLIENT_SCAN_SECONDS = 10.0
+STATS_SECONDS = 1.0
+
+
+@dataclass
+class BrokerStats:
+    put_count: int = 0
+    get_count: int = 0
+    put_tps: float = 0.0
+    get_tps: float = 0.0
+    _last: tuple[float, int, int] = field(default=(0.0, 0, 0))
+
+    def sample(self, now: float) -> None:
+        last_time, last_put, last_get = self._last
+        if last_time:
+            elapsed = max(now - last_time, 1e-6)
+            self.put_tps = (self.put_count - last_put) / elapsed
+            self.get_tps = (self.get_count - last_get) / elapsed
+        self._last = (now, self.put_count, self.get_count)
+
+
+class BrokerController:
+    def __init__(self, config: BrokerConfig) -> None:
+        self.config = config
+        self.topic_config_manager = TopicConfigManager(config)
+        self.subscription_group_manager = SubscriptionGroupManager(config)
+        self.consumer_offset_manager = ConsumerOffsetManager(config.store_path_root_dir)
+        self.client_manager = ClientManager(
+            notify_enabled=config.notify_consumer_ids_changed_enable,
+            expire_seconds=config.channel_expired_timeout / 1000,
+        )
+        self.pull_hold_service = PullRequestHoldService()
+        self.message_store = MessageStore(config.store_config())
+        self.registration = BrokerRegistration(self)
+        self.stats = BrokerStats()
+        self.dispatcher = RequestDispatcher(f"broker {config.broker_name}")
+        for handler in (
+            SendMessageHandler(self),
+            PullMessageHandler(self),
+            OffsetHandler(self),
+            ClientHandler(self),
+            AdminHandler(self),
+        ):
+            handler.register(self.dispatcher)
+        self.server: RemotingServer | None = None
+        self.store_host = (config.broker_ip1, config.listen_port)
+        self.boot_timestamp = int(time.time() * 1000)
+        self.closing = False
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Return once the store is recovered and the ports are listening."""
+        self.topic_config_manager.load()
+        self.subscription_group_manager.load()
+        self.consumer_offset_manager.load()
+        await self.message_store.start()
+        self.message_store.set_message_arrival_listener(
+            self.pull_hold_service.notify_message_arriving
+        )
+        config = self.config
+        ports = [config.listen_port]
+        if config.listen_port > 2:
+            ports.append(config.listen_port - 2)  # the "VIP" port old Java clients use
+        self.server = RemotingServer(self.dispatcher, config.bind_address, ports)
+        self.server.add_close_listener(self.client_manager.on_connection_closed)
+        try:
+            await self.server.start()
+        except BaseException:
+            await self.message_store.aclose()
+            raise
+        if config.listen_port == 0:
+            config.listen_port = self.server.bound_ports[0]
+        self.store_host = (config.broker_ip1, config.listen_port)
+        self.topic_config_manager.persist()
+        self._tasks = [
+            asyncio.create_task(self.registration.registration_service(), name="register_service"),
+            asyncio.create_task(self._persist_offsets_loop(), name="consumer_offset_service"),
+            asyncio.create_task(self._client_scan_loop(), name="client_expiry_service"),
+            asyncio.create_task(self._stats_loop(), name="stats_service"),
+        ]
+        log.info(
+            "broker %s (%s, id %d) listening on %s, store %s",
+            config.broker_name,
+            config.broker_role,
+            config.broker_id,
+            config.broker_addr,
+            config.store_path_root_dir,
+        )
+
+    def schedule_register(self) -> None:
+        self.registration.request_register()
+
+    def disk_used_ratio(self) -> float:
+        try:
+            usage = shutil.disk_usage(self.config.store_path_root_dir)
+        except OSError:
+            return 0.0
+        return usage.used / usage.total if usage.total else 0.0
+
+    async def _persist_offsets_loop(self) -> None:
+        period = self.config.flush_consumer_offset_interval / 1000
+        while True:
+            await asyncio.sleep(period)
+            try:
+                self.consumer_offset_manager.persist_if_dirty()
+            except OSError:
+                log.exception("persisting consumer offsets failed")
+
+    async def _client_scan_loop(self) -> None:
+        while True:
+            await asyncio.sleep(CLIENT_SCAN_SECONDS)
+            self.client_manager.scan_expired()
+
+    async def _stats_loop(self) -> None:
+        while True:
+            self.stats.sample(time.monotonic())
+            await asyncio.sleep(STATS_SECONDS)
+
+    async def aclose(self) -> None:
+        """Stop cleanly: unregister, answer held pulls, persist configs, close the store."""
+        self.closing = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(3.0):
+                await self.registration.unregister_all()
+        await self.registration.aclose()
+        self.pull_hold_service.wake_all()
+        await asyncio.sleep(0)
+        if self.server is not None:
+            await self.server.aclose()
+        self.consumer_offset_manager.persist()
+        self.topic_config_manager.persist()
+        self.subscription_group_manager.persist()
+        await self.message_store.aclose()
+        log.info("broker %s stopped (pid %d)", self.config.broker_name, os.getpid())

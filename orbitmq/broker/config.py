@@ -1,0 +1,197 @@
+"""Broker settings under RocketMQ's property names and defaults (BrokerConfig,
+NettyServerConfig and MessageStoreConfig in apache/rocketmq 4.9.7)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from orbitmq.config_file import ConfigError, apply_properties, read_properties
+from orbitmq.store.config import MessageStoreConfig
+
+DEFAULT_DELAY_LEVELS = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"
+
+# Real RocketMQ keys that tune JVM thread pools or features not built yet; accepted quietly.
+IGNORED_KEYS = frozenset(
+    {
+        "sendMessageThreadPoolNums",
+        "pullMessageThreadPoolNums",
+        "queryMessageThreadPoolNums",
+        "adminBrokerThreadPoolNums",
+        "clientManageThreadPoolNums",
+        "consumerManageThreadPoolNums",
+        "useReentrantLockWhenPutMessage",
+        "transientStorePoolEnable",
+        "warmMapedFileEnable",
+        "waitTimeMillsInSendQueue",
+        "osPageCacheBusyTimeOutMills",
+        "brokerFastFailureEnable",
+        "traceTopicEnable",
+        "msgTraceTopicName",
+        "serverWorkerThreads",
+        "serverSelectorThreads",
+        "serverCallbackExecutorThreads",
+    }
+)
+
+
+def _key(name: str, *aliases: str, choices: tuple[str, ...] = ()) -> dict[str, Any]:
+    return {"key": name, "aliases": aliases, "choices": choices}
+
+
+def default_broker_ip() -> str:
+    """RocketMQ's rule: first non-loopback IPv4 that is not 192.168.x, else any IPv4."""
+    candidates: list[str] = []
+    try:
+        for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET):
+            ip = str(info[4][0])
+            if not ip.startswith("127.") and ip not in candidates:
+                candidates.append(ip)
+    except OSError:
+        pass
+    for ip in candidates:
+        if not ip.startswith("192.168."):
+            return ip
+    return candidates[-1] if candidates else "127.0.0.1"
+
+
+@dataclass
+class BrokerConfig:
+    broker_cluster_name: str = field(default="DefaultCluster", metadata=_key("brokerClusterName"))
+    broker_name: str = field(default_factory=socket.gethostname, metadata=_key("brokerName"))
+    broker_id: int = field(default=0, metadata=_key("brokerId"))
+    namesrv_addr: str = field(default="", metadata=_key("namesrvAddr"))
+    broker_ip1: str = field(default="", metadata=_key("brokerIP1"))
+    broker_ip2: str = field(default="", metadata=_key("brokerIP2"))
+    listen_port: int = field(default=10911, metadata=_key("listenPort"))
+    ha_listen_port: int = field(default=0, metadata=_key("haListenPort"))
+    broker_role: str = field(
+        default="ASYNC_MASTER",
+        metadata=_key("brokerRole", choices=("ASYNC_MASTER", "SYNC_MASTER", "SLAVE")),
+    )
+    flush_disk_type: str = field(
+        default="ASYNC_FLUSH", metadata=_key("flushDiskType", choices=("ASYNC_FLUSH", "SYNC_FLUSH"))
+    )
+    store_path_root_dir: str = field(
+        default_factory=lambda: os.path.join(os.path.expanduser("~"), "store"),
+        metadata=_key("storePathRootDir"),
+    )
+    store_path_commit_log: str = field(default="", metadata=_key("storePathCommitLog"))
+    broker_permission: int = field(default=6, metadata=_key("brokerPermission"))
+    auto_create_topic_enable: bool = field(default=True, metadata=_key("autoCreateTopicEnable"))
+    auto_create_subscription_group: bool = field(
+        default=True, metadata=_key("autoCreateSubscriptionGroup")
+    )
+    default_topic_queue_nums: int = field(default=8, metadata=_key("defaultTopicQueueNums"))
+    cluster_topic_enable: bool = field(default=True, metadata=_key("clusterTopicEnable"))
+    broker_topic_enable: bool = field(default=True, metadata=_key("brokerTopicEnable"))
+    delete_when: str = field(default="04", metadata=_key("deleteWhen"))
+    file_reserved_time: int = field(default=72, metadata=_key("fileReservedTime"))
+    mapped_file_size_commit_log: int = field(
+        default=1024**3, metadata=_key("mappedFileSizeCommitLog", "mapedFileSizeCommitLog")
+    )
+    mapped_file_size_consume_queue: int = field(
+        default=300_000 * 20,
+        metadata=_key("mappedFileSizeConsumeQueue", "mapedFileSizeConsumeQueue"),
+    )
+    disk_max_used_space_ratio: int = field(default=75, metadata=_key("diskMaxUsedSpaceRatio"))
+    max_message_size: int = field(default=4 * 1024 * 1024, metadata=_key("maxMessageSize"))
+    slave_read_enable: bool = field(default=False, metadata=_key("slaveReadEnable"))
+    message_delay_level: str = field(
+        default=DEFAULT_DELAY_LEVELS, metadata=_key("messageDelayLevel")
+    )
+    flush_interval_commit_log: int = field(default=500, metadata=_key("flushIntervalCommitLog"))
+    flush_commit_log_least_pages: int = field(default=4, metadata=_key("flushCommitLogLeastPages"))
+    flush_commit_log_thorough_interval: int = field(
+        default=10_000, metadata=_key("flushCommitLogThoroughInterval")
+    )
+    sync_flush_timeout: int = field(default=5000, metadata=_key("syncFlushTimeout"))
+    long_polling_enable: bool = field(default=True, metadata=_key("longPollingEnable"))
+    short_polling_time_mills: int = field(default=1000, metadata=_key("shortPollingTimeMills"))
+    flush_consumer_offset_interval: int = field(
+        default=5000, metadata=_key("flushConsumerOffsetInterval")
+    )
+    register_name_server_period: int = field(
+        default=30_000, metadata=_key("registerNameServerPeriod")
+    )
+    register_broker_timeout_mills: int = field(
+        default=6000, metadata=_key("registerBrokerTimeoutMills")
+    )
+    enable_dleger_commit_log: bool = field(default=False, metadata=_key("enableDLegerCommitLog"))
+    dleger_group: str = field(default="", metadata=_key("dLegerGroup"))
+    dleger_peers: str = field(default="", metadata=_key("dLegerPeers"))
+    dleger_self_id: str = field(default="", metadata=_key("dLegerSelfId"))
+    acl_enable: bool = field(default=False, metadata=_key("aclEnable"))
+    notify_consumer_ids_changed_enable: bool = field(
+        default=True, metadata=_key("notifyConsumerIdsChangedEnable")
+    )
+    channel_expired_timeout: int = field(default=120_000, metadata=_key("channelExpiredTimeout"))
+    bind_address: str = field(default="0.0.0.0", metadata=_key("bindAddress"))
+
+    @property
+    def is_master(self) -> bool:
+        return self.broker_role != "SLAVE"
+
+    @property
+    def broker_addr(self) -> str:
+        return f"{self.broker_ip1}:{self.listen_port}"
+
+    @property
+    def ha_server_addr(self) -> str:
+        return f"{self.broker_ip2}:{self.ha_listen_port}"
+
+    @property
+    def namesrv_addresses(self) -> list[str]:
+        return [a.strip() for a in self.namesrv_addr.split(";") if a.strip()]
+
+    def finish(self) -> BrokerConfig:
+        """Derive the values RocketMQ derives after loading, and check consistency."""
+        if not self.broker_ip1:
+            self.broker_ip1 = default_broker_ip()
+        if not self.broker_ip2:
+            self.broker_ip2 = self.broker_ip1
+        if self.ha_listen_port == 0:
+            self.ha_listen_port = self.listen_port + 1
+        if self.is_master:
+            self.broker_id = 0
+        elif self.broker_id <= 0:
+            raise ConfigError(f"brokerId={self.broker_id}: a SLAVE needs a brokerId above 0")
+        for address in self.namesrv_addresses:
+            host, _, port = address.rpartition(":")
+            if not host or not port.isdigit():
+                raise ConfigError(f"namesrvAddr entry {address!r} is not host:port")
+        if self.default_topic_queue_nums <= 0:
+            raise ConfigError("defaultTopicQueueNums must be positive")
+        self.store_path_root_dir = os.path.expanduser(self.store_path_root_dir)
+        return self
+
+    def store_config(self) -> MessageStoreConfig:
+        return MessageStoreConfig(
+            store_path_root_dir=self.store_path_root_dir,
+            store_path_commit_log=self.store_path_commit_log or None,
+            mapped_file_size_commit_log=self.mapped_file_size_commit_log,
+            mapped_file_size_consume_queue=self.mapped_file_size_consume_queue,
+            flush_disk_type=self.flush_disk_type,
+            max_message_size=self.max_message_size,
+            sync_flush_timeout_ms=self.sync_flush_timeout,
+            flush_interval_commit_log_ms=self.flush_interval_commit_log,
+            flush_commit_log_least_pages=self.flush_commit_log_least_pages,
+            flush_commit_log_thorough_interval_ms=self.flush_commit_log_thorough_interval,
+        )
+
+
+def load_broker_config(
+    path: str | None = None, overrides: dict[str, str] | None = None
+) -> BrokerConfig:
+    """Read a RocketMQ broker `.properties` file; `overrides` win (e.g. `-n`)."""
+    config = BrokerConfig()
+    properties: dict[str, str] = {}
+    if path:
+        properties.update(read_properties(path))
+    if "namesrvAddr" not in properties and os.environ.get("NAMESRV_ADDR"):
+        properties["namesrvAddr"] = os.environ["NAMESRV_ADDR"]
+    properties.update(overrides or {})
+    apply_properties(config, properties, ignored_keys=IGNORED_KEYS, source=path or "broker")
+    return config.finish()

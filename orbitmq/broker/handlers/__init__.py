@@ -1,0 +1,1 @@
+"""Remoting request handlers of the broker, one module per concern."""

@@ -1,0 +1,202 @@
+"""Admin requests from mqadmin (AdminBrokerProcessor.java): topics, groups, configs,
+runtime info, connections and VIEW_MESSAGE_BY_ID."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import orjson
+
+from orbitmq import __version__
+from orbitmq.broker.errors import BrokerError, MessageIllegalError
+from orbitmq.broker.headers import Header
+from orbitmq.broker.subscription_group import SubscriptionGroupConfig
+from orbitmq.broker.topic_config import DEFAULT_TOPIC, TopicConfig, validate_topic
+from orbitmq.config_file import to_properties
+from orbitmq.protocol.codes import ORBITMQ_VERSION_ORDINAL, RequestCode, ResponseCode
+from orbitmq.protocol.command import RemotingCommand
+from orbitmq.protocol.message import encode_record
+from orbitmq.remoting.connection import RemotingConnection
+
+if TYPE_CHECKING:
+    from orbitmq.broker.broker import BrokerController
+
+
+class AdminHandler:
+    def __init__(self, broker: BrokerController) -> None:
+        self._broker = broker
+
+    def register(self, dispatcher: object) -> None:
+        for code, handler in (
+            (RequestCode.UPDATE_AND_CREATE_TOPIC, self.update_and_create_topic),
+            (RequestCode.DELETE_TOPIC_IN_BROKER, self.delete_topic),
+            (RequestCode.GET_ALL_TOPIC_CONFIG, self.get_all_topic_config),
+            (RequestCode.UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, self.update_subscription_group),
+            (RequestCode.GET_ALL_SUBSCRIPTIONGROUP_CONFIG, self.get_all_subscription_group),
+            (RequestCode.DELETE_SUBSCRIPTIONGROUP, self.delete_subscription_group),
+            (RequestCode.GET_BROKER_CONFIG, self.get_broker_config),
+            (RequestCode.GET_BROKER_RUNTIME_INFO, self.get_broker_runtime_info),
+            (RequestCode.GET_CONSUMER_CONNECTION_LIST, self.get_consumer_connection_list),
+            (RequestCode.GET_PRODUCER_CONNECTION_LIST, self.get_producer_connection_list),
+            (RequestCode.VIEW_MESSAGE_BY_ID, self.view_message_by_id),
+        ):
+            dispatcher.register(code, handler)  # type: ignore[attr-defined]
+
+    def update_and_create_topic(
+        self, connection: RemotingConnection, request: RemotingCommand
+    ) -> RemotingCommand:
+        header = Header(request)
+        topic = header.str("topic")
+        validate_topic(topic)
+        if topic == DEFAULT_TOPIC:
+            raise MessageIllegalError(f"The topic[{topic}] is conflict with the default topic.")
+        read = header.int("readQueueNums")
+        write = header.int("writeQueueNums")
+        if read <= 0 or write <= 0:
+            raise MessageIllegalError(
+                f"readQueueNums={read} and writeQueueNums={write} must both be positive"
+            )
+        config = TopicConfig(
+            topic_name=topic,
+            read_queue_nums=read,
+            write_queue_nums=write,
+            perm=header.int("perm", 6),
+            topic_filter_type=header.str("topicFilterType", "SINGLE_TAG"),
+            topic_sys_flag=header.int("topicSysFlag", 0),
+            order=header.bool("order"),
+        )
+        self._broker.topic_config_manager.update(config)
+        self._broker.schedule_register()
+        return request.response()
+
+    def delete_topic(
+        self, connection: RemotingConnection, request: RemotingCommand
+    ) -> RemotingCommand:
+        topic = Header(request).str("topic")
+        broker = self._broker
+        broker.topic_config_manager.delete(topic)
+        broker.message_store.delete_topics({topic})
+        broker.consumer_offset_manager.remove_topic(topic)
+        broker.schedule_register()
+        return request.response()
+
+    def get_all_topic_config(
+        self, connection: RemotingConnection, request: RemotingCommand
+    ) -> RemotingCommand:
+        return request.response(body=orjson.dumps(self._broker.topic_config_manager.wrapper()))
+
+    def update_subscription_group(
+        self, connection: RemotingConnection, request: RemotingCommand
+    ) -> RemotingCommand:
+        try:
+            data = orjson.loads(request.body)
+            group = SubscriptionGroupConfig.from_json(data)
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise BrokerError(f"subscription group body is invalid: {exc}") from exc
+        self._broker.subscription_group_manager.update(group)
+        return request.response()
+
+    def get_all_subscription_group(
+        self, connection: RemotingConnection, request: RemotingCommand
+    ) -> RemotingCommand:
+        return request.response(
+            body=orjson.dumps(self._broker.subscription_group_manager.wrapper())
+        )
+
+    def delete_subscription_group(
+        self, connection: RemotingConnection, request: RemotingCommand
+    ) -> RemotingCommand:
+        header = Header(request)
+        group = header.str("groupName")
+        self._broker.subscription_group_manager.delete(group)
+        if header.bool("removeOffset"):
+            self._broker.consumer_offset_manager.remove_group(group)
+        return request.response()
+
+    def get_broker_config(
+        self, connection: RemotingConnection, request: RemotingCommand
+    ) -> RemotingCommand:
+        properties = to_properties(self._broker.config)
+        text = "".join(f"{k}={v}\n" for k, v in sorted(properties.items()))
+        version = orjson.dumps(self._broker.topic_config_manager.data_version.to_json())
+        return request.response(ext_fields={"version": version.decode()}, body=text.encode())
+
+    def get_broker_runtime_info(
+        self, connection: RemotingConnection, request: RemotingCommand
+    ) -> RemotingCommand:
+        broker = self._broker
+        store = broker.message_store
+        table = {
+            "brokerVersionDesc": f"OrbitMQ {__version__}",
+            "brokerVersion": str(ORBITMQ_VERSION_ORDINAL),
+            "bootTimestamp": str(broker.boot_timestamp),
+            "runtime": f"{int(time.time() - broker.boot_timestamp / 1000)}s",
+            "putTps": f"{broker.stats.put_tps:.1f} 0.0 0.0",
+            "getTransferedTps": f"{broker.stats.get_tps:.1f} 0.0 0.0",
+            "msgPutTotalTodayNow": str(broker.stats.put_count),
+            "msgGetTotalTodayNow": str(broker.stats.get_count),
+            "msgPutTotalTodayMorning": "0",
+            "msgGetTotalTodayMorning": "0",
+            "msgPutTotalYesterdayMorning": "0",
+            "msgGetTotalYesterdayMorning": "0",
+            "commitLogMinOffset": str(store.get_commit_log_min_offset()),
+            "commitLogMaxOffset": str(store.get_commit_log_max_offset()),
+            "sendThreadPoolQueueSize": "0",
+            "pullThreadPoolQueueSize": "0",
+            "sendThreadPoolQueueHeadWaitTimeMills": "0",
+            "pullThreadPoolQueueHeadWaitTimeMills": "0",
+            "pageCacheLockTimeMills": "0",
+            "earliestMessageTimeStamp": "0",
+            "commitLogDiskRatio": f"{broker.disk_used_ratio():.4f}",
+        }
+        return request.response(body=orjson.dumps({"table": table}))
+
+    def _connection_set(self, channels: dict) -> list[dict]:  # type: ignore[type-arg]
+        return [
+            {
+                "clientAddr": info.connection.peer_address,
+                "clientId": info.client_id,
+                "language": info.language,
+                "version": info.version,
+            }
+            for info in channels.values()
+        ]
+
+    def get_consumer_connection_list(
+        self, connection: RemotingConnection, request: RemotingCommand
+    ) -> RemotingCommand:
+        group = Header(request).str("consumerGroup")
+        info = self._broker.client_manager.consumer_groups.get(group)
+        if info is None:
+            return request.response(
+                ResponseCode.CONSUMER_NOT_ONLINE, f"the consumer group[{group}] not online"
+            )
+        body = {
+            "connectionSet": self._connection_set(info.channels),
+            "consumeFromWhere": info.consume_from_where,
+            "consumeType": info.consume_type,
+            "messageModel": info.message_model,
+            "subscriptionTable": {t: s.to_json() for t, s in info.subscriptions.items()},
+        }
+        return request.response(body=orjson.dumps(body))
+
+    def get_producer_connection_list(
+        self, connection: RemotingConnection, request: RemotingCommand
+    ) -> RemotingCommand:
+        group = Header(request).str("producerGroup")
+        channels = self._broker.client_manager.producer_groups.get(group, {})
+        return request.response(
+            body=orjson.dumps({"connectionSet": self._connection_set(channels)})
+        )
+
+    def view_message_by_id(
+        self, connection: RemotingConnection, request: RemotingCommand
+    ) -> RemotingCommand:
+        offset = Header(request).int("offset")
+        message = self._broker.message_store.look_message_by_offset(offset)
+        if message is None:
+            return request.response(
+                ResponseCode.SYSTEM_ERROR, f"can not find message by the offset, {offset}"
+            )
+        return request.response(body=bytes(encode_record(message)))

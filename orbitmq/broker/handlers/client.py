@@ -1,0 +1,133 @@
+"""Client registration: HEART_BEAT (34), UNREGISTER_CLIENT (35),
+GET_CONSUMER_LIST_BY_GROUP (38), CHECK_CLIENT_CONFIG (46) (ClientManageProcessor.java)."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from orbitmq.broker.client_manager import (
+    CONSUME_FROM_WHERE,
+    CONSUME_TYPES,
+    MESSAGE_MODELS,
+    ClientChannelInfo,
+    enum_name,
+)
+from orbitmq.broker.errors import BrokerError
+from orbitmq.broker.headers import Header
+from orbitmq.broker.perm import PERM_READ, PERM_WRITE
+from orbitmq.broker.topic_config import retry_topic
+from orbitmq.config_file import loads_lenient
+from orbitmq.protocol.codes import RequestCode, ResponseCode
+from orbitmq.protocol.command import RemotingCommand
+from orbitmq.protocol.subscription import subscription_from_json
+from orbitmq.remoting.connection import RemotingConnection
+
+if TYPE_CHECKING:
+    from orbitmq.broker.broker import BrokerController
+
+log = logging.getLogger(__name__)
+
+
+class ClientHandler:
+    def __init__(self, broker: BrokerController) -> None:
+        self._broker = broker
+
+    def register(self, dispatcher: object) -> None:
+        for code, handler in (
+            (RequestCode.HEART_BEAT, self.heart_beat),
+            (RequestCode.UNREGISTER_CLIENT, self.unregister_client),
+            (RequestCode.GET_CONSUMER_LIST_BY_GROUP, self.get_consumer_list_by_group),
+            (RequestCode.CHECK_CLIENT_CONFIG, self.check_client_config),
+        ):
+            dispatcher.register(code, handler)  # type: ignore[attr-defined]
+
+    @staticmethod
+    def _body(request: RemotingCommand) -> dict[str, Any]:
+        try:
+            data = loads_lenient(request.body)
+        except orjson.JSONDecodeError as exc:
+            raise BrokerError(f"request body is not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise BrokerError("request body is not a JSON object")
+        return data
+
+    def heart_beat(
+        self, connection: RemotingConnection, request: RemotingCommand
+    ) -> RemotingCommand:
+        data = self._body(request)
+        client_id = str(data.get("clientID") or "")
+        if not client_id:
+            raise BrokerError("heartbeat body lacks clientID")
+        broker = self._broker
+        manager = broker.client_manager
+        for producer in data.get("producerDataSet") or []:
+            group = str(producer.get("groupName") or "")
+            if group:
+                manager.register_producer(
+                    group,
+                    ClientChannelInfo(connection, client_id, request.language, request.version),
+                )
+        for consumer in data.get("consumerDataSet") or []:
+            group = str(consumer.get("groupName") or "")
+            if not group:
+                continue
+            group_config = broker.subscription_group_manager.find(group)
+            model = enum_name(consumer.get("messageModel"), MESSAGE_MODELS, "CLUSTERING")
+            if group_config is not None and model == "CLUSTERING":
+                broker.topic_config_manager.create_system_topic(
+                    retry_topic(group), group_config.retry_queue_nums, PERM_READ | PERM_WRITE
+                )
+                broker.schedule_register()
+            manager.register_consumer(
+                group,
+                ClientChannelInfo(connection, client_id, request.language, request.version),
+                consume_type=enum_name(
+                    consumer.get("consumeType"), CONSUME_TYPES, "CONSUME_PASSIVELY"
+                ),
+                message_model=model,
+                consume_from_where=enum_name(
+                    consumer.get("consumeFromWhere"), CONSUME_FROM_WHERE, "CONSUME_FROM_LAST_OFFSET"
+                ),
+                subscriptions=[
+                    subscription_from_json(s) for s in consumer.get("subscriptionDataSet") or []
+                ],
+            )
+        return request.response()
+
+    def unregister_client(
+        self, connection: RemotingConnection, request: RemotingCommand
+    ) -> RemotingCommand:
+        header = Header(request)
+        header.str("clientID")
+        self._broker.client_manager.unregister(
+            connection,
+            header.optional_str("producerGroup") or "",
+            header.optional_str("consumerGroup") or "",
+        )
+        return request.response()
+
+    def get_consumer_list_by_group(
+        self, connection: RemotingConnection, request: RemotingCommand
+    ) -> RemotingCommand:
+        group = Header(request).str("consumerGroup")
+        ids = self._broker.client_manager.consumer_ids(group)
+        if not ids:
+            return request.response(
+                ResponseCode.SYSTEM_ERROR, f"no consumer for this group, {group}"
+            )
+        return request.response(body=orjson.dumps({"consumerIdList": ids}))
+
+    def check_client_config(
+        self, connection: RemotingConnection, request: RemotingCommand
+    ) -> RemotingCommand:
+        data = self._body(request)
+        subscription = data.get("subscriptionData") or {}
+        expression_type = subscription.get("expressionType") or "TAG"
+        if expression_type != "TAG":
+            raise BrokerError(
+                f"The broker does not support consumer to filter message by {expression_type}"
+            )
+        return request.response()

@@ -1,0 +1,176 @@
+"""PULL_MESSAGE (11) with long polling (PullMessageProcessor.java).
+
+PullSysFlag bits: 0x1 commit offset, 0x2 suspend (long poll), 0x4 subscription in request,
+0x8 class filter. Status mapping and nextBeginOffset follow remoting-protocol.md §3.4.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from orbitmq.broker.errors import (
+    BrokerError,
+    NoPermissionError,
+    SubscriptionGroupNotExistError,
+    SubscriptionNotExistError,
+    SubscriptionNotLatestError,
+    TopicNotExistError,
+)
+from orbitmq.broker.headers import Header
+from orbitmq.broker.perm import is_readable
+from orbitmq.protocol.codes import RequestCode, ResponseCode
+from orbitmq.protocol.command import RemotingCommand
+from orbitmq.protocol.subscription import SubscriptionData, parse_subscription
+from orbitmq.remoting.connection import RemotingConnection
+from orbitmq.store.message_store import GetMessageResult, GetMessageStatus
+
+if TYPE_CHECKING:
+    from orbitmq.broker.broker import BrokerController
+
+FLAG_COMMIT_OFFSET = 0x1
+FLAG_SUSPEND = 0x2
+FLAG_SUBSCRIPTION = 0x4
+
+# Java answers a held pull before its client's 30 s timeout; never hold longer than this.
+MAX_SUSPEND_SECONDS = 25.0
+
+
+def _pull_code(result: GetMessageResult, requested: int) -> int:
+    status = result.status
+    if status is GetMessageStatus.FOUND:
+        return ResponseCode.SUCCESS
+    if status is GetMessageStatus.NO_MESSAGE_IN_QUEUE:
+        return ResponseCode.PULL_NOT_FOUND if requested == 0 else ResponseCode.PULL_OFFSET_MOVED
+    if status is GetMessageStatus.OFFSET_OVERFLOW_ONE:
+        return ResponseCode.PULL_NOT_FOUND
+    if status in (GetMessageStatus.OFFSET_TOO_SMALL, GetMessageStatus.OFFSET_OVERFLOW_BADLY):
+        return ResponseCode.PULL_OFFSET_MOVED
+    return ResponseCode.PULL_RETRY_IMMEDIATELY
+
+
+class PullMessageHandler:
+    def __init__(self, broker: BrokerController) -> None:
+        self._broker = broker
+
+    def register(self, dispatcher: object) -> None:
+        dispatcher.register(RequestCode.PULL_MESSAGE, self.pull_message)  # type: ignore[attr-defined]
+
+    def _subscription(
+        self, header: Header, group: str, topic: str, sys_flag: int
+    ) -> SubscriptionData:
+        if header.optional_str("expressionType") not in (None, "", "TAG"):
+            raise BrokerError("The broker does not support consumer to filter message by SQL92")
+        if sys_flag & FLAG_SUBSCRIPTION:
+            return parse_subscription(topic, header.optional_str("subscription"))
+        subscription = self._broker.client_manager.find_subscription(group, topic)
+        if subscription is None:
+            raise SubscriptionNotExistError(
+                f"the consumer's subscription not exist, group: {group}, topic: {topic}"
+            )
+        sub_version = header.int("subVersion", 0)
+        if subscription.sub_version < sub_version:
+            raise SubscriptionNotLatestError(
+                f"the consumer's subscription not latest, group: {group}, topic: {topic}"
+            )
+        return subscription
+
+    def pull_message(
+        self, connection: RemotingConnection, request: RemotingCommand
+    ) -> RemotingCommand | object:
+        """Answer at once when data (or an error) is there; otherwise return a coroutine
+        that holds the pull — the dispatcher runs it as a task."""
+        broker = self._broker
+        header = Header(request)
+        group = header.str("consumerGroup")
+        topic = header.str("topic")
+        queue_id = header.int("queueId")
+        offset = header.int("queueOffset")
+        max_nums = header.int("maxMsgNums")
+        sys_flag = header.int("sysFlag")
+        if not is_readable(broker.config.broker_permission):
+            raise NoPermissionError(
+                f"the broker[{broker.config.broker_addr}] pulling message is forbidden"
+            )
+        if broker.subscription_group_manager.find(group) is None:
+            raise SubscriptionGroupNotExistError(
+                f"subscription group [{group}] does not exist; "
+                "create it with mqadmin updateSubGroup"
+            )
+        topic_config = broker.topic_config_manager.get(topic)
+        if topic_config is None:
+            raise TopicNotExistError(f"topic[{topic}] not exist, apply first please!")
+        if not is_readable(topic_config.perm):
+            raise NoPermissionError(f"the topic[{topic}] pulling message is forbidden")
+        if queue_id < 0 or queue_id >= topic_config.read_queue_nums:
+            raise BrokerError(
+                f"queueId[{queue_id}] is illegal, topic:[{topic}] topicConfig.readQueueNums:"
+                f"[{topic_config.read_queue_nums}] consumer:[{connection.peer_address}]"
+            )
+        subscription = self._subscription(header, group, topic, sys_flag)
+        if sys_flag & FLAG_COMMIT_OFFSET and broker.config.is_master:
+            commit_offset = header.int("commitOffset", -1)
+            if commit_offset >= 0:
+                broker.consumer_offset_manager.commit_offset(group, topic, queue_id, commit_offset)
+        message_filter = None if subscription.matches_all else subscription.code_set.__contains__
+        result = broker.message_store.get_message(topic, queue_id, offset, max_nums, message_filter)
+        code = _pull_code(result, offset)
+        if (
+            code == ResponseCode.PULL_NOT_FOUND
+            and sys_flag & FLAG_SUSPEND
+            and request.ext_fields.get("suspendTimeoutMillis")
+        ):
+            timeout_ms = header.int("suspendTimeoutMillis", 15000)
+            if not broker.config.long_polling_enable:
+                timeout_ms = broker.config.short_polling_time_mills
+            return self._hold(
+                request, topic, queue_id, offset, max_nums, message_filter, timeout_ms
+            )
+        return self._response(request, result, code)
+
+    async def _hold(
+        self,
+        request: RemotingCommand,
+        topic: str,
+        queue_id: int,
+        offset: int,
+        max_nums: int,
+        message_filter: object,
+        timeout_ms: int,
+    ) -> RemotingCommand:
+        broker = self._broker
+        deadline = time.monotonic() + min(timeout_ms / 1000.0, MAX_SUSPEND_SECONDS)
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining > 0:
+                await broker.pull_hold_service.wait_message_arrival(
+                    topic, queue_id, offset, remaining
+                )
+            result = broker.message_store.get_message(
+                topic,
+                queue_id,
+                offset,
+                max_nums,
+                message_filter,  # type: ignore[arg-type]
+            )
+            code = _pull_code(result, offset)
+            if (
+                code != ResponseCode.PULL_NOT_FOUND
+                or time.monotonic() >= deadline
+                or broker.closing
+            ):
+                return self._response(request, result, code)
+
+    def _response(
+        self, request: RemotingCommand, result: GetMessageResult, code: int
+    ) -> RemotingCommand:
+        ext = {
+            "nextBeginOffset": str(result.next_begin_offset),
+            "minOffset": str(result.min_offset),
+            "maxOffset": str(result.max_offset),
+            "suggestWhichBrokerId": "0",
+        }
+        if code == ResponseCode.SUCCESS:
+            self._broker.stats.get_count += result.message_count
+            return request.response(code, None, ext, result.body())
+        return request.response(code, result.status.name, ext)

@@ -1,0 +1,314 @@
+"""SEND_MESSAGE (10), SEND_MESSAGE_V2 (310), SEND_BATCH_MESSAGE (320) and
+CONSUMER_SEND_MSG_BACK (36) (SendMessageProcessor.java).
+
+Three send codes, two naming schemes: 310/320 use the one-letter keys of
+SendMessageRequestHeaderV2. A batch is code 320 or `batch`/`m` true; C++ may zlib the
+whole batch body (sysFlag bit 0).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import zlib
+from typing import TYPE_CHECKING
+
+from orbitmq.broker.errors import (
+    MessageIllegalError,
+    NoPermissionError,
+    ServiceNotAvailableError,
+    TopicNotExistError,
+)
+from orbitmq.broker.headers import Header
+from orbitmq.broker.perm import PERM_READ, PERM_WRITE, is_writeable
+from orbitmq.broker.topic_config import (
+    RETRY_GROUP_TOPIC_PREFIX,
+    TopicConfig,
+    check_send_allowed,
+    dlq_topic,
+    retry_topic,
+)
+from orbitmq.protocol.codes import RequestCode, ResponseCode
+from orbitmq.protocol.command import RemotingCommand
+from orbitmq.protocol.message import (
+    MessageConst,
+    MessageExt,
+    SysFlag,
+    decode_batch,
+    decode_properties,
+)
+from orbitmq.remoting.connection import RemotingConnection
+from orbitmq.store.message_store import PutMessageResult, PutMessageStatus
+
+if TYPE_CHECKING:
+    from orbitmq.broker.broker import BrokerController
+
+log = logging.getLogger(__name__)
+
+SEND_V2_ALIASES = {
+    "producerGroup": "a",
+    "topic": "b",
+    "defaultTopic": "c",
+    "defaultTopicQueueNums": "d",
+    "queueId": "e",
+    "sysFlag": "f",
+    "bornTimestamp": "g",
+    "flag": "h",
+    "properties": "i",
+    "reconsumeTimes": "j",
+    "unitMode": "k",
+    "maxReconsumeTimes": "l",
+    "batch": "m",
+    "brokerName": "n",
+}
+
+_STATUS_CODES = {
+    PutMessageStatus.PUT_OK: ResponseCode.SUCCESS,
+    PutMessageStatus.FLUSH_DISK_TIMEOUT: ResponseCode.FLUSH_DISK_TIMEOUT,
+    PutMessageStatus.MESSAGE_ILLEGAL: ResponseCode.MESSAGE_ILLEGAL,
+    PutMessageStatus.PROPERTIES_SIZE_EXCEEDED: ResponseCode.MESSAGE_ILLEGAL,
+    PutMessageStatus.SERVICE_NOT_AVAILABLE: ResponseCode.SERVICE_NOT_AVAILABLE,
+}
+DEFAULT_MAX_RECONSUME_TIMES = 16
+
+
+def born_host_of(connection: RemotingConnection) -> tuple[str, int]:
+    host = connection.attributes.get("born_host")
+    if host is None:
+        ip, _, port = connection.peer_address.rpartition(":")
+        host = connection.attributes["born_host"] = (ip or "127.0.0.1", int(port or 0))
+    return host
+
+
+class SendMessageHandler:
+    def __init__(self, broker: BrokerController) -> None:
+        self._broker = broker
+
+    def register(self, dispatcher: object) -> None:
+        for code in (
+            RequestCode.SEND_MESSAGE,
+            RequestCode.SEND_MESSAGE_V2,
+            RequestCode.SEND_BATCH_MESSAGE,
+        ):
+            dispatcher.register(code, self.send_message)  # type: ignore[attr-defined]
+        dispatcher.register(RequestCode.CONSUMER_SEND_MSG_BACK, self.consumer_send_msg_back)  # type: ignore[attr-defined]
+
+    def _check_writable(self) -> None:
+        broker = self._broker
+        if not broker.config.is_master:
+            raise ServiceNotAvailableError(
+                f"broker {broker.config.broker_name} is a slave and does not accept writes"
+            )
+        if not is_writeable(broker.config.broker_permission):
+            raise NoPermissionError(
+                f"the broker[{broker.config.broker_addr}] sending message is forbidden"
+            )
+
+    def _topic_config(self, header: Header, topic: str) -> TopicConfig:
+        topics = self._broker.topic_config_manager
+        config = topics.get(topic)
+        if config is None:
+            if topic.startswith(RETRY_GROUP_TOPIC_PREFIX):
+                group = self._broker.subscription_group_manager.find(
+                    topic[len(RETRY_GROUP_TOPIC_PREFIX) :]
+                )
+                if group is not None:
+                    config = topics.create_system_topic(
+                        topic, group.retry_queue_nums, PERM_READ | PERM_WRITE
+                    )
+            else:
+                config = topics.create_in_send(
+                    topic, header.str("defaultTopic"), header.int("defaultTopicQueueNums")
+                )
+            if config is not None:
+                self._broker.schedule_register()
+        if config is None:
+            raise TopicNotExistError(
+                f"topic[{topic}] not exist, apply first please! (create it with "
+                "mqadmin updateTopic, or enable autoCreateTopicEnable)"
+            )
+        if not is_writeable(config.perm):
+            raise NoPermissionError(f"the topic[{topic}] sending message is forbidden")
+        return config
+
+    async def send_message(
+        self, connection: RemotingConnection, request: RemotingCommand
+    ) -> RemotingCommand:
+        self._check_writable()
+        v2 = request.code != RequestCode.SEND_MESSAGE
+        header = Header(request, SEND_V2_ALIASES if v2 else None)
+        topic = header.str("topic")
+        header.str("producerGroup")
+        check_send_allowed(topic)
+        topic_config = self._topic_config(header, topic)
+        queue_id = header.int("queueId")
+        queue_nums = max(topic_config.write_queue_nums, topic_config.read_queue_nums)
+        if queue_id < 0:
+            queue_id = random.randrange(topic_config.write_queue_nums)
+        elif queue_id >= queue_nums:
+            raise MessageIllegalError(
+                f"request queueId[{queue_id}] is illegal, topic {topic} has {queue_nums} queues"
+            )
+        sys_flag = header.int("sysFlag")
+        born_timestamp = header.int("bornTimestamp")
+        flag = header.int("flag")
+        properties = decode_properties(header.optional_str("properties") or "")
+        reconsume_times = header.int("reconsumeTimes", 0)
+        batch = request.code == RequestCode.SEND_BATCH_MESSAGE or header.bool("batch")
+        born_host = born_host_of(connection)
+        store_host = self._broker.store_host
+        cluster = self._broker.config.broker_cluster_name
+
+        if topic.startswith(RETRY_GROUP_TOPIC_PREFIX):
+            topic, queue_id = self._retry_or_dlq(header, topic, queue_id, reconsume_times)
+
+        if batch:
+            body = request.body
+            if sys_flag & SysFlag.COMPRESSED:
+                try:
+                    body = zlib.decompress(body)
+                except zlib.error as exc:
+                    raise MessageIllegalError(f"compressed batch body is corrupt: {exc}") from exc
+                sys_flag &= ~SysFlag.COMPRESSED
+            if len(body) > self._broker.config.max_message_size:
+                raise MessageIllegalError(
+                    f"batch body is {len(body)} bytes; maxMessageSize is "
+                    f"{self._broker.config.max_message_size}"
+                )
+            messages = []
+            for entry in decode_batch(body):
+                merged = {**properties, **entry.properties, MessageConst.CLUSTER: cluster}
+                if MessageConst.DELAY in merged:
+                    raise MessageIllegalError("a batch message cannot carry a delay level")
+                messages.append(
+                    MessageExt(
+                        topic=topic,
+                        body=entry.body,
+                        properties=merged,
+                        queue_id=queue_id,
+                        flag=entry.flag,
+                        sys_flag=sys_flag,
+                        born_timestamp=born_timestamp,
+                        born_host=born_host,
+                        store_host=store_host,
+                        reconsume_times=reconsume_times,
+                    )
+                )
+            if not messages:
+                raise MessageIllegalError("batch body holds no message")
+            result = await self._broker.message_store.put_messages(messages)
+        else:
+            properties[MessageConst.CLUSTER] = cluster
+            message = MessageExt(
+                topic=topic,
+                body=request.body,
+                properties=properties,
+                queue_id=queue_id,
+                flag=flag,
+                sys_flag=sys_flag,
+                born_timestamp=born_timestamp,
+                born_host=born_host,
+                store_host=store_host,
+                reconsume_times=reconsume_times,
+            )
+            result = await self._broker.message_store.put_message(message)
+        return self._response(request, result, queue_id)
+
+    def _retry_or_dlq(
+        self, header: Header, topic: str, queue_id: int, reconsume_times: int
+    ) -> tuple[str, int]:
+        """A retried message past its max reconsume times goes to the group's DLQ."""
+        group_name = topic[len(RETRY_GROUP_TOPIC_PREFIX) :]
+        group = self._broker.subscription_group_manager.find(group_name)
+        max_times = header.int("maxReconsumeTimes", -1)
+        if max_times < 0:
+            max_times = group.retry_max_times if group else DEFAULT_MAX_RECONSUME_TIMES
+        if reconsume_times < max_times:
+            return topic, queue_id
+        dlq = dlq_topic(group_name)
+        self._broker.topic_config_manager.create_system_topic(dlq, 1, PERM_WRITE)
+        self._broker.schedule_register()
+        return dlq, 0
+
+    def _response(
+        self, request: RemotingCommand, result: PutMessageResult, queue_id: int
+    ) -> RemotingCommand:
+        code = _STATUS_CODES.get(result.status, ResponseCode.SYSTEM_ERROR)
+        appended = result.append_result
+        if appended is None:
+            remark = result.remark or f"put message failed: {result.status.name}"
+            return request.response(code, remark)
+        self._broker.stats.put_count += appended.message_count
+        return request.response(
+            code,
+            None if code == ResponseCode.SUCCESS else result.status.name,
+            {
+                "msgId": ",".join(appended.msg_ids),
+                "queueId": str(queue_id),
+                "queueOffset": str(appended.queue_offset),
+                "MSG_REGION": "DefaultRegion",
+                "TRACE_ON": "true",
+            },
+        )
+
+    async def consumer_send_msg_back(
+        self, connection: RemotingConnection, request: RemotingCommand
+    ) -> RemotingCommand:
+        """Re-store a consumed message in the group's retry topic, or its DLQ when spent."""
+        self._check_writable()
+        header = Header(request)
+        group_name = header.str("group")
+        offset = header.int("offset")
+        delay_level = header.int("delayLevel", 0)
+        broker = self._broker
+        group = broker.subscription_group_manager.find(group_name)
+        if group is None:
+            raise MessageIllegalError(f"subscription group {group_name} not exist")
+        original = broker.message_store.look_message_by_offset(offset)
+        if original is None:
+            raise MessageIllegalError(f"look message by offset failed, {offset}")
+        max_times = header.int("maxReconsumeTimes", -1)
+        if max_times < 0:
+            max_times = group.retry_max_times
+        properties = dict(original.properties)
+        properties.setdefault(MessageConst.RETRY_TOPIC, original.topic)
+        origin_id = header.optional_str("originMsgId") or properties.get(
+            MessageConst.ORIGIN_MESSAGE_ID, original.msg_id
+        )
+        properties[MessageConst.ORIGIN_MESSAGE_ID] = origin_id
+        properties.pop(MessageConst.DELAY, None)
+        if original.reconsume_times >= max_times or delay_level < 0:
+            topic = dlq_topic(group_name)
+            broker.topic_config_manager.create_system_topic(topic, 1, PERM_WRITE)
+            queue_id = 0
+        else:
+            topic = retry_topic(group_name)
+            config = broker.topic_config_manager.create_system_topic(
+                topic, group.retry_queue_nums, PERM_READ | PERM_WRITE
+            )
+            queue_id = random.randrange(config.write_queue_nums)
+        broker.schedule_register()
+        message = MessageExt(
+            topic=topic,
+            body=original.body,
+            properties=properties,
+            queue_id=queue_id,
+            flag=original.flag,
+            sys_flag=original.sys_flag,
+            born_timestamp=original.born_timestamp,
+            born_host=original.born_host,
+            store_host=broker.store_host,
+            reconsume_times=original.reconsume_times + 1,
+        )
+        result = await broker.message_store.put_message(message)
+        if result.status is not PutMessageStatus.PUT_OK:
+            return request.response(ResponseCode.SYSTEM_ERROR, result.remark or result.status.name)
+        log.debug(
+            "message %s of group %s sent back to %s at %d",
+            origin_id,
+            group_name,
+            topic,
+            int(time.time() * 1000),
+        )
+        return request.response()

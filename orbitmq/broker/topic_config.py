@@ -1,0 +1,196 @@
+"""Topic configs, persisted as `config/topics.json` (TopicConfigManager.java)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from orbitmq.broker.config import BrokerConfig
+from orbitmq.broker.errors import MessageIllegalError, NoPermissionError
+from orbitmq.broker.perm import PERM_INHERIT, PERM_READ, PERM_WRITE
+from orbitmq.config_file import load_json_file, persist_json_file
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TOPIC = "TBW102"
+SELF_TEST_TOPIC = "SELF_TEST_TOPIC"
+BENCHMARK_TOPIC = "BenchmarkTest"
+OFFSET_MOVED_EVENT = "OFFSET_MOVED_EVENT"
+SCHEDULE_TOPIC = "SCHEDULE_TOPIC_XXXX"
+RETRY_GROUP_TOPIC_PREFIX = "%RETRY%"
+DLQ_GROUP_TOPIC_PREFIX = "%DLQ%"
+TOPIC_MAX_LENGTH = 127
+NOT_ALLOWED_SEND_TOPICS = frozenset(
+    {SCHEDULE_TOPIC, "RMQ_SYS_TRANS_HALF_TOPIC", "RMQ_SYS_TRANS_OP_HALF_TOPIC"}
+)
+_VALID_TOPIC = re.compile(r"^[%|a-zA-Z0-9_-]+$")
+
+
+def retry_topic(group: str) -> str:
+    return RETRY_GROUP_TOPIC_PREFIX + group
+
+
+def dlq_topic(group: str) -> str:
+    return DLQ_GROUP_TOPIC_PREFIX + group
+
+
+def validate_topic(topic: str) -> None:
+    """TopicValidator.validateTopic, answered as MESSAGE_ILLEGAL with the reason."""
+    if not topic or not topic.strip():
+        raise MessageIllegalError("The specified topic is blank.")
+    if not _VALID_TOPIC.match(topic):
+        raise MessageIllegalError(
+            f"The specified topic[{topic}] contains illegal characters, allowing only "
+            "^[%|a-zA-Z0-9_-]+$"
+        )
+    if len(topic.encode()) > TOPIC_MAX_LENGTH:
+        raise MessageIllegalError(
+            f"The specified topic is longer than topic max length {TOPIC_MAX_LENGTH}."
+        )
+
+
+def check_send_allowed(topic: str) -> None:
+    validate_topic(topic)
+    if topic in NOT_ALLOWED_SEND_TOPICS:
+        raise NoPermissionError(f"Sending message to topic[{topic}] is forbidden.")
+    if topic == DEFAULT_TOPIC:
+        raise MessageIllegalError(f"The topic[{topic}] is conflict with the default topic.")
+
+
+@dataclass(slots=True)
+class TopicConfig:
+    topic_name: str
+    read_queue_nums: int = 16
+    write_queue_nums: int = 16
+    perm: int = PERM_READ | PERM_WRITE
+    topic_filter_type: str = "SINGLE_TAG"
+    topic_sys_flag: int = 0
+    order: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "order": self.order,
+            "perm": self.perm,
+            "readQueueNums": self.read_queue_nums,
+            "topicFilterType": self.topic_filter_type,
+            "topicName": self.topic_name,
+            "topicSysFlag": self.topic_sys_flag,
+            "writeQueueNums": self.write_queue_nums,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TopicConfig:
+        return cls(
+            topic_name=str(data["topicName"]),
+            read_queue_nums=int(data.get("readQueueNums", 16)),
+            write_queue_nums=int(data.get("writeQueueNums", 16)),
+            perm=int(data.get("perm", PERM_READ | PERM_WRITE)),
+            topic_filter_type=str(data.get("topicFilterType", "SINGLE_TAG")),
+            topic_sys_flag=int(data.get("topicSysFlag", 0)),
+            order=bool(data.get("order", False)),
+        )
+
+
+class DataVersion:
+    __slots__ = ("counter", "timestamp")
+
+    def __init__(self, counter: int = 0, timestamp: int | None = None) -> None:
+        self.counter = counter
+        self.timestamp = timestamp if timestamp is not None else int(time.time() * 1000)
+
+    def next_version(self) -> None:
+        self.counter += 1
+        self.timestamp = int(time.time() * 1000)
+
+    def to_json(self) -> dict[str, int]:
+        return {"counter": self.counter, "timestamp": self.timestamp}
+
+
+class TopicConfigManager:
+    def __init__(self, config: BrokerConfig) -> None:
+        self._config = config
+        self.path = os.path.join(config.store_path_root_dir, "config", "topics.json")
+        self.table: dict[str, TopicConfig] = {}
+        self.data_version = DataVersion()
+        self._add_system_topics()
+
+    def _add_system_topics(self) -> None:
+        config = self._config
+        self.table[SELF_TEST_TOPIC] = TopicConfig(SELF_TEST_TOPIC, 1, 1)
+        if config.auto_create_topic_enable:
+            queues = config.default_topic_queue_nums
+            self.table[DEFAULT_TOPIC] = TopicConfig(
+                DEFAULT_TOPIC, queues, queues, PERM_INHERIT | PERM_READ | PERM_WRITE
+            )
+        self.table[BENCHMARK_TOPIC] = TopicConfig(BENCHMARK_TOPIC, 1024, 1024)
+        for name, enabled in (
+            (config.broker_cluster_name, config.cluster_topic_enable),
+            (config.broker_name, config.broker_topic_enable),
+        ):
+            perm = PERM_INHERIT | (PERM_READ | PERM_WRITE if enabled else 0)
+            self.table[name] = TopicConfig(name, 1, 1, perm)
+        self.table[OFFSET_MOVED_EVENT] = TopicConfig(OFFSET_MOVED_EVENT, 1, 1)
+        self.table[SCHEDULE_TOPIC] = TopicConfig(SCHEDULE_TOPIC, 18, 18)
+
+    def load(self) -> None:
+        data = load_json_file(self.path)
+        if not data:
+            return
+        for name, item in (data.get("topicConfigTable") or {}).items():
+            self.table[name] = TopicConfig.from_json({"topicName": name, **item})
+        version = data.get("dataVersion") or {}
+        self.data_version = DataVersion(
+            int(version.get("counter", 0)), int(version.get("timestamp", 0)) or None
+        )
+
+    def persist(self) -> None:
+        persist_json_file(self.path, self.wrapper())
+
+    def wrapper(self) -> dict[str, Any]:
+        """TopicConfigSerializeWrapper: what REGISTER_BROKER and GET_ALL_TOPIC_CONFIG carry."""
+        return {
+            "dataVersion": self.data_version.to_json(),
+            "topicConfigTable": {name: tc.to_json() for name, tc in self.table.items()},
+        }
+
+    def get(self, topic: str) -> TopicConfig | None:
+        return self.table.get(topic)
+
+    def update(self, topic_config: TopicConfig) -> None:
+        self.table[topic_config.topic_name] = topic_config
+        self.data_version.next_version()
+        self.persist()
+        log.info("topic config updated: %s", topic_config)
+
+    def delete(self, topic: str) -> bool:
+        if self.table.pop(topic, None) is None:
+            return False
+        self.data_version.next_version()
+        self.persist()
+        log.info("topic %s deleted", topic)
+        return True
+
+    def create_in_send(self, topic: str, default_topic: str, queue_nums: int) -> TopicConfig | None:
+        """Auto-create a topic on first send, from the default topic's template."""
+        template = self.table.get(default_topic)
+        if template is None or not self._config.auto_create_topic_enable:
+            return None
+        if default_topic != DEFAULT_TOPIC and not template.perm & PERM_INHERIT:
+            return None
+        queues = max(1, min(queue_nums, template.write_queue_nums))
+        created = TopicConfig(topic, queues, queues, template.perm & ~PERM_INHERIT)
+        self.update(created)
+        return created
+
+    def create_system_topic(self, topic: str, queue_nums: int, perm: int) -> TopicConfig:
+        """Retry and DLQ topics are created on demand whatever autoCreateTopicEnable says."""
+        existing = self.table.get(topic)
+        if existing is not None:
+            return existing
+        created = TopicConfig(topic, queue_nums, queue_nums, perm)
+        self.update(created)
+        return created

@@ -1,0 +1,258 @@
+"""Entry points: mqnamesrv, mqbroker, mqshutdown and `orbitmq …`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+
+import click
+
+from orbitmq import __version__
+from orbitmq.config_file import ConfigError
+
+log = logging.getLogger("orbitmq")
+
+
+def setup_logging(level: str = "INFO") -> None:
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s - %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def run_until_signal(start: Callable[[], Awaitable[Callable[[], Awaitable[None]]]]) -> None:
+    """Run `start()` (which returns an async closer) until SIGTERM or SIGINT, then close."""
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        close = await start()
+        try:
+            await stop.wait()
+        finally:
+            log.info("shutting down")
+            await close()
+
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(main())
+    else:
+        uvloop.run(main())
+
+
+async def _start_namesrv(config_file: str | None, overrides: dict[str, str]):  # type: ignore[no-untyped-def]
+    from orbitmq.namesrv.config import load_namesrv_config
+    from orbitmq.namesrv.server import NamesrvController
+
+    controller = NamesrvController(load_namesrv_config(config_file, overrides))
+    await controller.start()
+    print(
+        f"The Name Server boot success. serializeType=JSON, port {controller.port}",
+        flush=True,
+    )
+    return controller
+
+
+async def _start_broker(config_file: str | None, overrides: dict[str, str]):  # type: ignore[no-untyped-def]
+    from orbitmq.broker.broker import BrokerController
+    from orbitmq.broker.config import load_broker_config
+
+    config = load_broker_config(config_file, overrides)
+    controller = BrokerController(config)
+    await controller.start()
+    print(
+        f"The broker[{config.broker_name}, {config.broker_addr}] boot success. "
+        f"serializeType=JSON and name server is {config.namesrv_addr}",
+        flush=True,
+    )
+    return controller
+
+
+def _fail(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def _serve_namesrv(config_file: str | None, port: int | None) -> None:
+    overrides = {"listenPort": str(port)} if port is not None else {}
+
+    async def start():  # type: ignore[no-untyped-def]
+        controller = await _start_namesrv(config_file, overrides)
+        return controller.aclose
+
+    try:
+        run_until_signal(start)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def _serve_broker(config_file: str | None, namesrv_addr: str | None) -> None:
+    overrides = {"namesrvAddr": namesrv_addr} if namesrv_addr else {}
+
+    async def start():  # type: ignore[no-untyped-def]
+        controller = await _start_broker(config_file, overrides)
+        return controller.aclose
+
+    try:
+        run_until_signal(start)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+_config_option = click.option(
+    "-c", "--config-file", type=click.Path(exists=True, dir_okay=False), help="properties file"
+)
+
+
+@click.command(help="Start a NameServer.")
+@_config_option
+@click.option("-p", "--port", type=int, default=None, help="listenPort (overrides the file)")
+def mqnamesrv(config_file: str | None, port: int | None) -> None:
+    setup_logging()
+    _serve_namesrv(config_file, port)
+
+
+@click.command(help="Start a broker from a RocketMQ broker .properties file.")
+@_config_option
+@click.option("-n", "--namesrv-addr", default=None, help="NameServer list, ';' separated")
+def mqbroker(config_file: str | None, namesrv_addr: str | None) -> None:
+    setup_logging()
+    _serve_broker(config_file, namesrv_addr)
+
+
+def _find_processes(role: str) -> list[int]:
+    """Our processes of a role (namesrv or broker), found by command line in /proc."""
+    markers = {
+        "namesrv": ("mqnamesrv", ("orbitmq", "namesrv"), ("orbitmq", "standalone")),
+        "broker": ("mqbroker", ("orbitmq", "broker"), ("orbitmq", "standalone")),
+    }[role]
+    found: list[int] = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                argv = [a.decode(errors="replace") for a in fh.read().split(b"\0") if a]
+        except OSError:
+            continue
+        names = [os.path.basename(a) for a in argv[:3]]
+        for marker in markers:
+            if isinstance(marker, str):
+                hit = marker in names
+            else:
+                hit = marker[0] in names and marker[1] in argv[1:4]
+            if hit:
+                found.append(int(entry))
+                break
+    return found
+
+
+@click.command(help="Stop the brokers or NameServers started on this machine.")
+@click.argument("role", type=click.Choice(["broker", "namesrv"]))
+def mqshutdown(role: str) -> None:
+    pids = _find_processes(role)
+    if not pids:
+        click.echo(f"No mq{role} running.")
+        return
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        click.echo(
+            f"The mq{role}({pid}) is running...\nSend shutdown request to mq{role}({pid}) OK"
+        )
+
+
+@click.group(help="OrbitMQ: a RocketMQ-compatible message queue.")
+@click.version_option(__version__)
+def main() -> None:
+    pass
+
+
+@main.command(help="Start a NameServer (same as mqnamesrv).")
+@_config_option
+@click.option("-p", "--port", type=int, default=None)
+def namesrv(config_file: str | None, port: int | None) -> None:
+    setup_logging()
+    _serve_namesrv(config_file, port)
+
+
+@main.command(help="Start a broker (same as mqbroker).")
+@_config_option
+@click.option("-n", "--namesrv-addr", default=None)
+def broker(config_file: str | None, namesrv_addr: str | None) -> None:
+    setup_logging()
+    _serve_broker(config_file, namesrv_addr)
+
+
+@main.command(help="A NameServer and a broker in one process; store under $ORBITMQ_HOME.")
+@_config_option
+@click.option("--home", envvar="ORBITMQ_HOME", default="~/orbitmq", show_default=True)
+@click.option("--namesrv-port", type=int, default=9876, show_default=True)
+@click.option("--broker-port", type=int, default=10911, show_default=True)
+@click.option("--broker-ip", default="127.0.0.1", show_default=True, help="brokerIP1")
+def standalone(
+    config_file: str | None, home: str, namesrv_port: int, broker_port: int, broker_ip: str
+) -> None:
+    setup_logging()
+    home = os.path.expanduser(home)
+    os.makedirs(home, exist_ok=True)
+
+    async def start():  # type: ignore[no-untyped-def]
+        namesrv_controller = await _start_namesrv(
+            None,
+            {
+                "listenPort": str(namesrv_port),
+                "kvConfigPath": os.path.join(home, "namesrv", "kvConfig.json"),
+            },
+        )
+        broker_overrides = {
+            "brokerName": "broker-a",
+            "brokerIP1": broker_ip,
+            "listenPort": str(broker_port),
+            "storePathRootDir": os.path.join(home, "store"),
+            "namesrvAddr": f"127.0.0.1:{namesrv_controller.port}",
+        }
+        try:
+            broker_controller = await _start_broker(config_file, broker_overrides)
+        except BaseException:
+            await namesrv_controller.aclose()
+            raise
+
+        async def close() -> None:
+            await broker_controller.aclose()
+            await namesrv_controller.aclose()
+
+        return close
+
+    try:
+        run_until_signal(start)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+def _register_optional_commands() -> None:
+    """`orbitmq admin` and `orbitmq bench` live in their own packages."""
+    try:
+        from orbitmq.admin.cli import main as admin_main
+    except ImportError:
+        pass
+    else:
+        main.add_command(admin_main, name="admin")
+    try:
+        from orbitmq.bench.cli import bench
+    except ImportError:
+        pass
+    else:
+        main.add_command(bench, name="bench")
+
+
+_register_optional_commands()

@@ -1,0 +1,232 @@
+"""The NameServer's routing tables (namesrv/routeinfo/RouteInfoManager.java), pure.
+
+Theory of operation: brokers register every 30 s. Each registration records the broker set
+(`broker_addr_table`), its cluster (`cluster_addr_table`) and liveness
+(`broker_live_table`, keyed by the broker's address); a master's registration also writes
+one QueueData per topic into `topic_queue_table`, but only when its DataVersion changed, so
+an operator's wipeWritePerm survives the next unchanged registration. A broker address is
+forgotten on UNREGISTER_BROKER, on 120 s of silence (`expire_inactive`), or when the
+connection it registered over closes (`on_connection_closed`). A broker set whose last
+address goes also loses its QueueData, and topics left without queues disappear.
+
+No asyncio and no clock: time comes in as `now` (ms), so expiry tests need no sleeping.
+There is no lock either: one event loop owns the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from orbitmq.namesrv.route_data import (
+    MASTER_ID,
+    PERM_READ,
+    PERM_WRITE,
+    BrokerData,
+    BrokerLiveInfo,
+    ClusterInfo,
+    DataVersion,
+    QueueData,
+    RegisterBrokerBody,
+    RegisterBrokerResult,
+    TopicConfig,
+    TopicRouteData,
+)
+
+BROKER_CHANNEL_EXPIRED_MS = 120_000
+
+_PermChange = Callable[[int], int]
+
+
+class RouteTable:
+    """RouteInfoManager: who serves which topic, and which brokers are alive."""
+
+    def __init__(self, broker_expired_ms: int = BROKER_CHANNEL_EXPIRED_MS) -> None:
+        self.broker_expired_ms = broker_expired_ms
+        self.cluster_addr_table: dict[str, set[str]] = {}
+        self.broker_addr_table: dict[str, BrokerData] = {}
+        self.topic_queue_table: dict[str, dict[str, QueueData]] = {}
+        self.broker_live_table: dict[str, BrokerLiveInfo] = {}
+
+    # registration ---------------------------------------------------------------------
+    def register_broker(
+        self,
+        cluster: str,
+        broker_addr: str,
+        broker_name: str,
+        broker_id: int,
+        ha_server_addr: str,
+        body: RegisterBrokerBody | None,
+        now: int,
+        connection_key: object | None = None,
+    ) -> RegisterBrokerResult:
+        """Record one REGISTER_BROKER (remoting-protocol.md §4.3)."""
+        body = body if body is not None else RegisterBrokerBody()
+        self.cluster_addr_table.setdefault(cluster, set()).add(broker_name)
+        broker_data = self.broker_addr_table.get(broker_name)
+        first = broker_data is None
+        if broker_data is None:
+            broker_data = BrokerData(cluster, broker_name)
+            self.broker_addr_table[broker_name] = broker_data
+        addrs = broker_data.broker_addrs
+        # A slave promoted to master re-registers its address under id 0: one address must
+        # have one id only, or clients would see it both as master and slave.
+        for stale_id in [i for i, a in addrs.items() if a == broker_addr and i != broker_id]:
+            del addrs[stale_id]
+        first = addrs.get(broker_id) is None or first
+        addrs[broker_id] = broker_addr
+
+        if broker_id == MASTER_ID and (
+            first or self.is_broker_topic_config_changed(broker_addr, body.data_version)
+        ):
+            for config in body.topic_configs.values():
+                self._upsert_queue_data(broker_name, config)
+
+        self.broker_live_table[broker_addr] = BrokerLiveInfo(
+            now, body.data_version, ha_server_addr, connection_key
+        )
+        if broker_id != MASTER_ID:
+            master_addr = addrs.get(MASTER_ID)
+            master_live = self.broker_live_table.get(master_addr) if master_addr else None
+            if master_live is not None:
+                return RegisterBrokerResult(master_addr, master_live.ha_server_addr)
+        return RegisterBrokerResult()
+
+    def _upsert_queue_data(self, broker_name: str, config: TopicConfig) -> None:
+        queues = self.topic_queue_table.setdefault(config.topic_name, {})
+        queues[broker_name] = QueueData(
+            broker_name,
+            config.read_queue_nums,
+            config.write_queue_nums,
+            config.perm,
+            config.topic_sys_flag,
+        )
+
+    def is_broker_topic_config_changed(self, broker_addr: str, version: DataVersion) -> bool:
+        live = self.broker_live_table.get(broker_addr)
+        return live is None or live.data_version != version
+
+    def query_broker_data_version(self, broker_addr: str) -> DataVersion | None:
+        live = self.broker_live_table.get(broker_addr)
+        return live.data_version if live is not None else None
+
+    def touch_broker(self, broker_addr: str, now: int) -> None:
+        """An unchanged QUERY_DATA_VERSION counts as a sign of life."""
+        live = self.broker_live_table.get(broker_addr)
+        if live is not None:
+            live.last_update_ms = now
+
+    # removal ----------------------------------------------------------------------------
+    def unregister_broker(
+        self, cluster: str, broker_addr: str, broker_name: str, broker_id: int
+    ) -> None:
+        self.broker_live_table.pop(broker_addr, None)
+        broker_data = self.broker_addr_table.get(broker_name)
+        if broker_data is None:
+            return
+        broker_data.broker_addrs.pop(broker_id, None)
+        if not broker_data.broker_addrs:
+            self._drop_broker_name(broker_name, cluster)
+
+    def expire_inactive(self, now: int) -> list[str]:
+        """Forget brokers silent for longer than `broker_expired_ms`; return their addresses."""
+        deadline = now - self.broker_expired_ms
+        expired = [
+            a for a, live in self.broker_live_table.items() if live.last_update_ms < deadline
+        ]
+        self._remove_addrs(expired)
+        return expired
+
+    def on_connection_closed(self, connection_key: object) -> list[str]:
+        """Forget every broker whose latest registration came over this connection."""
+        gone = [
+            a for a, live in self.broker_live_table.items() if live.connection_key == connection_key
+        ]
+        self._remove_addrs(gone)
+        return gone
+
+    def _remove_addrs(self, broker_addrs: Iterable[str]) -> None:
+        for addr in broker_addrs:
+            self.broker_live_table.pop(addr, None)
+            # RouteInfoManager.onChannelDestroy: the address may appear in any broker set.
+            for broker_data in list(self.broker_addr_table.values()):
+                addrs = broker_data.broker_addrs
+                for broker_id in [i for i, a in addrs.items() if a == addr]:
+                    del addrs[broker_id]
+                if not addrs:
+                    self._drop_broker_name(broker_data.broker_name, broker_data.cluster)
+
+    def _drop_broker_name(self, broker_name: str, cluster: str) -> None:
+        """The broker set has no address left: remove it and its queues everywhere."""
+        self.broker_addr_table.pop(broker_name, None)
+        names = self.cluster_addr_table.get(cluster)
+        if names is not None:
+            names.discard(broker_name)
+            if not names:
+                del self.cluster_addr_table[cluster]
+        for topic in list(self.topic_queue_table):
+            queues = self.topic_queue_table[topic]
+            queues.pop(broker_name, None)
+            if not queues:
+                del self.topic_queue_table[topic]
+
+    # queries ----------------------------------------------------------------------------
+    def pick_topic_route(self, topic: str) -> TopicRouteData | None:
+        """The route of `topic`, or None when no queue of it sits on a known broker set."""
+        queues = self.topic_queue_table.get(topic)
+        if not queues:
+            return None
+        broker_datas = [
+            self.broker_addr_table[name].copy()
+            for name in sorted(queues)
+            if name in self.broker_addr_table
+        ]
+        if not broker_datas:
+            return None
+        queue_datas = [queue_data.copy() for _, queue_data in sorted(queues.items())]
+        return TopicRouteData(queue_datas, broker_datas)
+
+    def cluster_info(self) -> ClusterInfo:
+        return ClusterInfo(
+            {name: data.copy() for name, data in sorted(self.broker_addr_table.items())},
+            {cluster: sorted(names) for cluster, names in sorted(self.cluster_addr_table.items())},
+        )
+
+    def all_topics(self) -> list[str]:
+        return sorted(self.topic_queue_table)
+
+    def topics_by_cluster(self, cluster: str) -> list[str]:
+        names = self.cluster_addr_table.get(cluster, set())
+        return sorted(
+            topic for topic, queues in self.topic_queue_table.items() if names.intersection(queues)
+        )
+
+    # admin -------------------------------------------------------------------------------
+    def delete_topic(self, topic: str, cluster: str | None = None) -> None:
+        """Drop the topic's route; with `cluster`, only its queues on that cluster's brokers."""
+        if not cluster:
+            self.topic_queue_table.pop(topic, None)
+            return
+        queues = self.topic_queue_table.get(topic)
+        if queues is None:
+            return
+        for broker_name in self.cluster_addr_table.get(cluster, set()):
+            queues.pop(broker_name, None)
+        if not queues:
+            del self.topic_queue_table[topic]
+
+    def wipe_write_perm(self, broker_name: str) -> int:
+        """Make every topic on the broker set read-only (drain before maintenance)."""
+        return self._set_perm(broker_name, lambda perm: perm & ~PERM_WRITE)
+
+    def add_write_perm(self, broker_name: str) -> int:
+        # Java sets READ|WRITE outright rather than OR-ing in WRITE; keep that behaviour.
+        return self._set_perm(broker_name, lambda _perm: PERM_READ | PERM_WRITE)
+
+    def _set_perm(self, broker_name: str, change: _PermChange) -> int:
+        count = 0
+        for queues in self.topic_queue_table.values():
+            queue_data = queues.get(broker_name)
+            if queue_data is not None:
+                queue_data.perm = change(queue_data.perm)
+                count += 1
+        return count
