@@ -108,13 +108,18 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.send_signal(signal.SIGKILL)
                 self.process.wait(5)
-        self._reader.join(2)
+        self._close_output()
         return self.process.returncode
 
     def kill(self) -> None:
         self.send_signal(signal.SIGKILL)
         self.process.wait(5)
+        self._close_output()
+
+    def _close_output(self) -> None:
         self._reader.join(2)
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
 
 def start_namesrv(workdir: Path, port: int | None = None) -> tuple[ServerProcess, str]:

@@ -1,0 +1,1 @@
+"""mqadmin sub-commands, one module per command group (topic, cluster, message)."""

@@ -1,0 +1,1 @@
+"""`orbitmq bench`: producer and consumer load generators (RocketMQ's benchmark scripts)."""
