@@ -1,0 +1,228 @@
+"""MQAdmin: the admin client mqadmin is built on (DefaultMQAdminExt, §3.6).
+
+Every method sends one request (or one per broker) and raises MQBrokerError on an error
+code. `invoke` / `invoke_namesrv` expose raw requests for commands not wrapped here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from orbitmq.client import broker_api
+from orbitmq.client.errors import MQClientError, TopicNotExistError, error_for_code
+from orbitmq.client.instance import ClientInstance
+from orbitmq.client.message import MessageQueue
+from orbitmq.client.route import (
+    DEFAULT_TOPIC,
+    BrokerData,
+    TopicRouteData,
+    loads_tolerant,
+    parse_broker_data,
+)
+from orbitmq.protocol.codes import RequestCode, ResponseCode
+from orbitmq.protocol.command import RemotingCommand
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterInfo:
+    """GET_BROKER_CLUSTER_INFO: broker sets by name, and broker names by cluster."""
+
+    broker_addr_table: dict[str, BrokerData]
+    cluster_addr_table: dict[str, list[str]]
+
+
+def parse_cluster_info(body: bytes) -> ClusterInfo:
+    raw = loads_tolerant(body) if body else {}
+    brokers = {
+        str(name): parse_broker_data(data)
+        for name, data in (raw.get("brokerAddrTable") or {}).items()
+    }
+    clusters = {
+        str(name): sorted(str(b) for b in names)
+        for name, names in (raw.get("clusterAddrTable") or {}).items()
+    }
+    return ClusterInfo(brokers, clusters)
+
+
+class MQAdmin:
+    """Admin operations against NameServers and brokers.
+
+    Args:
+        namesrv_addr: NameServer addresses separated by ';'.
+        timeout: default request timeout in seconds.
+    """
+
+    def __init__(
+        self, namesrv_addr: str, *, timeout: float = 5.0, instance_name: str | None = None
+    ) -> None:
+        self.timeout = timeout
+        self._instance = ClientInstance(namesrv_addr, instance_name=instance_name)
+        self._routes = self._instance.routes
+        self._started = False
+
+    async def start(self) -> None:
+        """Ready the client (connections open lazily)."""
+        self._started = True
+
+    async def shutdown(self) -> None:
+        """Close every connection."""
+        if not self._instance.closed:
+            await self._instance.aclose()
+
+    async def __aenter__(self) -> MQAdmin:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.shutdown()
+
+    # Raw requests ------------------------------------------------------------------------
+    async def invoke(
+        self,
+        addr: str,
+        code: int,
+        ext: dict[str, str] | None = None,
+        body: bytes = b"",
+        timeout: float | None = None,
+    ) -> RemotingCommand:
+        """Send one request to `addr`; raise MQBrokerError unless it answers SUCCESS."""
+        command = RemotingCommand.request(code, ext or {}, body)
+        return await self._instance.invoke_checked(addr, command, timeout or self.timeout)
+
+    async def invoke_namesrv(
+        self, code: int, ext: dict[str, str] | None = None, body: bytes = b""
+    ) -> RemotingCommand:
+        """Send one request to a NameServer (with failover); checked like `invoke`."""
+        command = RemotingCommand.request(code, ext or {}, body)
+        response = await self._routes.invoke_namesrv(command, self.timeout)
+        if response.code != ResponseCode.SUCCESS:
+            raise error_for_code(response.code, response.remark)
+        return response
+
+    # NameServer --------------------------------------------------------------------------
+    async def topic_route(self, topic: str) -> TopicRouteData:
+        """The route of `topic`. Raises TopicNotExistError if the NameServer has none."""
+        route = await self._routes.refresh(topic)
+        if route is None:
+            raise TopicNotExistError(
+                ResponseCode.TOPIC_NOT_EXIST, f"No topic route info in name server for {topic}"
+            )
+        return route
+
+    async def topic_list(self) -> list[str]:
+        """Every topic the NameServer knows (GET_ALL_TOPIC_LIST_FROM_NAMESERVER)."""
+        response = await self.invoke_namesrv(RequestCode.GET_ALL_TOPIC_LIST_FROM_NAMESERVER)
+        raw = orjson.loads(response.body) if response.body else {}
+        return sorted(str(t) for t in raw.get("topicList") or [])
+
+    async def cluster_info(self) -> ClusterInfo:
+        """Clusters and broker sets (GET_BROKER_CLUSTER_INFO)."""
+        response = await self.invoke_namesrv(RequestCode.GET_BROKER_CLUSTER_INFO)
+        return parse_cluster_info(response.body)
+
+    # Broker ------------------------------------------------------------------------------
+    async def create_topic(
+        self,
+        broker_addr: str,
+        topic: str,
+        read_queue_nums: int = 8,
+        write_queue_nums: int = 8,
+        perm: int = 6,
+        order: bool = False,
+        *,
+        topic_filter_type: str = "SINGLE_TAG",
+        topic_sys_flag: int = 0,
+    ) -> None:
+        """Create or update a topic on one broker (UPDATE_AND_CREATE_TOPIC)."""
+        ext = {
+            "topic": topic,
+            "defaultTopic": DEFAULT_TOPIC,
+            "readQueueNums": str(read_queue_nums),
+            "writeQueueNums": str(write_queue_nums),
+            "perm": str(perm),
+            "topicFilterType": topic_filter_type,
+            "topicSysFlag": str(topic_sys_flag),
+            "order": "true" if order else "false",
+        }
+        await self.invoke(broker_addr, RequestCode.UPDATE_AND_CREATE_TOPIC, ext)
+
+    async def delete_topic_in_broker(self, broker_addr: str, topic: str) -> None:
+        """Delete a topic's config on one broker (DELETE_TOPIC_IN_BROKER)."""
+        await self.invoke(broker_addr, RequestCode.DELETE_TOPIC_IN_BROKER, {"topic": topic})
+
+    async def create_subscription_group(self, broker_addr: str, config: dict[str, Any]) -> None:
+        """Create or update a subscription group (body: SubscriptionGroupConfig JSON).
+
+        Missing keys get Java's defaults; `groupName` is required.
+        """
+        if "groupName" not in config:
+            raise MQClientError("a subscription group config needs 'groupName'")
+        body = {
+            "brokerId": 0,
+            "consumeBroadcastEnable": True,
+            "consumeEnable": True,
+            "consumeFromMinEnable": True,
+            "notifyConsumerIdsChangedEnable": True,
+            "retryMaxTimes": 16,
+            "retryQueueNums": 1,
+            "whichBrokerWhenConsumeSlowly": 1,
+            **config,
+        }
+        await self.invoke(
+            broker_addr,
+            RequestCode.UPDATE_AND_CREATE_SUBSCRIPTIONGROUP,
+            body=orjson.dumps(body, option=orjson.OPT_SORT_KEYS),
+        )
+
+    async def get_all_topic_config(self, broker_addr: str) -> dict[str, Any]:
+        """The broker's TopicConfigSerializeWrapper: {"topicConfigTable": {...}, ...}."""
+        response = await self.invoke(broker_addr, RequestCode.GET_ALL_TOPIC_CONFIG)
+        result: dict[str, Any] = loads_tolerant(response.body) if response.body else {}
+        return result
+
+    async def get_broker_runtime_info(self, broker_addr: str) -> dict[str, str]:
+        """GET_BROKER_RUNTIME_INFO's KVTable."""
+        response = await self.invoke(broker_addr, RequestCode.GET_BROKER_RUNTIME_INFO)
+        raw = loads_tolerant(response.body) if response.body else {}
+        return {str(k): str(v) for k, v in (raw.get("table") or {}).items()}
+
+    async def get_consumer_id_list(self, broker_addr: str, group: str) -> list[str]:
+        """Client ids of the consumer group's members as `broker_addr` sees them."""
+        return await broker_api.get_consumer_id_list(self._instance, broker_addr, group)
+
+    # Offsets -----------------------------------------------------------------------------
+    async def _master(self, mq: MessageQueue) -> str:
+        return await self._routes.find_master(mq.broker_name, mq.topic)
+
+    async def max_offset(self, mq: MessageQueue) -> int:
+        """The queue's max offset (exclusive)."""
+        return await broker_api.get_max_offset(self._instance, await self._master(mq), mq)
+
+    async def min_offset(self, mq: MessageQueue) -> int:
+        """The smallest offset still stored in the queue."""
+        return await broker_api.get_min_offset(self._instance, await self._master(mq), mq)
+
+    async def search_offset(self, mq: MessageQueue, timestamp: int) -> int:
+        """The offset of the first message stored at or after `timestamp` (ms)."""
+        addr = await self._master(mq)
+        return await broker_api.search_offset(self._instance, addr, mq, timestamp)
+
+    async def earliest_msg_store_time(self, mq: MessageQueue) -> int:
+        """Store time (ms) of the queue's oldest message."""
+        addr = await self._master(mq)
+        return await broker_api.get_earliest_msg_store_time(self._instance, addr, mq)
+
+    async def query_consumer_offset(self, group: str, mq: MessageQueue) -> int | None:
+        """The group's committed offset of `mq`, None if it never committed one."""
+        addr = await self._master(mq)
+        return await broker_api.query_consumer_offset(self._instance, addr, group, mq)
+
+    async def update_consumer_offset(self, group: str, mq: MessageQueue, offset: int) -> None:
+        """Set the group's committed offset of `mq` (waits for the answer)."""
+        addr = await self._master(mq)
+        await broker_api.update_consumer_offset(
+            self._instance, addr, group, mq, offset, oneway=False
+        )
