@@ -43,9 +43,10 @@ class AdminHandler:
         ):
             dispatcher.register(code, handler)  # type: ignore[attr-defined]
 
-    def update_and_create_topic(
+    async def update_and_create_topic(
         self, connection: RemotingConnection, request: RemotingCommand
     ) -> RemotingCommand:
+        """Registers with the NameServers before answering, so the route exists at once."""
         header = Header(request)
         topic = header.str("topic")
         validate_topic(topic)
@@ -67,7 +68,7 @@ class AdminHandler:
             order=header.bool("order"),
         )
         self._broker.topic_config_manager.update(config)
-        self._broker.schedule_register()
+        await self._broker.registration.register_all()
         return request.response()
 
     def delete_topic(

@@ -1,0 +1,190 @@
+"""The commit log: every message of every topic, appended in arrival order (CommitLog.java).
+
+Theory of operation: the store runs on one event loop, so `append` needs no lock. It is
+plain synchronous code (no await) and so is one serialized step: store timestamp,
+physical offset, queue offsets, encoding and the write into the mapping all happen
+together, which is what RocketMQ's put-message lock guarantees. Consume queues are not
+written here; the reput service (dispatch.py) follows the log and builds them.
+
+A record of length L goes into the current segment only if L + 8 <= remaining bytes;
+otherwise an 8-byte blank marker (remaining, BLANK_MAGIC_CODE) closes the segment and
+the record goes at the start of the next one (so a batch never spans two segments).
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections import deque
+
+from orbitmq.protocol.message import (
+    MESSAGE_MAGIC_CODE,
+    PHYSICAL_OFFSET_POSITION,
+    MessageExt,
+    SysFlag,
+    create_offset_msg_id,
+    decode_record,
+    encode_record,
+    store_timestamp_position,
+)
+from orbitmq.store.config import MessageStoreConfig
+from orbitmq.store.layout import (
+    END_FILE_MIN_BLANK_LENGTH,
+    SIZE_MAGIC,
+    DispatchRequest,
+    dispatch_request_for,
+    encode_blank,
+)
+from orbitmq.store.mapped_file_queue import MappedFileQueue
+from orbitmq.store.results import AppendMessageResult
+
+_I64 = struct.Struct(">q")
+_I32 = struct.Struct(">i")
+_ENTERS_QUEUE = (0, SysFlag.TRANSACTION_COMMIT)
+_MAX_DISPATCH_HINTS = 65536
+
+
+class CommitLog:
+    def __init__(self, config: MessageStoreConfig) -> None:
+        assert config.store_path_commit_log is not None
+        self.file_size = config.mapped_file_size_commit_log
+        self.queue = MappedFileQueue(config.store_path_commit_log, self.file_size)
+        # Next queue offset per (topic, queue_id); rebuilt from the consume queues.
+        self.topic_queue_table: dict[tuple[str, int], int] = {}
+        self.last_store_timestamp = 0
+        # What reput needs for each record appended since it last ran, in log order,
+        # so it can skip parsing them back (see dispatch.py). Bounded: when reput falls
+        # far behind it parses instead.
+        self.dispatch_hints: deque[DispatchRequest] = deque()
+
+    @property
+    def min_offset(self) -> int:
+        return self.queue.min_offset
+
+    @property
+    def max_offset(self) -> int:
+        return self.queue.max_offset
+
+    def max_record_size(self) -> int:
+        """Largest record (or batch) that fits in one segment with the blank reserve."""
+        return self.file_size - END_FILE_MIN_BLANK_LENGTH
+
+    def append(self, msgs: list[MessageExt], properties: list[str]) -> AppendMessageResult:
+        """Store `msgs` (one message, or a batch for one topic/queue) in one write.
+
+        `properties` holds each message's encoded properties string. Sets each
+        message's store_timestamp, queue_offset, commit_log_offset, body_crc and
+        store_size. The caller has checked sizes (see MessageStore.put_message).
+        """
+        now = time.time_ns() // 1_000_000
+        # Store timestamps never go backwards in log order, even if the clock does.
+        if now < self.last_store_timestamp:
+            now = self.last_store_timestamp
+        first = msgs[0]
+        key = (first.topic, first.queue_id)
+        # PREPARED/ROLLBACK records never enter a consume queue: offset 0, no advance.
+        assign = (first.sys_flag & SysFlag.TRANSACTION_MASK) in _ENTERS_QUEUE
+        queue_offset = self.topic_queue_table.get(key, 0) if assign else 0
+        mapped = self.queue.file_for_append()
+        physical = mapped.end_offset
+
+        encoded: list[bytearray] = []
+        total = 0
+        for i, msg in enumerate(msgs):
+            msg.store_timestamp = now
+            msg.queue_offset = queue_offset + i if assign else 0
+            msg.commit_log_offset = physical + total
+            record = encode_record(msg, properties[i])
+            encoded.append(record)
+            total += len(record)
+
+        if total + END_FILE_MIN_BLANK_LENGTH > mapped.remaining:
+            mapped.append(encode_blank(mapped.remaining))
+            mapped.wrote_position = mapped.file_size  # the marker stands for the rest
+            mapped = self.queue.file_for_append()
+            physical = mapped.file_from_offset
+            position = physical
+            for msg, record in zip(msgs, encoded, strict=True):
+                _I64.pack_into(record, PHYSICAL_OFFSET_POSITION, position)
+                msg.commit_log_offset = position
+                position += len(record)
+
+        mapped.append(encoded[0] if len(encoded) == 1 else b"".join(encoded))
+        self.last_store_timestamp = now
+        if assign:
+            self.topic_queue_table[key] = queue_offset + len(msgs)
+        if len(self.dispatch_hints) < _MAX_DISPATCH_HINTS:
+            self.dispatch_hints.extend(map(dispatch_request_for, msgs))
+        return AppendMessageResult(
+            wrote_offset=physical,
+            wrote_bytes=total,
+            msg_ids=[_offset_msg_id(m.store_host, m.commit_log_offset) for m in msgs],
+            queue_offset=first.queue_offset,
+            message_count=len(msgs),
+            store_timestamp=now,
+        )
+
+    def get_record(self, offset: int, size: int) -> memoryview | None:
+        """A zero-copy slice of the record at `offset`, or None if not (fully) stored."""
+        mapped = self.queue.find_file(offset)
+        if mapped is None:
+            return None
+        pos = offset - mapped.file_from_offset
+        if pos < 0 or pos + size > mapped.wrote_position:
+            return None
+        return mapped.slice(pos, size)
+
+    def record_size_at(self, offset: int) -> int:
+        """TOTALSIZE of the record at `offset`; 0 if none, blank, or out of range."""
+        mapped = self.queue.find_file(offset)
+        if mapped is None:
+            return 0
+        pos = offset - mapped.file_from_offset
+        if pos + 8 > mapped.wrote_position:
+            return 0
+        size, magic = SIZE_MAGIC.unpack_from(mapped.view, pos)
+        if magic != MESSAGE_MAGIC_CODE or size <= 0 or pos + size > mapped.wrote_position:
+            return 0
+        return int(size)
+
+    def look_message(self, offset: int) -> MessageExt | None:
+        size = self.record_size_at(offset)
+        if size == 0:
+            return None
+        record = self.get_record(offset, size)
+        if record is None:
+            return None
+        with record:
+            return decode_record(record)
+
+    def pickup_store_timestamp(self, offset: int, size: int) -> int:
+        """Store timestamp of the record at `offset` (-1 if it is not there)."""
+        if offset < self.min_offset:
+            return -1
+        record = self.get_record(offset, size)
+        if record is None:
+            return -1
+        with record:
+            (sys_flag,) = _I32.unpack_from(record, 36)
+            (stamp,) = _I64.unpack_from(record, store_timestamp_position(sys_flag))
+        return int(stamp)
+
+    def roll_next_file(self, offset: int) -> int:
+        return offset + self.file_size - offset % self.file_size
+
+    def close(self) -> None:
+        self.queue.close()
+        self.dispatch_hints.clear()
+
+
+_HOST_PREFIXES: dict[tuple[str, int], str] = {}
+
+
+def _offset_msg_id(store_host: tuple[str, int], offset: int) -> str:
+    """create_offset_msg_id with the host part (same for every message) cached."""
+    prefix = _HOST_PREFIXES.get(store_host)
+    if prefix is None:
+        if len(_HOST_PREFIXES) > 64:
+            _HOST_PREFIXES.clear()
+        prefix = _HOST_PREFIXES[store_host] = create_offset_msg_id(store_host, 0)[:-16]
+    return prefix + _I64.pack(offset).hex().upper()

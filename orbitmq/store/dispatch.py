@@ -1,0 +1,173 @@
+"""The reput service: follows the commit log and dispatches each record (ReputMessageService).
+
+Dispatchers get a DispatchRequest per stored record; the built-in one writes the
+consume-queue unit (only transaction types NOT and COMMIT get one). Because
+ConsumeQueue.put_unit skips units it already has, the same loop serves normal
+operation and recovery (re-dispatch from an earlier offset after a crash).
+
+Theory of operation: put_message sets `wake` after each append, so the loop runs on the
+next event-loop turn and dispatches everything appended so far in one pass; then it
+calls the arrival listener once per touched queue (long polling) and resolves
+`wait_dispatched` waiters. A pass is synchronous; during a long catch-up the loop yields
+to the event loop every few thousand records.
+
+Records appended by this process arrive with a ready DispatchRequest (CommitLog's
+`dispatch_hints`, matched by commit-log offset), which saves parsing them back; records
+from before a restart, or appended while the hint queue was full, are parsed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+from orbitmq.store.commit_log import CommitLog
+from orbitmq.store.layout import DispatchRequest, RecordKind, check_record
+
+log = logging.getLogger(__name__)
+
+ArrivalListener = Callable[[str, int, int], None]
+_YIELD_EVERY = 4096
+_RETRY_DELAY_S = 1.0
+
+
+class CommitLogDispatcher(Protocol):
+    def dispatch(self, request: DispatchRequest) -> None: ...
+
+
+class ReputService:
+    def __init__(
+        self,
+        commit_log: CommitLog,
+        dispatchers: list[CommitLogDispatcher],
+        queue_max_offset: Callable[[str, int], int],
+    ) -> None:
+        self.commit_log = commit_log
+        self.dispatchers = dispatchers
+        self.reput_from_offset = 0
+        self.last_dispatched_timestamp = 0
+        self.arrival_listener: ArrivalListener | None = None
+        self.wake = asyncio.Event()
+        self._queue_max_offset = queue_max_offset
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._touched: dict[tuple[str, int], None] = {}
+
+    @property
+    def dispatch_behind_bytes(self) -> int:
+        return max(0, self.commit_log.max_offset - self.reput_from_offset)
+
+    async def reput_service(self) -> None:
+        """Background task: dispatch whenever woken."""
+        while True:
+            await self.wake.wait()
+            self.wake.clear()
+            try:
+                while self.do_reput(limit=_YIELD_EVERY):
+                    await asyncio.sleep(0)  # long catch-up: let sends and pulls run
+            except OSError:
+                # e.g. no space for a new consume-queue segment: retry, as RocketMQ does
+                log.exception("dispatch failed at %d; retrying", self.reput_from_offset)
+                await asyncio.sleep(_RETRY_DELAY_S)
+                self.wake.set()
+
+    def do_reput(self, limit: int | None = None) -> bool:
+        """Dispatch records from reput_from_offset on; True if stopped by `limit`."""
+        commit_log = self.commit_log
+        hints = commit_log.dispatch_hints
+        count = 0
+        more = False
+        while self.reput_from_offset < commit_log.max_offset:
+            mapped = commit_log.queue.find_file(self.reput_from_offset)
+            if mapped is None:
+                # Before the first segment (deleted by retention): jump to the log start.
+                if self.reput_from_offset < commit_log.min_offset:
+                    self.reput_from_offset = commit_log.min_offset
+                    continue
+                break
+            base = mapped.file_from_offset
+            pos = self.reput_from_offset - base
+            limit_pos = mapped.wrote_position
+            view = mapped.view
+            while pos < limit_pos:
+                # Records appended by this process come with a ready request.
+                while hints and hints[0].commit_log_offset < base + pos:
+                    hints.popleft()  # already dispatched (or dropped by recovery)
+                request: DispatchRequest | None
+                if hints and hints[0].commit_log_offset == base + pos:
+                    request = hints.popleft()
+                    kind, size = RecordKind.MESSAGE, request.msg_size
+                else:
+                    kind, size, request = check_record(view, pos, limit_pos, check_crc=False)
+                if kind is RecordKind.MESSAGE:
+                    assert request is not None
+                    self._dispatch(request)
+                    pos += size
+                    count += 1
+                    if limit is not None and count >= limit:
+                        more = True
+                        break
+                elif kind is RecordKind.BLANK:
+                    pos = limit_pos = mapped.file_size
+                elif size > 0 and pos + size <= limit_pos:
+                    log.error("reput: skipping bad record at %d", mapped.file_from_offset + pos)
+                    pos += size
+                else:
+                    log.error(
+                        "reput: unreadable data at %d; waiting for the log to be repaired",
+                        mapped.file_from_offset + pos,
+                    )
+                    self.reput_from_offset = mapped.file_from_offset + pos
+                    self._notify()
+                    return False
+            self.reput_from_offset = mapped.file_from_offset + pos
+            if more:
+                break
+            if pos < mapped.file_size:
+                break  # caught up with the writer in this segment
+        self._notify()
+        return more
+
+    def _dispatch(self, request: DispatchRequest) -> None:
+        for dispatcher in self.dispatchers:
+            dispatcher.dispatch(request)
+        if request.enters_consume_queue:
+            self._touched[(request.topic, request.queue_id)] = None
+        self.last_dispatched_timestamp = request.store_timestamp
+
+    def _notify(self) -> None:
+        if self._touched:
+            touched, self._touched = self._touched, {}
+            listener = self.arrival_listener
+            if listener is not None:
+                for topic, queue_id in touched:
+                    try:
+                        listener(topic, queue_id, self._queue_max_offset(topic, queue_id))
+                    except Exception:
+                        log.exception("message arrival listener failed for %s:%d", topic, queue_id)
+        if self._waiters:
+            done = self.reput_from_offset
+            keep = []
+            for offset, fut in self._waiters:
+                if offset <= done:
+                    if not fut.done():
+                        fut.set_result(None)
+                else:
+                    keep.append((offset, fut))
+            self._waiters = keep
+
+    def fail_waiters(self, exc: BaseException) -> None:
+        waiters, self._waiters = self._waiters, []
+        for _, fut in waiters:
+            if not fut.done():
+                fut.set_exception(exc)
+
+    async def wait_dispatched(self, commit_log_offset: int) -> None:
+        """Return once every record before `commit_log_offset` has been dispatched."""
+        if self.reput_from_offset >= commit_log_offset:
+            return
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((commit_log_offset, fut))
+        self.wake.set()
+        await fut

@@ -1,0 +1,187 @@
+"""One memory-mapped segment file (MappedFile.java).
+
+A segment is created sparse at full size (`ftruncate`), so never-written bytes read as
+zero: recovery relies on that to find the end of the data. Writes are slice
+assignments into the mapping; reads hand out memoryview slices (zero copy).
+
+Durability: `fdatasync` on the file, run by callers in an executor thread. Linux writes
+back the dirty pages of a shared mapping on fdatasync, and unlike `mmap.flush()` (which
+keeps the GIL during msync) it lets the event loop run meanwhile.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import mmap
+import os
+
+from orbitmq.store.errors import StoreLayoutError
+from orbitmq.store.layout import OS_PAGE_SIZE, file_name
+
+log = logging.getLogger(__name__)
+
+_ZERO_CHUNK = bytes(1 << 20)
+
+
+class MappedFile:
+    """A fixed-size segment starting at `file_from_offset` of its queue."""
+
+    __slots__ = (
+        "_mm",
+        "_view",
+        "closed",
+        "file_from_offset",
+        "file_size",
+        "flushed_position",
+        "path",
+        "wrote_position",
+    )
+
+    def __init__(self, directory: str, file_from_offset: int, file_size: int) -> None:
+        self.path = os.path.join(directory, file_name(file_from_offset))
+        self.file_from_offset = file_from_offset
+        self.file_size = file_size
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            actual = os.fstat(fd).st_size
+            if actual == 0:
+                os.ftruncate(fd, file_size)  # sparse: no blocks until written
+            elif actual != file_size:
+                raise StoreLayoutError(
+                    f"{self.path} is {actual} bytes but the configured segment size is "
+                    f"{file_size}; restore the old size setting or move the store away"
+                )
+            # mmap dups the descriptor, so ours can be closed right away.
+            self._mm = mmap.mmap(fd, file_size, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE)
+        finally:
+            os.close(fd)
+        self._view = memoryview(self._mm)
+        self.wrote_position = 0
+        self.flushed_position = 0
+        self.closed = False
+
+    def __repr__(self) -> str:
+        return f"MappedFile({self.path!r}, wrote={self.wrote_position})"
+
+    @property
+    def end_offset(self) -> int:
+        """Queue offset just past the written data of this file."""
+        return self.file_from_offset + self.wrote_position
+
+    @property
+    def is_full(self) -> bool:
+        return self.wrote_position >= self.file_size
+
+    @property
+    def remaining(self) -> int:
+        return self.file_size - self.wrote_position
+
+    @property
+    def view(self) -> memoryview:
+        """The whole mapping (callers slice it; slices share the mapping)."""
+        return self._view
+
+    def append(self, data: bytes | bytearray) -> int:
+        """Write at the write position; returns the position written at."""
+        pos = self.wrote_position
+        end = pos + len(data)
+        self._mm[pos:end] = data
+        self.wrote_position = end
+        return pos
+
+    def write_at(self, pos: int, data: bytes | bytearray) -> None:
+        self._mm[pos : pos + len(data)] = data
+
+    def slice(self, pos: int, size: int) -> memoryview:
+        return self._view[pos : pos + size]
+
+    def dirty_pages(self) -> int:
+        return self.wrote_position // OS_PAGE_SIZE - self.flushed_position // OS_PAGE_SIZE
+
+    def fdatasync(self) -> None:
+        """Force written data to disk. Blocking: call it from an executor thread."""
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return  # deleted meanwhile (topic deleted, tail truncated): nothing to keep
+        try:
+            os.fdatasync(fd)
+        finally:
+            os.close(fd)
+
+    def truncate_to(self, pos: int) -> int:
+        """Forget data from `pos` on: zero it and reset the positions.
+
+        Zeroing (rather than only moving the positions, as Java does) keeps a later
+        recovery from mistaking stale records beyond the new end for valid ones.
+        Returns how many bytes from `pos` up to the last non-zero byte were cleared.
+        """
+        cleared = self.last_nonzero(pos) - pos
+        if cleared > 0:
+            end = pos + cleared
+            for start in range(pos, end, len(_ZERO_CHUNK)):
+                stop = min(end, start + len(_ZERO_CHUNK))
+                self._mm[start:stop] = _ZERO_CHUNK[: stop - start]
+        self.wrote_position = pos
+        self.flushed_position = min(self.flushed_position, pos)
+        return max(cleared, 0)
+
+    def last_nonzero(self, start: int = 0) -> int:
+        """Position just past the last non-zero byte at or after `start` (else `start`).
+
+        Only the file's data extents are read (SEEK_DATA/SEEK_HOLE), so a mostly
+        sparse 1 GiB segment costs a few page reads, not a gigabyte of zero pages.
+        """
+        for begin, end in reversed(self._data_extents(start)):
+            while end > begin:
+                lo = max(begin, end - len(_ZERO_CHUNK))
+                block = self._mm[lo:end]
+                if block != _ZERO_CHUNK[: end - lo]:
+                    return lo + len(block.rstrip(b"\x00"))
+                end = lo
+        return start
+
+    def _data_extents(self, start: int) -> list[tuple[int, int]]:
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return [(start, self.file_size)]
+        extents: list[tuple[int, int]] = []
+        try:
+            pos = start
+            while pos < self.file_size:
+                try:
+                    data = os.lseek(fd, pos, os.SEEK_DATA)
+                except OSError as exc:
+                    if exc.errno == errno.ENXIO:  # no data after pos
+                        break
+                    raise
+                hole = min(os.lseek(fd, data, os.SEEK_HOLE), self.file_size)
+                extents.append((data, hole))
+                pos = hole
+        except (AttributeError, OSError):
+            return [(start, self.file_size)]  # filesystem without hole support
+        finally:
+            os.close(fd)
+        return extents
+
+    def close(self) -> None:
+        """Unmap. Slices still held by readers keep the mapping alive until released."""
+        if self.closed:
+            return
+        self.closed = True
+        self._view.release()
+        try:
+            self._mm.close()
+        except BufferError:
+            # A pull response still holds a record slice; the mapping goes away when
+            # the last slice is garbage collected.
+            log.debug("%s still has exported slices; leaving the unmap to GC", self.path)
+
+    def destroy(self) -> None:
+        """Close and delete the file."""
+        self.close()
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)

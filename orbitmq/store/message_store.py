@@ -1,0 +1,392 @@
+"""The store facade the broker calls (DefaultMessageStore.java).
+
+    store = MessageStore(MessageStoreConfig(store_path_root_dir="/data/store"))
+    await store.start()              # lock, load, recover, catch up, start services
+    result = await store.put_message(msg)
+    pulled = store.get_message("TopicTest", 0, offset, 32)
+    await store.aclose()             # flush, checkpoint, remove `abort`
+
+Everything runs on one event loop. put_message appends synchronously (no await before
+the record is in the mapped log), then, under SYNC_FLUSH, awaits the group commit.
+Background services: reput (builds consume queues, wakes long polling), commit-log
+flush, consume-queue flush.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+from orbitmq.errors import RemoteProtocolError
+from orbitmq.protocol.message import (
+    MessageConst,
+    MessageExt,
+)
+from orbitmq.store.commit_log import CommitLog
+from orbitmq.store.config import MessageStoreConfig
+from orbitmq.store.consume_queue import ConsumeQueue, load_consume_queues
+from orbitmq.store.dispatch import ArrivalListener, ReputService
+from orbitmq.store.errors import StoreClosedError, StoreError
+from orbitmq.store.flush import CommitLogFlusher, ConsumeQueueFlusher
+from orbitmq.store.layout import DispatchRequest
+from orbitmq.store.pull import scan_consume_queue
+from orbitmq.store.recovery import StoreCheckpoint, recover_store, take_store_lock
+from orbitmq.store.results import (
+    AppendMessageResult,
+    GetMessageResult,
+    GetMessageStatus,
+    PutMessageResult,
+    PutMessageStatus,
+    StoreStatistics,
+)
+from orbitmq.store.validation import check_messages
+
+__all__ = [
+    "AppendMessageResult",
+    "GetMessageResult",
+    "GetMessageStatus",
+    "MessageStore",
+    "PutMessageResult",
+    "PutMessageStatus",
+    "StoreStatistics",
+]
+
+log = logging.getLogger(__name__)
+
+
+class MessageStore:
+    def __init__(self, config: MessageStoreConfig) -> None:
+        self.config = config
+        self.commit_log = CommitLog(config)
+        self._queues: dict[tuple[str, int], ConsumeQueue] = {}
+        self._reput = ReputService(self.commit_log, [self], self.get_max_offset_in_queue)
+        self._checkpoint: StoreCheckpoint | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self._flusher: CommitLogFlusher | None = None
+        self._cq_flusher: ConsumeQueueFlusher | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._lock_fd = -1
+        self._running = False
+        self._started = False
+        self._topic_lengths: dict[str, int] = {}  # topics already checked -> byte length
+        self._put_count = 0
+        self._put_failures = 0
+        self._put_bytes = 0
+        self._get_count = 0
+        self._get_found = 0
+        self._sync_flush_timeouts = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Lock the directory, load and recover, catch up reput, start the services.
+
+        Raises:
+            StoreLockedError: another store holds this directory.
+            StoreLayoutError: segment files disagree with the configured sizes.
+        """
+        cfg = self.config
+        assert cfg.store_path_commit_log is not None
+        if self._started:
+            raise StoreError("a MessageStore can be started only once; create a new one")
+        self._started = True
+        os.makedirs(cfg.store_path_root_dir, exist_ok=True)
+        self._lock_fd = take_store_lock(cfg.lock_path)
+        try:
+            os.makedirs(cfg.store_path_commit_log, exist_ok=True)
+            os.makedirs(cfg.consume_queue_dir, exist_ok=True)
+            abnormal = os.path.exists(cfg.abort_path)
+            if abnormal:
+                log.warning("%s exists: the last shutdown was not clean", cfg.abort_path)
+            self.commit_log.queue.load()
+            self._queues.update(
+                load_consume_queues(cfg.consume_queue_dir, cfg.mapped_file_size_consume_queue)
+            )
+            self._checkpoint = StoreCheckpoint(cfg.checkpoint_path)
+            recover_store(
+                self.commit_log,
+                self._queues,
+                self._reput,
+                self._checkpoint.data(),
+                abnormal=abnormal,
+                check_crc=cfg.check_crc_on_recover,
+            )
+            self._executor = ThreadPoolExecutor(2, thread_name_prefix="orbitmq-store-flush")
+            self._flusher = CommitLogFlusher(self.commit_log, cfg, self._executor, self._checkpoint)
+            self._flusher.flushed_offset = self.commit_log.max_offset
+            self._cq_flusher = ConsumeQueueFlusher(
+                self._queues,
+                cfg,
+                self._executor,
+                self._checkpoint,
+                lambda: self._reput.last_dispatched_timestamp,
+            )
+            with open(cfg.abort_path, "wb"):
+                pass
+        except BaseException:
+            self._close_files()
+            raise
+        self._running = True
+        reput = self._reput.reput_service()
+        flush = (
+            self._flusher.group_commit_service()
+            if cfg.sync_flush
+            else self._flusher.flush_service()
+        )
+        for name, coro in (
+            ("reput_service", reput),
+            ("commit_log_flush_service", flush),
+            ("consume_queue_flush_service", self._cq_flusher.flush_service()),
+        ):
+            task = asyncio.create_task(coro, name=f"orbitmq-store-{name}")
+            task.add_done_callback(_log_task_death)
+            self._tasks.append(task)
+
+    async def aclose(self) -> None:
+        """Stop the services, flush everything, write the checkpoint, remove `abort`."""
+        if not self._running:
+            return
+        self._running = False
+        try:
+            self._reput.do_reput()  # nothing left behind: the abort file may go
+            await self._stop_tasks()
+            assert self._flusher is not None and self._cq_flusher is not None
+            await self._flusher.flush()
+            self._flusher.complete_waiters()
+            await self._cq_flusher.flush(0, write_checkpoint=True)
+            if self._reput.dispatch_behind_bytes == 0:
+                os.unlink(self.config.abort_path)
+        finally:
+            self._close_files()
+
+    async def _crash(self) -> None:
+        """Stop as if the process had died: no flush, no checkpoint, `abort` stays.
+
+        For recovery tests; the page cache still holds everything written.
+        """
+        self._running = False
+        await self._stop_tasks()
+        self._close_files()
+
+    async def _stop_tasks(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        self._reput.fail_waiters(StoreClosedError("message store closed"))
+
+    def _close_files(self) -> None:
+        for cq in self._queues.values():
+            cq.close()
+        self._queues.clear()
+        self.commit_log.close()
+        self.commit_log.queue.files = []
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = -1
+
+    async def __aenter__(self) -> MessageStore:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # ------------------------------------------------------------------ writes
+
+    async def put_message(self, msg: MessageExt) -> PutMessageResult:
+        """Store one message; under SYNC_FLUSH wait for it to be on disk (unless WAIT=false)."""
+        result = self._append([msg])
+        if result.append_result is None or self._flusher is None or not self.config.sync_flush:
+            return result
+        return await self._wait_flush(result, msg)
+
+    async def put_messages(self, msgs: list[MessageExt]) -> PutMessageResult:
+        """Store a batch (one topic and queue) with consecutive offsets in one append."""
+        result = self._append(msgs)
+        if result.append_result is None or self._flusher is None or not self.config.sync_flush:
+            return result
+        return await self._wait_flush(result, msgs[0])
+
+    def _append(self, msgs: list[MessageExt]) -> PutMessageResult:
+        if not self._running:
+            self._put_failures += 1
+            return PutMessageResult(
+                PutMessageStatus.SERVICE_NOT_AVAILABLE, None, "message store is not running"
+            )
+        refused, properties = check_messages(
+            msgs,
+            self._topic_lengths,
+            self.config.max_message_size,
+            self.commit_log.max_record_size(),
+        )
+        if refused is not None:
+            self._put_failures += 1
+            return refused
+        try:
+            appended = self.commit_log.append(msgs, properties)
+        except Exception as exc:  # e.g. ENOSPC creating a segment, or a bad host address
+            log.exception("append to the commit log failed")
+            self._put_failures += 1
+            return PutMessageResult(PutMessageStatus.UNKNOWN_ERROR, None, f"append failed: {exc}")
+        self._put_count += len(msgs)
+        self._put_bytes += appended.wrote_bytes
+        self._reput.wake.set()
+        return PutMessageResult(PutMessageStatus.PUT_OK, appended)
+
+    async def _wait_flush(self, result: PutMessageResult, msg: MessageExt) -> PutMessageResult:
+        assert self._flusher is not None and result.append_result is not None
+        if msg.properties.get(MessageConst.WAIT) == "false":
+            self._flusher.wake.set()
+            return result
+        appended = result.append_result
+        end = appended.wrote_offset + appended.wrote_bytes
+        if await self._flusher.wait_flushed(end, self.config.sync_flush_timeout_ms / 1000):
+            return result
+        self._sync_flush_timeouts += 1
+        return PutMessageResult(
+            PutMessageStatus.FLUSH_DISK_TIMEOUT,
+            appended,
+            f"stored but not flushed within {self.config.sync_flush_timeout_ms} ms",
+        )
+
+    # ------------------------------------------------------------------ dispatch
+
+    def dispatch(self, request: DispatchRequest) -> None:
+        """CommitLogDispatcher: build the consume-queue unit for one record."""
+        if not request.enters_consume_queue:
+            return
+        key = (request.topic, request.queue_id)
+        cq = self._queues.get(key)
+        if cq is None:
+            cq = self._queues[key] = ConsumeQueue(
+                request.topic,
+                request.queue_id,
+                self.config.consume_queue_dir,
+                self.config.mapped_file_size_consume_queue,
+            )
+        cq.put_unit(
+            request.commit_log_offset,
+            request.msg_size,
+            request.tags_code,
+            request.consume_queue_offset,
+        )
+
+    def set_message_arrival_listener(self, listener: ArrivalListener | None) -> None:
+        """`listener(topic, queue_id, next_queue_offset)` runs after reput adds units."""
+        self._reput.arrival_listener = listener
+
+    async def wait_dispatched(self, commit_log_offset: int) -> None:
+        """Wait until reput has dispatched every record before `commit_log_offset`.
+
+        Raises:
+            StoreClosedError: the store is not running (or closes while waiting).
+        """
+        if not self._running:
+            raise StoreClosedError("message store is not running")
+        await self._reput.wait_dispatched(commit_log_offset)
+
+    # ------------------------------------------------------------------ reads
+
+    def get_message(
+        self,
+        topic: str,
+        queue_id: int,
+        offset: int,
+        max_msg_nums: int,
+        message_filter: Callable[[int], bool] | None = None,
+    ) -> GetMessageResult:
+        """Records of one queue from `offset` on, as zero-copy slices (see pull.py)."""
+        self._get_count += 1
+        cq = self._queues.get((topic, queue_id))
+        if cq is None:
+            return GetMessageResult(GetMessageStatus.NO_MESSAGE_IN_QUEUE, 0, 0, 0)
+        result = scan_consume_queue(
+            cq, self.commit_log, self.config, offset, max_msg_nums, message_filter
+        )
+        self._get_found += result.message_count
+        return result
+
+    def get_max_offset_in_queue(self, topic: str, queue_id: int) -> int:
+        cq = self._queues.get((topic, queue_id))
+        return cq.max_offset if cq is not None else 0
+
+    def get_min_offset_in_queue(self, topic: str, queue_id: int) -> int:
+        cq = self._queues.get((topic, queue_id))
+        return cq.min_offset if cq is not None else 0
+
+    def get_offset_in_queue_by_time(self, topic: str, queue_id: int, timestamp_ms: int) -> int:
+        cq = self._queues.get((topic, queue_id))
+        if cq is None:
+            return 0
+        return cq.offset_by_time(timestamp_ms, self.commit_log.pickup_store_timestamp)
+
+    def get_earliest_message_time(self, topic: str, queue_id: int) -> int:
+        cq = self._queues.get((topic, queue_id))
+        if cq is None or cq.max_offset <= cq.min_offset:
+            return -1
+        return self.get_message_store_timestamp(topic, queue_id, cq.min_offset)
+
+    def get_message_store_timestamp(self, topic: str, queue_id: int, offset: int) -> int:
+        cq = self._queues.get((topic, queue_id))
+        unit = cq.read_unit(offset) if cq is not None and offset >= cq.min_offset else None
+        if unit is None:
+            return -1
+        return self.commit_log.pickup_store_timestamp(unit[0], unit[1])
+
+    def look_message_by_offset(self, commit_log_offset: int) -> MessageExt | None:
+        if commit_log_offset < self.commit_log.min_offset:
+            return None
+        try:
+            return self.commit_log.look_message(commit_log_offset)
+        except RemoteProtocolError:
+            return None  # not the start of a record
+
+    def get_commit_log_min_offset(self) -> int:
+        return self.commit_log.min_offset
+
+    def get_commit_log_max_offset(self) -> int:
+        return self.commit_log.max_offset
+
+    def topic_queue_ids(self) -> dict[str, set[int]]:
+        result: dict[str, set[int]] = {}
+        for topic, queue_id in self._queues:
+            result.setdefault(topic, set()).add(queue_id)
+        return result
+
+    def delete_topics(self, topics: set[str]) -> None:
+        """Remove the consume queues of `topics` (their records stay in the commit log)."""
+        for key in [k for k in self._queues if k[0] in topics]:
+            self._queues.pop(key).destroy()
+            self.commit_log.topic_queue_table.pop(key, None)
+        for topic in topics:
+            with contextlib.suppress(OSError):
+                os.rmdir(os.path.join(self.config.consume_queue_dir, topic))
+
+    def statistics(self) -> StoreStatistics:
+        flusher = self._flusher
+        return StoreStatistics(
+            put_message_count=self._put_count,
+            put_message_failures=self._put_failures,
+            put_message_bytes=self._put_bytes,
+            get_message_count=self._get_count,
+            get_message_found=self._get_found,
+            commit_log_min_offset=self.commit_log.min_offset,
+            commit_log_max_offset=self.commit_log.max_offset,
+            commit_log_flushed_offset=flusher.flushed_offset if flusher else 0,
+            commit_log_flush_count=flusher.flush_count if flusher else 0,
+            consume_queue_flush_count=self._cq_flusher.flush_count if self._cq_flusher else 0,
+            dispatch_behind_bytes=self._reput.dispatch_behind_bytes,
+            sync_flush_timeouts=self._sync_flush_timeouts,
+        )
+
+
+def _log_task_death(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("store service %s died", task.get_name(), exc_info=task.exception())
