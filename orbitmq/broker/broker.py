@@ -102,6 +102,8 @@ class BrokerController:
             config.listen_port = self.server.bound_ports[0]
         self.store_host = (config.broker_ip1, config.listen_port)
         self.topic_config_manager.persist()
+        # Clients may ask for routes as soon as we say we are up.
+        await self.registration.register_all()
         self._tasks = [
             asyncio.create_task(self.registration.registration_service(), name="register_service"),
             asyncio.create_task(self._persist_offsets_loop(), name="consumer_offset_service"),

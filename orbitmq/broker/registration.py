@@ -79,13 +79,10 @@ class BrokerRegistration:
             self.master_addr = master
 
     async def registration_service(self) -> None:
+        """Periodic and on-demand registration; the first one is done by start()."""
         period = self._broker.config.register_name_server_period / 1000
         period = min(max(period, 10.0), 60.0)
         while True:
-            try:
-                await self.register_all()
-            except Exception:
-                log.exception("broker registration failed")
             try:
                 async with asyncio.timeout(period):
                     await self._wake.wait()
@@ -93,6 +90,10 @@ class BrokerRegistration:
             except TimeoutError:
                 pass
             self._wake.clear()
+            try:
+                await self.register_all()
+            except Exception:
+                log.exception("broker registration failed")
 
     async def unregister_all(self) -> None:
         request_ext = self._header()

@@ -19,9 +19,9 @@ from orbitmq.broker.errors import BrokerError
 from orbitmq.broker.headers import Header
 from orbitmq.broker.perm import PERM_READ, PERM_WRITE
 from orbitmq.broker.topic_config import retry_topic
-from orbitmq.config_file import loads_lenient
 from orbitmq.protocol.codes import RequestCode, ResponseCode
 from orbitmq.protocol.command import RemotingCommand
+from orbitmq.protocol.fastjson import loads_tolerant
 from orbitmq.protocol.subscription import subscription_from_json
 from orbitmq.remoting.connection import RemotingConnection
 
@@ -47,7 +47,7 @@ class ClientHandler:
     @staticmethod
     def _body(request: RemotingCommand) -> dict[str, Any]:
         try:
-            data = loads_lenient(request.body)
+            data = loads_tolerant(request.body)
         except orjson.JSONDecodeError as exc:
             raise BrokerError(f"request body is not valid JSON: {exc}") from exc
         if not isinstance(data, dict):

@@ -15,6 +15,7 @@ from orbitmq.broker.errors import (
     SubscriptionGroupNotExistError,
     SubscriptionNotExistError,
     SubscriptionNotLatestError,
+    SubscriptionParseError,
     TopicNotExistError,
 )
 from orbitmq.broker.headers import Header
@@ -62,7 +63,13 @@ class PullMessageHandler:
         if header.optional_str("expressionType") not in (None, "", "TAG"):
             raise BrokerError("The broker does not support consumer to filter message by SQL92")
         if sys_flag & FLAG_SUBSCRIPTION:
-            return parse_subscription(topic, header.optional_str("subscription"))
+            expression = header.optional_str("subscription")
+            try:
+                return parse_subscription(topic, expression)
+            except ValueError as exc:
+                raise SubscriptionParseError(
+                    f"parse the consumer's subscription[{expression}] failed, group: {group}"
+                ) from exc
         subscription = self._broker.client_manager.find_subscription(group, topic)
         if subscription is None:
             raise SubscriptionNotExistError(
