@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import re
 import shutil
 from collections.abc import Mapping
 from typing import Any
@@ -18,6 +17,7 @@ import javaproperties
 import orjson
 
 from orbitmq.errors import OrbitMQError
+from orbitmq.protocol.fastjson import loads_tolerant
 
 log = logging.getLogger(__name__)
 
@@ -26,11 +26,22 @@ class ConfigError(OrbitMQError):
     """A configuration value cannot be used; the message names the key."""
 
 
-def read_properties(path: str) -> dict[str, str]:
+def setting(
+    key: str,
+    *aliases: str,
+    choices: tuple[str, ...] = (),
+    bounds: tuple[int, int] | None = None,
+) -> dict[str, Any]:
+    """Field metadata for `apply_properties`: the Java property name, its old spellings,
+    the allowed values, and an inclusive (low, high) range for a number."""
+    return {"key": key, "aliases": aliases, "choices": choices, "bounds": bounds}
+
+
+def read_properties(path: str | os.PathLike[str]) -> dict[str, str]:
     try:
         with open(path, encoding="utf-8") as fh:
             return {k.strip(): v.strip() for k, v in javaproperties.load(fh).items()}
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise ConfigError(f"cannot read config file {path}: {exc}") from exc
 
 
@@ -38,6 +49,7 @@ def _convert(key: str, text: str, kind: Any) -> Any:
     if kind is bool or kind == "bool":
         lowered = text.lower()
         if lowered not in ("true", "false"):
+            # Java's Boolean.parseBoolean reads any typo as false; refusing it is kinder.
             raise ConfigError(f"{key}={text!r}: expected true or false")
         return lowered == "true"
     if kind is int or kind == "int":
@@ -53,42 +65,72 @@ def _convert(key: str, text: str, kind: Any) -> Any:
     return text
 
 
-def apply_properties(
-    settings: Any,
-    properties: Mapping[str, str],
-    *,
-    ignored_keys: frozenset[str] = frozenset(),
-    source: str = "config",
-) -> list[str]:
-    """Set dataclass fields whose metadata `key` (or `aliases`) match a property.
+def _parse(f: dataclasses.Field[Any], key: str, raw: object) -> Any:
+    text = ("true" if raw else "false") if isinstance(raw, bool) else str(raw).strip()
+    value = _convert(key, text, f.type)
+    choices = f.metadata.get("choices")
+    if choices and value not in choices:
+        raise ConfigError(f"{key}={text!r}: expected one of {', '.join(choices)}")
+    bounds = f.metadata.get("bounds")
+    if bounds and not bounds[0] <= value <= bounds[1]:
+        raise ConfigError(f"{key}={text!r}: expected {bounds[0]} to {bounds[1]}")
+    return value
 
-    Returns the unknown keys (already logged). Fields may carry `choices` in metadata.
-    """
+
+def _fields_by_key(settings: Any, field_names: bool) -> dict[str, dataclasses.Field[Any]]:
     by_key: dict[str, dataclasses.Field[Any]] = {}
     for f in dataclasses.fields(settings):
         for key in (f.metadata.get("key"), *f.metadata.get("aliases", ())):
             if key:
                 by_key[key] = f
+        if field_names and f.metadata.get("key"):
+            by_key.setdefault(f.name, f)
+    return by_key
+
+
+def apply_properties(
+    settings: Any,
+    properties: Mapping[str, object],
+    *,
+    ignored_keys: frozenset[str] = frozenset(),
+    source: str = "config",
+    field_names: bool = False,
+) -> list[str]:
+    """Set dataclass fields whose metadata `key` (or `aliases`) match a property.
+
+    Args:
+        settings: a dataclass whose fields carry `setting(...)` metadata.
+        properties: key -> value text (a bool or number is taken as its text).
+        ignored_keys: real Java keys with no effect here: logged quietly, not warned.
+        source: names the settings in log lines ("broker config").
+        field_names: also accept the Python field names (`listen_port`) as keys.
+
+    Returns:
+        The unknown keys (already logged).
+
+    Raises:
+        ConfigError: a value does not parse or is out of range; nothing is changed then.
+    """
+    by_key = _fields_by_key(settings, field_names)
+    updates: dict[str, Any] = {}
     unknown: list[str] = []
-    for key, text in properties.items():
+    for key, raw in properties.items():
         f = by_key.get(key)
         if f is None:
             if key in ignored_keys:
-                log.info("%s: %s has no effect in OrbitMQ and is ignored", source, key)
+                log.info("%s key %s has no effect in OrbitMQ and is ignored", source, key)
             else:
-                log.warning("%s: unknown key %s is ignored", source, key)
+                log.warning("unknown %s key %s ignored", source, key)
                 unknown.append(key)
             continue
-        value = _convert(key, text, f.type)
-        choices = f.metadata.get("choices")
-        if choices and value not in choices:
-            raise ConfigError(f"{key}={text!r}: expected one of {', '.join(choices)}")
-        setattr(settings, f.name, value)
+        updates[f.name] = _parse(f, key, raw)
+    for name, value in updates.items():
+        setattr(settings, name, value)
     return unknown
 
 
 def to_properties(settings: Any) -> dict[str, str]:
-    """The settings as RocketMQ key/value text (for GET_BROKER_CONFIG)."""
+    """The settings as RocketMQ key/value text (GET_BROKER_CONFIG, GET_NAMESRV_CONFIG)."""
     out: dict[str, str] = {}
     for f in dataclasses.fields(settings):
         key = f.metadata.get("key")
@@ -98,17 +140,6 @@ def to_properties(settings: Any) -> dict[str, str]:
     return out
 
 
-# fastjson writes integer map keys unquoted ({0:12}); quote them before strict parsing.
-_BARE_INT_KEY = re.compile(rb"([{,]\s*)(-?\d+)(\s*:)")
-
-
-def loads_lenient(data: bytes) -> Any:
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError:
-        return orjson.loads(_BARE_INT_KEY.sub(rb'\1"\2"\3', data))
-
-
 def load_json_file(path: str) -> Any | None:
     """Load a config JSON file, falling back to `<path>.bak` as RocketMQ does."""
     for candidate in (path, path + ".bak"):
@@ -116,7 +147,7 @@ def load_json_file(path: str) -> Any | None:
             with open(candidate, "rb") as fh:
                 data = fh.read()
             if data.strip():
-                return loads_lenient(data)
+                return loads_tolerant(data)
         except FileNotFoundError:
             continue
         except (OSError, orjson.JSONDecodeError) as exc:

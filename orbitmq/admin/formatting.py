@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from orbitmq.protocol.perm import perm_to_string
+
 __all__ = [
     "CLUSTER_LIST_FORMAT",
     "CLUSTER_MORE_STATS_FORMAT",
@@ -36,11 +38,6 @@ CLUSTER_MORE_STATS_FORMAT = "%-16s  %-32s %14s %14s %14s %14s"
 TOPIC_CLUSTER_FORMAT = "%-20s  %-48s  %-48s"
 SEND_RESULT_FORMAT = "%-32s  %-4s  %-20s    %s"
 
-PERM_PRIORITY = 0x8
-PERM_READ = 0x4
-PERM_WRITE = 0x2
-PERM_INHERIT = 0x1
-
 
 def java_str(value: object) -> str:
     """`String.valueOf(value)`: None is `null`, booleans are lower case."""
@@ -49,15 +46,6 @@ def java_str(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
-
-def perm_to_string(perm: int) -> str:
-    """PermName.perm2String: `R`, `W`, `X` (inherit) or `-` in three places; 6 -> `RW-`."""
-    return (
-        ("R" if perm & PERM_READ else "-")
-        + ("W" if perm & PERM_WRITE else "-")
-        + ("X" if perm & PERM_INHERIT else "-")
-    )
 
 
 def topic_config_str(

@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass, field
-from typing import Any
 
 from orbitmq.config_file import ConfigError, apply_properties, read_properties
+from orbitmq.config_file import setting as _key
 from orbitmq.store.config import MessageStoreConfig
 
 DEFAULT_DELAY_LEVELS = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"
@@ -35,10 +35,6 @@ IGNORED_KEYS = frozenset(
         "serverCallbackExecutorThreads",
     }
 )
-
-
-def _key(name: str, *aliases: str, choices: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {"key": name, "aliases": aliases, "choices": choices}
 
 
 def default_broker_ip() -> str:
@@ -193,5 +189,5 @@ def load_broker_config(
     if "namesrvAddr" not in properties and os.environ.get("NAMESRV_ADDR"):
         properties["namesrvAddr"] = os.environ["NAMESRV_ADDR"]
     properties.update(overrides or {})
-    apply_properties(config, properties, ignored_keys=IGNORED_KEYS, source=path or "broker")
+    apply_properties(config, properties, ignored_keys=IGNORED_KEYS, source="broker config")
     return config.finish()

@@ -11,8 +11,8 @@ from typing import Any
 
 from orbitmq.broker.config import BrokerConfig
 from orbitmq.broker.errors import MessageIllegalError, NoPermissionError
-from orbitmq.broker.perm import PERM_INHERIT, PERM_READ, PERM_WRITE
 from orbitmq.config_file import load_json_file, persist_json_file
+from orbitmq.protocol.perm import PERM_INHERIT, PERM_READ, PERM_WRITE
 
 log = logging.getLogger(__name__)
 

@@ -15,15 +15,10 @@ from orbitmq.client import broker_api
 from orbitmq.client.errors import MQClientError, TopicNotExistError, error_for_code
 from orbitmq.client.instance import ClientInstance
 from orbitmq.client.message import MessageQueue
-from orbitmq.client.route import (
-    DEFAULT_TOPIC,
-    BrokerData,
-    TopicRouteData,
-    loads_tolerant,
-    parse_broker_data,
-)
+from orbitmq.client.route import DEFAULT_TOPIC, BrokerData, TopicRouteData, parse_broker_data
 from orbitmq.protocol.codes import RequestCode, ResponseCode
 from orbitmq.protocol.command import RemotingCommand
+from orbitmq.protocol.fastjson import loads_tolerant
 
 
 @dataclass(frozen=True, slots=True)

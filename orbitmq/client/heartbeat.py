@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from orbitmq.client.message import local_ipv4
-from orbitmq.client.subscription import SubscriptionData
+from orbitmq.protocol.subscription import SubscriptionData
 
 CONSUME_ACTIVELY = "CONSUME_ACTIVELY"
 CONSUME_PASSIVELY = "CONSUME_PASSIVELY"

@@ -17,9 +17,9 @@ from typing import Any
 import orjson
 
 from orbitmq.client.message import MessageQueue
+from orbitmq.protocol.fastjson import loads_tolerant
+from orbitmq.protocol.perm import PERM_READ, PERM_WRITE
 
-PERM_READ = 0x4
-PERM_WRITE = 0x2
 MASTER_ID = 0
 DEFAULT_TOPIC = "TBW102"
 DEFAULT_TOPIC_QUEUE_NUMS = 4
@@ -97,60 +97,6 @@ class TopicRouteData:
             for q in self.queue_datas
         ]
         return TopicRouteData(clamped, list(self.broker_datas))
-
-
-def quote_numeric_keys(text: str) -> str:
-    """Quote fastjson's unquoted integer object keys (`{0:"a"}` -> `{"0":"a"}`).
-
-    A small scanner, so that digits inside string values are never touched.
-    """
-    out: list[str] = []
-    i, n = 0, len(text)
-    in_string = False
-    expect_key = False
-    while i < n:
-        ch = text[i]
-        if in_string:
-            out.append(ch)
-            if ch == "\\" and i + 1 < n:
-                out.append(text[i + 1])
-                i += 1
-            elif ch == '"':
-                in_string = False
-            i += 1
-            continue
-        if ch == '"':
-            in_string = True
-            expect_key = False
-        elif ch in "{,":
-            expect_key = True
-        elif expect_key and (ch.isdigit() or ch == "-"):
-            j = i + 1
-            while j < n and text[j].isdigit():
-                j += 1
-            k = j
-            while k < n and text[k] in " \t\r\n":
-                k += 1
-            if k < n and text[k] == ":":
-                out.append(f'"{text[i:j]}"')
-                i = j
-                expect_key = False
-                continue
-            expect_key = False
-        elif not ch.isspace():
-            expect_key = False
-        out.append(ch)
-        i += 1
-    return "".join(out)
-
-
-def loads_tolerant(body: bytes | str) -> Any:
-    """Parse a body that may use fastjson's unquoted integer keys."""
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError:
-        text = body.decode() if isinstance(body, bytes) else body
-        return orjson.loads(quote_numeric_keys(text))
 
 
 def parse_broker_data(raw: dict[str, Any]) -> BrokerData:

@@ -6,7 +6,7 @@ Java, C++ and Go alike), counts and perms as JSON numbers, members in fastjson's
 alphabetical order so the bytes match a Java NameServer's apart from the key quoting.
 
 Read bodies come from Java brokers written by fastjson, which may leave integer map keys
-unquoted; `loads_tolerant` is the one place that copes with that.
+unquoted; `loads_tolerant` (orbitmq.protocol.fastjson) copes with that.
 
 Compressed REGISTER_BROKER body (RegisterBrokerBody.encode(true)), after zlib inflate:
   i32 len | DataVersion JSON | i32 topicCount |
@@ -16,7 +16,6 @@ Compressed REGISTER_BROKER body (RegisterBrokerBody.encode(true)), after zlib in
 
 from __future__ import annotations
 
-import re
 import struct
 import zlib
 from typing import Any
@@ -33,32 +32,24 @@ from orbitmq.namesrv.route_data import (
     TopicConfig,
     TopicRouteData,
 )
+from orbitmq.protocol import fastjson
 
 # Brokers older than V3_0_11 (ordinal 37) send a bare TopicConfigSerializeWrapper.
 LEGACY_REGISTER_VERSION = 37
 
 _I32 = struct.Struct(">i")
-# A JSON string (skipped as is) or a bare integer key after `{` or `,` (quoted).
-_BARE_INT_KEY = re.compile(r'"(?:[^"\\]|\\.)*"|([{,]\s*)(-?\d+)(?=\s*:)', re.DOTALL)
 
 
 def loads_tolerant(data: bytes | str) -> Any:
-    """orjson.loads that also accepts fastjson's unquoted integer keys (`{0:"a"}`)."""
+    """`orbitmq.protocol.fastjson.loads_tolerant`, failing as a NameServer body does.
+
+    Raises:
+        BodyDecodeError: the data is not JSON, even with its integer keys quoted.
+    """
     try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as first_error:
-        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
-        quoted = _BARE_INT_KEY.sub(_quote_key, text)
-        try:
-            return orjson.loads(quoted)
-        except orjson.JSONDecodeError:
-            raise BodyDecodeError(f"body is not JSON: {first_error}") from first_error
-
-
-def _quote_key(match: re.Match[str]) -> str:
-    if match.group(1) is None:
-        return match.group(0)
-    return f'{match.group(1)}"{match.group(2)}"'
+        return fastjson.loads_tolerant(data)
+    except orjson.JSONDecodeError as exc:
+        raise BodyDecodeError(f"body is not JSON: {exc}") from exc
 
 
 # encoding ---------------------------------------------------------------------------------

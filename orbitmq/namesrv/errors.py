@@ -9,7 +9,7 @@
         TopicRouteNotFoundError no route for the topic               -> TOPIC_NOT_EXIST
         KvConfigNotFoundError   no such KV namespace / key           -> QUERY_NOT_FOUND
         ConfigBlacklistedError  UPDATE_NAMESRV_CONFIG of a locked key -> NO_PERMISSION
-        ConfigError             a bad namesrv .properties value (startup, not wire)
+      ConfigError               orbitmq.config_file: a bad .properties value or config file
 
 Handlers raise these; `orbitmq.remoting.dispatch` turns them into responses whose remark
 is `str(exc)`, so every message names the field, topic or key at fault.
@@ -17,9 +17,21 @@ is `str(exc)`, so every message names the field, topic or key at fault.
 
 from __future__ import annotations
 
-from orbitmq.config_file import ConfigError as SharedConfigError
+from orbitmq.config_file import ConfigError
 from orbitmq.errors import OrbitMQError
 from orbitmq.protocol.codes import ResponseCode
+
+__all__ = [
+    "BadFieldError",
+    "BodyDecodeError",
+    "ConfigBlacklistedError",
+    "ConfigError",
+    "Crc32MismatchError",
+    "KvConfigNotFoundError",
+    "MissingFieldError",
+    "NamesrvError",
+    "TopicRouteNotFoundError",
+]
 
 # FAQUrl.suggestTodo(FAQUrl.APPLY_TOPIC_URL) in Java: clients show this text verbatim.
 _APPLY_TOPIC_HINT = "\nSee http://rocketmq.apache.org/docs/faq/ for further details."
@@ -78,10 +90,3 @@ class ConfigBlacklistedError(NamesrvError):
 
     def __init__(self, keys: list[str]) -> None:
         super().__init__(f"Can not update config in black list: {', '.join(keys)}")
-
-
-class ConfigError(NamesrvError, SharedConfigError):
-    """A NameServer configuration value is unusable; raised at startup, naming the key.
-
-    Also an `orbitmq.config_file.ConfigError`, which is what the CLI catches and prints.
-    """

@@ -7,13 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-MASTER_ID = 0  # MixAll.MASTER_ID: brokerId 0 is the master of a broker set
+from orbitmq.protocol.perm import PERM_READ, PERM_WRITE
 
-# PermName bits
-PERM_PRIORITY = 8
-PERM_READ = 4
-PERM_WRITE = 2
-PERM_INHERIT = 1
+MASTER_ID = 0  # MixAll.MASTER_ID: brokerId 0 is the master of a broker set
 
 
 @dataclass(frozen=True, slots=True)

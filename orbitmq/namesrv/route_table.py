@@ -19,8 +19,6 @@ from collections.abc import Callable, Iterable
 
 from orbitmq.namesrv.route_data import (
     MASTER_ID,
-    PERM_READ,
-    PERM_WRITE,
     BrokerData,
     BrokerLiveInfo,
     ClusterInfo,
@@ -31,6 +29,7 @@ from orbitmq.namesrv.route_data import (
     TopicConfig,
     TopicRouteData,
 )
+from orbitmq.protocol.perm import PERM_READ, PERM_WRITE
 
 BROKER_CHANNEL_EXPIRED_MS = 120_000
 

@@ -108,3 +108,24 @@ async def test_oversized_and_garbage_frames_close_only_that_connection(cluster: 
     finally:
         await client.aclose()
     await asyncio.sleep(0)
+
+
+async def test_subscription_naming_no_tag_fails_to_parse(cluster: Cluster) -> None:
+    send = RemotingCommand.request(RequestCode.SEND_MESSAGE, send_header("BadInputTopic"), b"x")
+    assert (await invoke(cluster.broker_addr, send)).code == ResponseCode.SUCCESS
+    header = {
+        "consumerGroup": "CG_BAD_SUBSCRIPTION",
+        "topic": "BadInputTopic",
+        "queueId": "0",
+        "queueOffset": "0",
+        "maxMsgNums": "32",
+        "sysFlag": "4",  # subscription carried in the request
+        "commitOffset": "0",
+        "suspendTimeoutMillis": "0",
+        "subscription": "||",
+        "subVersion": "0",
+    }
+    request = RemotingCommand.request(RequestCode.PULL_MESSAGE, header)
+    response = await invoke(cluster.broker_addr, request)
+    assert response.code == ResponseCode.SUBSCRIPTION_PARSE_FAILED == 23
+    assert "||" in (response.remark or "")

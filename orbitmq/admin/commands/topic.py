@@ -11,9 +11,10 @@ from orbitmq.admin.formatting import pretty_json, topic_cluster_lines, topic_con
 from orbitmq.admin.runner import CommandError, namesrv_option, resolve_namesrv, run_command
 from orbitmq.client.admin import ClusterInfo, MQAdmin
 from orbitmq.client.errors import TopicNotExistError
-from orbitmq.client.route import MASTER_ID, loads_tolerant
+from orbitmq.client.route import MASTER_ID
 from orbitmq.client.route_cache import split_namesrv_addr
 from orbitmq.protocol.codes import RequestCode, ResponseCode
+from orbitmq.protocol.fastjson import loads_tolerant
 
 ORDER_TOPIC_CONFIG = "ORDER_TOPIC_CONFIG"
 TOPIC_SYS_FLAG_UNIT = 0x1

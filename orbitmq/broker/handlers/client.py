@@ -17,11 +17,11 @@ from orbitmq.broker.client_manager import (
 )
 from orbitmq.broker.errors import BrokerError
 from orbitmq.broker.headers import Header
-from orbitmq.broker.perm import PERM_READ, PERM_WRITE
 from orbitmq.broker.topic_config import retry_topic
 from orbitmq.protocol.codes import RequestCode, ResponseCode
 from orbitmq.protocol.command import RemotingCommand
 from orbitmq.protocol.fastjson import loads_tolerant
+from orbitmq.protocol.perm import PERM_READ, PERM_WRITE
 from orbitmq.protocol.subscription import subscription_from_json
 from orbitmq.remoting.connection import RemotingConnection
 

@@ -19,9 +19,9 @@ from orbitmq.broker.errors import (
     TopicNotExistError,
 )
 from orbitmq.broker.headers import Header
-from orbitmq.broker.perm import is_readable
 from orbitmq.protocol.codes import RequestCode, ResponseCode
 from orbitmq.protocol.command import RemotingCommand
+from orbitmq.protocol.perm import is_readable
 from orbitmq.protocol.subscription import SubscriptionData, parse_subscription
 from orbitmq.remoting.connection import RemotingConnection
 from orbitmq.store.message_store import GetMessageResult, GetMessageStatus

@@ -21,7 +21,6 @@ from orbitmq.broker.errors import (
     TopicNotExistError,
 )
 from orbitmq.broker.headers import Header
-from orbitmq.broker.perm import PERM_READ, PERM_WRITE, is_writeable
 from orbitmq.broker.topic_config import (
     RETRY_GROUP_TOPIC_PREFIX,
     TopicConfig,
@@ -38,6 +37,7 @@ from orbitmq.protocol.message import (
     decode_batch,
     decode_properties,
 )
+from orbitmq.protocol.perm import PERM_READ, PERM_WRITE, is_writeable
 from orbitmq.remoting.connection import RemotingConnection
 from orbitmq.store.message_store import PutMessageResult, PutMessageStatus
 

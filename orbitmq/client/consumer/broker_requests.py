@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from orbitmq.client.message import MessageQueue
-from orbitmq.client.subscription import SubscriptionData
+from orbitmq.protocol.subscription import SubscriptionData
 
 _OBJECT_KEY_ENTRY = re.compile(rb"(\{[^{}]*\})\s*:\s*(-?\d+)")
 

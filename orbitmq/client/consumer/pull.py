@@ -18,9 +18,9 @@ from orbitmq.client.errors import MQClientError
 from orbitmq.client.heartbeat import CONSUME_ACTIVELY, ConsumerData, heartbeat_body
 from orbitmq.client.instance import ClientInstance
 from orbitmq.client.message import MessageQueue
-from orbitmq.client.subscription import parse_subscription
 from orbitmq.protocol.codes import RequestCode
 from orbitmq.protocol.command import RemotingCommand
+from orbitmq.protocol.subscription import parse_subscription
 
 BLOCK_SUSPEND_MS = 20_000
 

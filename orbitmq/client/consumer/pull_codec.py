@@ -16,11 +16,11 @@ from enum import Enum
 
 from orbitmq.client.errors import MQClientError, error_for_code
 from orbitmq.client.message import MessageQueue
-from orbitmq.client.subscription import SubscriptionData
 from orbitmq.errors import RemoteProtocolError
 from orbitmq.protocol.codes import ResponseCode
 from orbitmq.protocol.command import RemotingCommand
 from orbitmq.protocol.message import MessageExt, SysFlag, decode_records
+from orbitmq.protocol.subscription import SubscriptionData
 
 log = logging.getLogger(__name__)
 

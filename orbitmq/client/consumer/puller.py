@@ -29,10 +29,10 @@ from orbitmq.client.consumer.pull_codec import (
 from orbitmq.client.errors import ClientError, FlowControlError, RequestTimeoutError
 from orbitmq.client.instance import ClientInstance
 from orbitmq.client.message import MessageQueue
-from orbitmq.client.subscription import SubscriptionData
 from orbitmq.protocol.codes import RequestCode
 from orbitmq.protocol.command import RemotingCommand
 from orbitmq.protocol.message import MessageConst, MessageExt
+from orbitmq.protocol.subscription import SubscriptionData
 from orbitmq.remoting.errors import RemotingError
 
 log = logging.getLogger(__name__)

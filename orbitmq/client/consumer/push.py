@@ -43,9 +43,9 @@ from orbitmq.client.heartbeat import (
 )
 from orbitmq.client.instance import ClientInstance
 from orbitmq.client.message import MessageQueue
-from orbitmq.client.subscription import SubscriptionData, parse_subscription
 from orbitmq.protocol.codes import RequestCode
 from orbitmq.protocol.command import RemotingCommand
+from orbitmq.protocol.subscription import SubscriptionData, parse_subscription
 from orbitmq.remoting.connection import RemotingConnection
 from orbitmq.remoting.dispatch import RequestDispatcher
 

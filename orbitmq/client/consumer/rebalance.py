@@ -21,7 +21,7 @@ from orbitmq.client.heartbeat import (
 )
 from orbitmq.client.instance import ClientInstance
 from orbitmq.client.message import MessageQueue
-from orbitmq.client.subscription import SubscriptionData
+from orbitmq.protocol.subscription import SubscriptionData
 
 log = logging.getLogger(__name__)
 

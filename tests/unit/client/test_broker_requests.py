@@ -2,7 +2,7 @@ import orjson
 
 from orbitmq.client.consumer.broker_requests import parse_reset_offsets, running_info_body
 from orbitmq.client.message import MessageQueue
-from orbitmq.client.subscription import parse_subscription
+from orbitmq.protocol.subscription import parse_subscription
 
 
 def test_reset_offsets_fastjson_object_keys() -> None:

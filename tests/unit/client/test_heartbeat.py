@@ -4,7 +4,7 @@ import re
 import orjson
 
 from orbitmq.client.heartbeat import ConsumerData, heartbeat_body, make_client_id
-from orbitmq.client.subscription import parse_subscription
+from orbitmq.protocol.subscription import parse_subscription
 
 
 def test_client_id() -> None:

@@ -13,9 +13,9 @@ from orbitmq.client.consumer.pull_codec import (
 )
 from orbitmq.client.errors import MQClientError, SubscriptionNotExistError
 from orbitmq.client.message import MessageQueue
-from orbitmq.client.subscription import parse_subscription
 from orbitmq.protocol.command import FLAG_RESPONSE, RemotingCommand
 from orbitmq.protocol.message import MessageExt, encode_record
+from orbitmq.protocol.subscription import parse_subscription
 
 MQ = MessageQueue("T", "broker-a", 2)
 

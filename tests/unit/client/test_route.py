@@ -1,11 +1,8 @@
 import pytest
 
 from orbitmq.client.message import MessageQueue
-from orbitmq.client.route import (
-    TopicPublishInfo,
-    parse_topic_route,
-    quote_numeric_keys,
-)
+from orbitmq.client.route import TopicPublishInfo, parse_topic_route
+from orbitmq.protocol.fastjson import quote_numeric_keys
 
 QUOTED = (
     b'{"filterServerTable":{},"queueDatas":[{"brokerName":"broker-a","perm":6,'

@@ -1,6 +1,6 @@
 import pytest
 
-from orbitmq.client.subscription import parse_subscription
+from orbitmq.protocol.subscription import parse_subscription
 
 
 @pytest.mark.parametrize("expression", ["*", "", None, "  *  ", "   "])

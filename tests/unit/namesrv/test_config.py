@@ -71,3 +71,12 @@ def test_config_error_is_the_shared_cli_error(tmp_path: Path) -> None:
     path.write_text("listenPort=x\n")
     with pytest.raises(SharedConfigError):
         load_namesrv_config(path)
+
+
+def test_bad_update_changes_nothing() -> None:
+    from orbitmq.namesrv.config import apply_properties
+
+    config = NamesrvConfig()
+    with pytest.raises(ConfigError, match="listenPort"):
+        apply_properties(config, {"orderMessageEnable": "true", "listenPort": "-1"})
+    assert config == NamesrvConfig()

@@ -1,4 +1,4 @@
-"""PermName.java bits for topics and brokers."""
+"""PermName.java bits for topics and brokers (`perm`, `brokerPermission`). Pure code."""
 
 PERM_PRIORITY = 0x8
 PERM_READ = 0x4
@@ -15,6 +15,7 @@ def is_writeable(perm: int) -> bool:
 
 
 def perm_to_string(perm: int) -> str:
+    """PermName.perm2String: `R`, `W`, `X` (inherit) or `-` in three places; 6 -> `RW-`."""
     return (
         ("R" if perm & PERM_READ else "-")
         + ("W" if perm & PERM_WRITE else "-")
