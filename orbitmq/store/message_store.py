@@ -202,17 +202,39 @@ class MessageStore:
 
     async def put_message(self, msg: MessageExt) -> PutMessageResult:
         """Store one message; under SYNC_FLUSH wait for it to be on disk (unless WAIT=false)."""
-        result = self._append([msg])
-        if result.append_result is None or self._flusher is None or not self.config.sync_flush:
-            return result
-        return await self._wait_flush(result, msg)
+        return await self.put_messages([msg])
 
     async def put_messages(self, msgs: list[MessageExt]) -> PutMessageResult:
         """Store a batch (one topic and queue) with consecutive offsets in one append."""
-        result = self._append(msgs)
-        if result.append_result is None or self._flusher is None or not self.config.sync_flush:
+        result = self.append_messages(msgs)
+        if not msgs or not self.flush_wait_needed(result, msgs[0]):
             return result
-        return await self._wait_flush(result, msgs[0])
+        return await self.wait_flushed(result)
+
+    def append_messages(self, msgs: list[MessageExt]) -> PutMessageResult:
+        """The synchronous half of a put: append now, without waiting for the disk.
+
+        Callers on the hot path use it with `flush_wait_needed` / `wait_flushed` so that an
+        ASYNC_FLUSH send is answered without a task switch.
+        """
+        result = self._append(msgs)
+        if (
+            result.append_result is not None
+            and msgs
+            and self._flusher is not None
+            and self.config.sync_flush
+            and msgs[0].properties.get(MessageConst.WAIT) == "false"
+        ):
+            self._flusher.wake.set()
+        return result
+
+    def flush_wait_needed(self, result: PutMessageResult, msg: MessageExt) -> bool:
+        return (
+            result.append_result is not None
+            and self._flusher is not None
+            and self.config.sync_flush
+            and msg.properties.get(MessageConst.WAIT) != "false"
+        )
 
     def _append(self, msgs: list[MessageExt]) -> PutMessageResult:
         if not self._running:
@@ -240,11 +262,9 @@ class MessageStore:
         self._reput.wake.set()
         return PutMessageResult(PutMessageStatus.PUT_OK, appended)
 
-    async def _wait_flush(self, result: PutMessageResult, msg: MessageExt) -> PutMessageResult:
+    async def wait_flushed(self, result: PutMessageResult) -> PutMessageResult:
+        """Group commit: wait until the appended bytes are on disk, or time out."""
         assert self._flusher is not None and result.append_result is not None
-        if msg.properties.get(MessageConst.WAIT) == "false":
-            self._flusher.wake.set()
-            return result
         appended = result.append_result
         end = appended.wrote_offset + appended.wrote_bytes
         if await self._flusher.wait_flushed(end, self.config.sync_flush_timeout_ms / 1000):

@@ -12,6 +12,7 @@ import logging
 import random
 import time
 import zlib
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 from orbitmq.broker.errors import (
@@ -132,9 +133,11 @@ class SendMessageHandler:
             raise NoPermissionError(f"the topic[{topic}] sending message is forbidden")
         return config
 
-    async def send_message(
+    def send_message(
         self, connection: RemotingConnection, request: RemotingCommand
-    ) -> RemotingCommand:
+    ) -> RemotingCommand | Awaitable[RemotingCommand]:
+        """Answer at once under ASYNC_FLUSH; under SYNC_FLUSH return a coroutine that
+        answers after the group commit (the dispatcher runs it as a task)."""
         self._check_writable()
         v2 = request.code != RequestCode.SEND_MESSAGE
         header = Header(request, SEND_V2_ALIASES if v2 else None)
@@ -197,22 +200,32 @@ class SendMessageHandler:
                 )
             if not messages:
                 raise MessageIllegalError("batch body holds no message")
-            result = await self._broker.message_store.put_messages(messages)
         else:
             properties[MessageConst.CLUSTER] = cluster
-            message = MessageExt(
-                topic=topic,
-                body=request.body,
-                properties=properties,
-                queue_id=queue_id,
-                flag=flag,
-                sys_flag=sys_flag,
-                born_timestamp=born_timestamp,
-                born_host=born_host,
-                store_host=store_host,
-                reconsume_times=reconsume_times,
-            )
-            result = await self._broker.message_store.put_message(message)
+            messages = [
+                MessageExt(
+                    topic=topic,
+                    body=request.body,
+                    properties=properties,
+                    queue_id=queue_id,
+                    flag=flag,
+                    sys_flag=sys_flag,
+                    born_timestamp=born_timestamp,
+                    born_host=born_host,
+                    store_host=store_host,
+                    reconsume_times=reconsume_times,
+                )
+            ]
+        store = self._broker.message_store
+        result = store.append_messages(messages)
+        if store.flush_wait_needed(result, messages[0]):
+            return self._response_after_flush(request, result, queue_id)
+        return self._response(request, result, queue_id)
+
+    async def _response_after_flush(
+        self, request: RemotingCommand, result: PutMessageResult, queue_id: int
+    ) -> RemotingCommand:
+        result = await self._broker.message_store.wait_flushed(result)
         return self._response(request, result, queue_id)
 
     def _retry_or_dlq(
