@@ -67,7 +67,7 @@ async def _start_broker(config_file: str | None, overrides: dict[str, str]):  # 
     from orbitmq.broker.config import load_broker_config
 
     config = load_broker_config(config_file, overrides)
-    controller = BrokerController(config)
+    controller = BrokerController(config, config_file)
     await controller.start()
     print(
         f"The broker[{config.broker_name}, {config.broker_addr}] boot success. "

@@ -7,14 +7,16 @@ Line shape (PrintMessageByQueueCommand.printMessage):
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from orbitmq.admin.formatting import java_str
 from orbitmq.protocol.message import MessageExt
 
 __all__ = [
     "consume_message_line",
+    "message_detail_lines",
     "message_ext_str",
+    "message_json",
     "message_queue_str",
     "parse_timestamp",
 ]
@@ -66,6 +68,61 @@ def consume_message_line(msg: MessageExt, broker_name: str | None = None) -> str
     """PrintMessageByQueueCommand.printMessage: `MSGID: … MessageExt [...] BODY: …`."""
     body = msg.body.decode("utf-8", errors="replace")
     return f"MSGID: {msg.msg_id} {message_ext_str(msg, broker_name)} BODY: {body}"
+
+
+DETAIL_ROW = "%-20s %s"
+
+
+def message_detail_lines(
+    msg: MessageExt, body_path: str, human_time: Callable[[int], str], offset_id: bool = True
+) -> list[str]:
+    """QueryMsgByIdSubCommand.printMsg (QueryMsgByUniqueKeySubCommand.showMessage has no
+    OffsetID line); `human_time` is UtilAll.timeMillisToHumanString2."""
+    keys = msg.properties.get("KEYS")
+    rows = [
+        ("Topic:", msg.topic),
+        ("Tags:", f"[{java_str(msg.tags)}]"),
+        ("Keys:", f"[{java_str(keys)}]"),
+        ("Queue ID:", msg.queue_id),
+        ("Queue Offset:", msg.queue_offset),
+        ("CommitLog Offset:", msg.commit_log_offset),
+        ("Reconsume Times:", msg.reconsume_times),
+        ("Born Timestamp:", human_time(msg.born_timestamp)),
+        ("Store Timestamp:", human_time(msg.store_timestamp)),
+        ("Born Host:", f"{msg.born_host[0]}:{msg.born_host[1]}"),
+        ("Store Host:", f"{msg.store_host[0]}:{msg.store_host[1]}"),
+        ("System Flag:", msg.sys_flag),
+        ("Properties:", _java_map(msg.properties)),
+        ("Message Body Path:", body_path),
+    ]
+    if offset_id:
+        rows.insert(0, ("OffsetID:", msg.offset_msg_id))
+    return [DETAIL_ROW % (name, value) for name, value in rows]
+
+
+def message_json(
+    msg: MessageExt, broker_name: str | None = None, charset: str = "utf-8"
+) -> dict[str, object]:
+    """A message for `--json` output."""
+    return {
+        "msgId": msg.msg_id,
+        "offsetMsgId": msg.offset_msg_id,
+        "topic": msg.topic,
+        "brokerName": broker_name,
+        "queueId": msg.queue_id,
+        "queueOffset": msg.queue_offset,
+        "commitLogOffset": msg.commit_log_offset,
+        "tags": msg.tags,
+        "keys": msg.properties.get("KEYS"),
+        "bornTimestamp": msg.born_timestamp,
+        "storeTimestamp": msg.store_timestamp,
+        "bornHost": f"{msg.born_host[0]}:{msg.born_host[1]}",
+        "storeHost": f"{msg.store_host[0]}:{msg.store_host[1]}",
+        "sysFlag": msg.sys_flag,
+        "reconsumeTimes": msg.reconsume_times,
+        "properties": dict(msg.properties),
+        "body": msg.body.decode(charset, errors="replace"),
+    }
 
 
 def parse_timestamp(value: str) -> int:

@@ -1,23 +1,32 @@
-"""Plumbing shared by the mqadmin commands: the `-n` option, running a coroutine, errors.
+"""Plumbing shared by the mqadmin commands: common options, output, running, errors.
 
-Each command body is one coroutine run by `run_command`, under one overall time budget.
-Anything OrbitMQ raises on purpose (and bad values, and OS errors) becomes one line on
-stderr, `<command> command failed: <why>`, and exit code 1; a traceback is printed only
-for a bug (an exception we did not expect).
+Every command is declared with `admin_command`, which adds RocketMQ's `-n` plus two
+OrbitMQ options: `--json` (the result as JSON on stdout, for scripts) and `--debug` (a
+traceback with a failure). A command body is one coroutine run by `run_command` under one
+time budget; it prints through `output()`, which writes the RocketMQ table lines, or, with
+`--json`, collects the data and prints it once at the end.
+
+Any failure becomes one line on stderr, `<command> command failed: <why>`, and exit code 1;
+a traceback is added only with `--debug`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import logging
 import os
 import sys
+import traceback
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
 from typing import Any, NoReturn, TypeVar
 
 import click
 
 from orbitmq.client.errors import (
+    ConsumerNotOnlineError,
     MQBrokerError,
     NoRouteError,
     RemotingConnectError,
@@ -36,6 +45,63 @@ class CommandError(Exception):
     """A command cannot go on; the message is what the operator reads."""
 
 
+@dataclass
+class Output:
+    """Where a command's result goes: table lines, or one JSON document (`--json`)."""
+
+    json_mode: bool = False
+    debug: bool = False
+    data: Any = None
+    records: list[Any] = field(default_factory=list)
+
+    def line(self, text: str = "") -> None:
+        """A line of the RocketMQ-style output (dropped in JSON mode)."""
+        if not self.json_mode:
+            click.echo(text)
+
+    def lines(self, texts: list[str]) -> None:
+        for text in texts:
+            self.line(text)
+
+    def record(self, item: Any) -> None:
+        """One item of a JSON array result."""
+        self.records.append(item)
+
+    def result(self, data: Any) -> None:
+        """The whole JSON result (instead of `record`ed items)."""
+        self.data = data
+
+    def finish(self) -> None:
+        if self.json_mode:
+            document = self.data if self.data is not None else self.records
+            click.echo(json.dumps(document, indent=2, ensure_ascii=False, default=str))
+
+
+_output = Output()
+
+
+def output() -> Output:
+    """The running command's Output."""
+    return _output
+
+
+class JavaBool(click.ParamType):
+    """`true` or `false` (any case), as RocketMQ's boolean flags take them."""
+
+    name = "true|false"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> bool:
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text not in ("true", "false"):
+            self.fail(f"{value!r} is not true or false", param, ctx)
+        return text == "true"
+
+
+JAVA_BOOL = JavaBool()
+
+
 def namesrv_option(fn: F) -> F:
     """`-n/--namesrvAddr`: NameServer list, `;` separated (RocketMQ's flag)."""
     return click.option(
@@ -44,11 +110,33 @@ def namesrv_option(fn: F) -> F:
         "namesrv_addr",
         default=None,
         metavar="ADDR",
-        help=(
-            "Name server address list, eg: '192.168.0.1:9876;192.168.0.2:9876' "
-            f"(default: $NAMESRV_ADDR, else {DEFAULT_NAMESRV_ADDR})"
-        ),
+        help="Name server address list, eg: '192.168.0.1:9876;192.168.0.2:9876'",
     )(fn)
+
+
+def admin_command(name: str, help: str) -> Callable[[Callable[..., None]], click.Command]:
+    """`@click.command` with RocketMQ-style help and `-n`, `--json`, `--debug`."""
+
+    def decorate(fn: Callable[..., None]) -> click.Command:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, json_output: bool, debug: bool, **kwargs: Any) -> None:
+            global _output
+            _output = Output(json_mode=json_output, debug=debug)
+            fn(*args, **kwargs)
+
+        from orbitmq.admin.help import AdminCommand
+
+        decorated: Any = click.option(
+            "--debug", is_flag=True, help="Print the traceback of a failure (OrbitMQ)"
+        )(wrapper)
+        decorated = click.option(
+            "--json", "json_output", is_flag=True, help="Print the result as JSON (OrbitMQ)"
+        )(decorated)
+        decorated = namesrv_option(decorated)
+        command: click.Command = click.command(name, cls=AdminCommand, help=help)(decorated)
+        return command
+
+    return decorate
 
 
 def resolve_namesrv(namesrv_addr: str | None) -> str:
@@ -67,13 +155,15 @@ def describe_error(exc: BaseException) -> str:
         return f"{exc} (the server did not answer in time)"
     if isinstance(exc, TopicNotExistError):
         return f"topic not found: {exc.remark or exc}"
+    if isinstance(exc, ConsumerNotOnlineError):
+        return f"consumer group not found or not online: {exc.remark or exc}"
     if isinstance(exc, MQBrokerError):
         return f"the server refused: CODE: {exc.code} DESC: {exc.remark or '-'}"
     if isinstance(exc, NoRouteError):
         return f"{exc} (create the topic first: mqadmin updateTopic)"
     if isinstance(exc, TimeoutError):
         return "the command did not finish in time"
-    text = str(exc)
+    text = " ".join(str(exc).split())
     return text if text else type(exc).__name__
 
 
@@ -92,12 +182,25 @@ def fail(command: str, message: str) -> NoReturn:
     sys.exit(1)
 
 
+def report_failure(command: str, exc: BaseException) -> NoReturn:
+    """One line for any failure; unexpected ones name their type; `--debug` adds the
+    traceback."""
+    expected = (CommandError, OrbitMQError, ValueError, OSError, TimeoutError)
+    message = describe_error(exc)
+    if not isinstance(exc, expected):
+        message = f"{type(exc).__name__}: {message} (a bug; --debug shows the traceback)"
+    if _output.debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    fail(command, message)
+
+
 def run_command(
     command: str,
     coro: Coroutine[Any, Any, None],
-    timeout: float = DEFAULT_COMMAND_TIMEOUT,
+    timeout: float | None = DEFAULT_COMMAND_TIMEOUT,
 ) -> None:
-    """Run one command body; map expected failures to stderr + exit code 1."""
+    """Run one command body (None: no time limit); any failure becomes one line on stderr
+    and exit code 1."""
     setup_logging()
 
     async def bounded() -> None:
@@ -106,7 +209,12 @@ def run_command(
 
     try:
         asyncio.run(bounded())
-    except (CommandError, OrbitMQError, ValueError, OSError, TimeoutError) as exc:
-        fail(command, describe_error(exc))
+        _output.finish()
     except KeyboardInterrupt:
         fail(command, "interrupted")
+    except BrokenPipeError:  # stdout closed early (`| head`): stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(1)
+    except Exception as exc:
+        report_failure(command, exc)

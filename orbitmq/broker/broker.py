@@ -14,14 +14,22 @@ from orbitmq.broker.client_manager import ClientManager
 from orbitmq.broker.config import BrokerConfig
 from orbitmq.broker.consumer_offset import ConsumerOffsetManager
 from orbitmq.broker.handlers.admin import AdminHandler
+from orbitmq.broker.handlers.admin_config import AdminConfigHandler
+from orbitmq.broker.handlers.admin_stats import AdminStatsHandler
 from orbitmq.broker.handlers.client import ClientHandler
+from orbitmq.broker.handlers.lock import LockHandler
 from orbitmq.broker.handlers.offset import OffsetHandler
 from orbitmq.broker.handlers.pull import PullMessageHandler
+from orbitmq.broker.handlers.query import QueryMessageHandler
+from orbitmq.broker.handlers.reset_offset import ResetOffsetHandler
 from orbitmq.broker.handlers.send import SendMessageHandler
+from orbitmq.broker.handlers.transaction import EndTransactionHandler
 from orbitmq.broker.long_polling import PullRequestHoldService
 from orbitmq.broker.registration import BrokerRegistration
+from orbitmq.broker.schedule import ScheduleMessageService
 from orbitmq.broker.subscription_group import SubscriptionGroupManager
-from orbitmq.broker.topic_config import TopicConfigManager
+from orbitmq.broker.topic_config import SCHEDULE_TOPIC, TopicConfigManager
+from orbitmq.broker.transaction import TransactionalMessageService
 from orbitmq.remoting.dispatch import RequestDispatcher
 from orbitmq.remoting.server import RemotingServer
 from orbitmq.store.message_store import MessageStore
@@ -50,8 +58,9 @@ class BrokerStats:
 
 
 class BrokerController:
-    def __init__(self, config: BrokerConfig) -> None:
+    def __init__(self, config: BrokerConfig, config_file: str | None = None) -> None:
         self.config = config
+        self.config_file = config_file  # the -c file; UPDATE_BROKER_CONFIG writes to it
         self.topic_config_manager = TopicConfigManager(config)
         self.subscription_group_manager = SubscriptionGroupManager(config)
         self.consumer_offset_manager = ConsumerOffsetManager(config.store_path_root_dir)
@@ -61,15 +70,29 @@ class BrokerController:
         )
         self.pull_hold_service = PullRequestHoldService()
         self.message_store = MessageStore(config.store_config())
+        self.schedule_service = ScheduleMessageService(
+            self.message_store,
+            config.message_delay_level,
+            config.store_path_root_dir,
+            config.flush_delay_offset_interval,
+        )
+        self.transaction_service = TransactionalMessageService(self)
         self.registration = BrokerRegistration(self)
         self.stats = BrokerStats()
         self.dispatcher = RequestDispatcher(f"broker {config.broker_name}")
+        self.admin_stats = AdminStatsHandler(self)
         for handler in (
             SendMessageHandler(self),
+            EndTransactionHandler(self),
             PullMessageHandler(self),
             OffsetHandler(self),
             ClientHandler(self),
+            LockHandler(self),
+            ResetOffsetHandler(self),
             AdminHandler(self),
+            QueryMessageHandler(self),
+            self.admin_stats,
+            AdminConfigHandler(self),
         ):
             handler.register(self.dispatcher)
         self.server: RemotingServer | None = None
@@ -84,9 +107,9 @@ class BrokerController:
         self.subscription_group_manager.load()
         self.consumer_offset_manager.load()
         await self.message_store.start()
-        self.message_store.set_message_arrival_listener(
-            self.pull_hold_service.notify_message_arriving
-        )
+        self.message_store.set_message_arrival_listener(self._on_message_arrival)
+        self.schedule_service.load()
+        self.transaction_service.load()
         config = self.config
         ports = [config.listen_port]
         if config.listen_port > 2:
@@ -109,7 +132,22 @@ class BrokerController:
             asyncio.create_task(self._persist_offsets_loop(), name="consumer_offset_service"),
             asyncio.create_task(self._client_scan_loop(), name="client_expiry_service"),
             asyncio.create_task(self._stats_loop(), name="stats_service"),
+            asyncio.create_task(
+                self.admin_stats.sampler.stats_service(), name="offset_stats_service"
+            ),
         ]
+        if config.is_master:  # slaves neither deliver delayed messages nor check
+            self._tasks += [
+                asyncio.create_task(
+                    self.schedule_service.schedule_service(), name="schedule_message_service"
+                ),
+                asyncio.create_task(
+                    self.schedule_service.persist_service(), name="delay_offset_service"
+                ),
+                asyncio.create_task(
+                    self.transaction_service.check_service(), name="transaction_check_service"
+                ),
+            ]
         log.info(
             "broker %s (%s, id %d) listening on %s, store %s",
             config.broker_name,
@@ -118,6 +156,11 @@ class BrokerController:
             config.broker_addr,
             config.store_path_root_dir,
         )
+
+    def _on_message_arrival(self, topic: str, queue_id: int, next_offset: int) -> None:
+        self.pull_hold_service.notify_message_arriving(topic, queue_id, next_offset)
+        if topic == SCHEDULE_TOPIC:
+            self.schedule_service.on_message_arrival(queue_id)
 
     def schedule_register(self) -> None:
         self.registration.request_register()
@@ -165,6 +208,8 @@ class BrokerController:
         await asyncio.sleep(0)
         if self.server is not None:
             await self.server.aclose()
+        self.transaction_service.commit_progress()
+        self.schedule_service.persist()
         self.consumer_offset_manager.persist()
         self.topic_config_manager.persist()
         self.subscription_group_manager.persist()

@@ -28,6 +28,11 @@ IGNORED_KEYS = frozenset(
         "waitTimeMillsInSendQueue",
         "osPageCacheBusyTimeOutMills",
         "brokerFastFailureEnable",
+        # Store knobs with nothing to tune here: the index is always made whole again
+        # after a crash, and deleted files are unmapped when their last reader lets go.
+        "messageIndexSafe",
+        "destroyMapedFileIntervalForcibly",
+        "redeleteHangedFileInterval",
         "traceTopicEnable",
         "msgTraceTopicName",
         "serverWorkerThreads",
@@ -98,12 +103,71 @@ class BrokerConfig:
     message_delay_level: str = field(
         default=DEFAULT_DELAY_LEVELS, metadata=_key("messageDelayLevel")
     )
+    flush_delay_offset_interval: int = field(
+        default=10_000, metadata=_key("flushDelayOffsetInterval", bounds=(1, 2**31 - 1))
+    )
+    transaction_timeout: int = field(
+        default=6000, metadata=_key("transactionTimeOut", bounds=(0, 2**31 - 1))
+    )
+    transaction_check_max: int = field(
+        default=15, metadata=_key("transactionCheckMax", bounds=(0, 2**31 - 1))
+    )
+    transaction_check_interval: int = field(
+        default=60_000, metadata=_key("transactionCheckInterval", bounds=(1, 2**31 - 1))
+    )
+    reject_transaction_message: bool = field(
+        default=False, metadata=_key("rejectTransactionMessage")
+    )
     flush_interval_commit_log: int = field(default=500, metadata=_key("flushIntervalCommitLog"))
     flush_commit_log_least_pages: int = field(default=4, metadata=_key("flushCommitLogLeastPages"))
     flush_commit_log_thorough_interval: int = field(
         default=10_000, metadata=_key("flushCommitLogThoroughInterval")
     )
     sync_flush_timeout: int = field(default=5000, metadata=_key("syncFlushTimeout"))
+    flush_interval_consume_queue: int = field(
+        default=1000, metadata=_key("flushIntervalConsumeQueue", bounds=(1, 2**31 - 1))
+    )
+    flush_consume_queue_least_pages: int = field(
+        default=2, metadata=_key("flushConsumeQueueLeastPages", bounds=(0, 2**31 - 1))
+    )
+    flush_consume_queue_thorough_interval: int = field(
+        default=60_000, metadata=_key("flushConsumeQueueThoroughInterval", bounds=(1, 2**31 - 1))
+    )
+    check_crc_on_recover: bool = field(default=True, metadata=_key("checkCRCOnRecover"))
+    # Index files (store-and-replication.md §4).
+    message_index_enable: bool = field(default=True, metadata=_key("messageIndexEnable"))
+    max_hash_slot_num: int = field(
+        default=5_000_000, metadata=_key("maxHashSlotNum", bounds=(1, 2**31 - 1))
+    )
+    max_index_num: int = field(
+        default=20_000_000, metadata=_key("maxIndexNum", bounds=(2, 2**31 - 1))
+    )
+    max_msgs_num_batch: int = field(
+        default=64, metadata=_key("maxMsgsNumBatch", bounds=(1, 2**31 - 1))
+    )
+    default_query_max_num: int = field(
+        default=32, metadata=_key("defaultQueryMaxNum", bounds=(1, 2**31 - 1))
+    )
+    # Retention and disk protection (§7); the ratios are percentages.
+    disk_space_warning_level_ratio: int = field(
+        default=90, metadata=_key("diskSpaceWarningLevelRatio", bounds=(1, 100))
+    )
+    disk_space_clean_forcibly_ratio: int = field(
+        default=85, metadata=_key("diskSpaceCleanForciblyRatio", bounds=(1, 100))
+    )
+    clean_file_forcibly_enable: bool = field(default=True, metadata=_key("cleanFileForciblyEnable"))
+    clean_resource_interval: int = field(
+        default=10_000, metadata=_key("cleanResourceInterval", bounds=(1, 2**31 - 1))
+    )
+    delete_commit_log_files_interval: int = field(
+        default=100, metadata=_key("deleteCommitLogFilesInterval", bounds=(0, 2**31 - 1))
+    )
+    delete_consume_queue_files_interval: int = field(
+        default=100, metadata=_key("deleteConsumeQueueFilesInterval", bounds=(0, 2**31 - 1))
+    )
+    delete_file_batch_max: int = field(
+        default=10, metadata=_key("deleteFileBatchMax", bounds=(1, 2**31 - 1))
+    )
     long_polling_enable: bool = field(default=True, metadata=_key("longPollingEnable"))
     short_polling_time_mills: int = field(default=1000, metadata=_key("shortPollingTimeMills"))
     flush_consumer_offset_interval: int = field(
@@ -125,6 +189,7 @@ class BrokerConfig:
     )
     channel_expired_timeout: int = field(default=120_000, metadata=_key("channelExpiredTimeout"))
     bind_address: str = field(default="0.0.0.0", metadata=_key("bindAddress"))
+    enable_property_filter: bool = field(default=False, metadata=_key("enablePropertyFilter"))
 
     @property
     def is_master(self) -> bool:
@@ -175,6 +240,25 @@ class BrokerConfig:
             flush_interval_commit_log_ms=self.flush_interval_commit_log,
             flush_commit_log_least_pages=self.flush_commit_log_least_pages,
             flush_commit_log_thorough_interval_ms=self.flush_commit_log_thorough_interval,
+            flush_interval_consume_queue_ms=self.flush_interval_consume_queue,
+            flush_consume_queue_least_pages=self.flush_consume_queue_least_pages,
+            flush_consume_queue_thorough_interval_ms=self.flush_consume_queue_thorough_interval,
+            check_crc_on_recover=self.check_crc_on_recover,
+            message_index_enable=self.message_index_enable,
+            max_hash_slot_num=self.max_hash_slot_num,
+            max_index_num=self.max_index_num,
+            max_msgs_num_batch=self.max_msgs_num_batch,
+            default_query_max_num=self.default_query_max_num,
+            file_reserved_time_hours=self.file_reserved_time,
+            delete_when=self.delete_when,
+            disk_max_used_space_ratio=self.disk_max_used_space_ratio,
+            disk_space_clean_forcibly_ratio=self.disk_space_clean_forcibly_ratio,
+            disk_space_warning_level_ratio=self.disk_space_warning_level_ratio,
+            clean_file_forcibly_enable=self.clean_file_forcibly_enable,
+            clean_resource_interval_ms=self.clean_resource_interval,
+            delete_commit_log_files_interval_ms=self.delete_commit_log_files_interval,
+            delete_consume_queue_files_interval_ms=self.delete_consume_queue_files_interval,
+            delete_file_batch_max=self.delete_file_batch_max,
         )
 
 

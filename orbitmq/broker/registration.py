@@ -12,6 +12,7 @@ import orjson
 
 from orbitmq.protocol.codes import RequestCode, ResponseCode
 from orbitmq.protocol.command import RemotingCommand
+from orbitmq.protocol.perm import is_readable, is_writeable
 from orbitmq.remoting.client import RemotingClient
 from orbitmq.remoting.errors import RemotingError
 
@@ -45,12 +46,12 @@ class BrokerRegistration:
 
     async def register_all(self) -> None:
         config = self._broker.config
-        body = orjson.dumps(
-            {
-                "filterServerList": [],
-                "topicConfigSerializeWrapper": self._broker.topic_config_manager.wrapper(),
-            }
-        )
+        wrapper = self._broker.topic_config_manager.wrapper()
+        if not is_readable(config.broker_permission) or not is_writeable(config.broker_permission):
+            # registerBrokerAll: a read- or write-disabled broker registers every topic so.
+            for topic_config in wrapper["topicConfigTable"].values():
+                topic_config["perm"] = config.broker_permission
+        body = orjson.dumps({"filterServerList": [], "topicConfigSerializeWrapper": wrapper})
         ext = {
             **self._header(),
             "haServerAddr": config.ha_server_addr,

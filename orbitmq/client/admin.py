@@ -6,19 +6,31 @@ code. `invoke` / `invoke_namesrv` expose raw requests for commands not wrapped h
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
 from orbitmq.client import broker_api
+from orbitmq.client.admin_config import AdminConfigMixin
+from orbitmq.client.admin_ext import AdminExtMixin
+from orbitmq.client.consumer.broker_requests import parse_reset_offsets
 from orbitmq.client.errors import MQClientError, TopicNotExistError, error_for_code
 from orbitmq.client.instance import ClientInstance
 from orbitmq.client.message import MessageQueue
 from orbitmq.client.route import DEFAULT_TOPIC, BrokerData, TopicRouteData, parse_broker_data
+from orbitmq.errors import RemoteProtocolError
 from orbitmq.protocol.codes import RequestCode, ResponseCode
 from orbitmq.protocol.command import RemotingCommand
 from orbitmq.protocol.fastjson import loads_tolerant
+from orbitmq.protocol.message import (
+    MessageConst,
+    MessageExt,
+    decode_offset_msg_id,
+    decode_record,
+    decode_records,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +54,7 @@ def parse_cluster_info(body: bytes) -> ClusterInfo:
     return ClusterInfo(brokers, clusters)
 
 
-class MQAdmin:
+class MQAdmin(AdminExtMixin, AdminConfigMixin):
     """Admin operations against NameServers and brokers.
 
     Args:
@@ -221,3 +233,127 @@ class MQAdmin:
         await broker_api.update_consumer_offset(
             self._instance, addr, group, mq, offset, oneway=False
         )
+
+    async def reset_offset_by_time(
+        self, topic: str, group: str, timestamp: int, force: bool = True
+    ) -> dict[MessageQueue, int]:
+        """Move `group`'s offsets of `topic` to `timestamp` while its consumers run
+        (INVOKE_BROKER_TO_RESET_OFFSET on every broker set of the topic).
+
+        Each broker computes, per queue, the offset of the message stored nearest
+        `timestamp` (-1: the queue's max offset), keeps the committed offset instead
+        when that is lower and `force` is False, stores the result and tells the group's
+        consumers (RESET_CONSUMER_CLIENT_OFFSET), which restart there.
+
+        Returns:
+            The new offset of every queue.
+
+        Raises:
+            ConsumerNotOnlineError: no consumer of the group is connected to a broker
+                (mqadmin then updates the offsets directly instead).
+            MQBrokerError: another error code (e.g. the topic is unknown to a broker).
+        """
+        route = await self.topic_route(topic)
+        ext = {
+            "topic": topic,
+            "group": group,
+            "timestamp": str(timestamp),
+            "isForce": "true" if force else "false",
+        }
+        table: dict[MessageQueue, int] = {}
+        for broker in sorted(route.broker_datas, key=lambda b: b.broker_name):
+            addr = broker.select_addr()
+            if addr is None:
+                continue
+            response = await self.invoke(addr, RequestCode.INVOKE_BROKER_TO_RESET_OFFSET, ext)
+            table.update(parse_reset_offsets(response.body))
+        return dict(sorted(table.items()))
+
+    # Messages ----------------------------------------------------------------------------
+    async def query_message(
+        self,
+        topic: str,
+        key: str,
+        max_num: int = 32,
+        begin: int = 0,
+        end: int = 2**63 - 1,
+        *,
+        unique: bool = False,
+    ) -> list[MessageExt]:
+        """Messages of `topic` indexed under `key`, stored between `begin` and `end` (ms).
+
+        Sends QUERY_MESSAGE to the master of every broker set in the topic's route and
+        merges the answers (MQAdminImpl.queryMessage). Brokers match by key hash, so
+        records whose keys differ are dropped here.
+
+        Args:
+            max_num: most messages each broker returns (brokers cap it at 64).
+            unique: `key` is a message id (the UNIQ_KEY property) rather than a KEYS
+                word; brokers then use their defaultQueryMaxNum.
+
+        Returns:
+            The matching messages, oldest first; empty if none was found.
+
+        Raises:
+            TopicNotExistError: the NameServer has no route for `topic`.
+            MQBrokerError, ClientError: every broker asked failed (the first error).
+        """
+        route = await self.topic_route(topic)
+        addrs = sorted({b.master_addr for b in route.broker_datas if b.master_addr})
+        ext = {
+            "topic": topic,
+            "key": key,
+            "maxNum": str(max_num),
+            "beginTimestamp": str(begin),
+            "endTimestamp": str(end),
+        }
+        if unique:
+            ext["_UNIQUE_KEY_QUERY"] = "true"
+
+        async def one(addr: str) -> RemotingCommand:
+            command = RemotingCommand.request(RequestCode.QUERY_MESSAGE, dict(ext))
+            return await self._instance.invoke(addr, command, self.timeout)
+
+        answers = await asyncio.gather(*(one(a) for a in addrs), return_exceptions=True)
+        found: dict[tuple[tuple[str, int], int], MessageExt] = {}
+        errors: list[BaseException] = []
+        for answer in answers:
+            if isinstance(answer, BaseException):
+                errors.append(answer)
+            elif answer.code == ResponseCode.SUCCESS:
+                for msg in decode_records(answer.body):
+                    if msg.topic == topic and _has_key(msg, key, unique):
+                        found[(msg.store_host, msg.commit_log_offset)] = msg
+            elif answer.code != ResponseCode.QUERY_NOT_FOUND:
+                errors.append(error_for_code(answer.code, answer.remark))
+        if errors and len(errors) == len(addrs):
+            raise errors[0]
+        return sorted(found.values(), key=lambda m: (m.store_timestamp, m.commit_log_offset))
+
+    async def view_message(self, offset_msg_id: str) -> MessageExt:
+        """The message an offset message id names (VIEW_MESSAGE_BY_ID).
+
+        The id holds the storing broker's ip:port and the commit-log offset; the request
+        goes to that address, whatever the route says.
+
+        Raises:
+            MQClientError: `offset_msg_id` is not an offset message id, or the answer
+                is not a stored message.
+            MQBrokerError: the broker has no message at that offset (SYSTEM_ERROR).
+        """
+        try:
+            ip, port, offset = decode_offset_msg_id(offset_msg_id)
+        except ValueError as exc:
+            raise MQClientError(str(exc)) from exc
+        addr = f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+        response = await self.invoke(addr, RequestCode.VIEW_MESSAGE_BY_ID, {"offset": str(offset)})
+        try:
+            return decode_record(response.body)
+        except RemoteProtocolError as exc:
+            raise MQClientError(f"{addr} answered a malformed message: {exc}") from exc
+
+
+def _has_key(msg: MessageExt, key: str, unique: bool) -> bool:
+    if unique:
+        return msg.properties.get(MessageConst.UNIQ_KEY) == key
+    return key in msg.keys

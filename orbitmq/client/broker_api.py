@@ -31,14 +31,23 @@ def _int_field(response: RemotingCommand, name: str) -> int:
 
 
 async def query_consumer_offset(
-    inst: ClientInstance, addr: str, group: str, mq: MessageQueue, timeout: float = OFFSET_TIMEOUT
+    inst: ClientInstance,
+    addr: str,
+    group: str,
+    mq: MessageQueue,
+    timeout: float = OFFSET_TIMEOUT,
+    *,
+    zero_if_not_found: bool = True,
 ) -> int | None:
     """QUERY_CONSUMER_OFFSET (14): the stored offset, or None when the broker has none.
 
     Any error code counts as "none" (Java and C++ treat every non-0 code like 22);
-    transport errors propagate.
+    transport errors propagate. `zero_if_not_found=False` sends RocketMQ 5's
+    `setZeroIfNotFound=false`: no "0" for a young queue the group never committed.
     """
     ext = {"consumerGroup": group, **_queue_ext(mq)}
+    if not zero_if_not_found:
+        ext["setZeroIfNotFound"] = "false"
     command = RemotingCommand.request(RequestCode.QUERY_CONSUMER_OFFSET, ext)
     response = await inst.invoke(addr, command, timeout)
     if response.code != ResponseCode.SUCCESS:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -29,9 +30,11 @@ from orbitmq.client.send_codec import (
     parse_send_response,
     send_ext,
 )
+from orbitmq.client.trace import TraceDispatcher
 from orbitmq.protocol.codes import RequestCode
 from orbitmq.protocol.command import RemotingCommand
 from orbitmq.protocol.message import java_hash
+from orbitmq.remoting.dispatch import RequestDispatcher
 from orbitmq.remoting.errors import RemotingError
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,8 @@ class Producer:
         compress_over: bodies of at least this many bytes are zlib-compressed.
         max_message_size: largest body (or batch of bodies) accepted, in bytes.
         instance_name: replaces `<pid>#<ns>` in the client id.
+        enable_trace: record every sent message (a Pub record) in the trace topic.
+        trace_topic: the trace topic (default RMQ_SYS_TRACE_TOPIC).
     """
 
     def __init__(
@@ -69,16 +74,22 @@ class Producer:
         compress_over: int = 4096,
         max_message_size: int = 4 * 1024 * 1024,
         instance_name: str | None = None,
+        enable_trace: bool = False,
+        trace_topic: str | None = None,
     ) -> None:
         self.group = group
         self.send_timeout = send_timeout
         self.retry_times_when_send_failed = retry_times_when_send_failed
         self.compress_over = compress_over
         self.max_message_size = max_message_size
-        self._instance = ClientInstance(namesrv_addr, instance_name=instance_name)
+        self._instance = ClientInstance(
+            namesrv_addr, instance_name=instance_name, dispatcher=self._request_dispatcher()
+        )
         self._routes = self._instance.routes
         self._async_sends: set[asyncio.Task[SendResult]] = set()
         self._started = False
+        # enable_trace: a Pub record per sent message in the trace topic (client/trace.py)
+        self._trace = TraceDispatcher(namesrv_addr, group, trace_topic) if enable_trace else None
 
     @property
     def client_id(self) -> str:
@@ -91,6 +102,8 @@ class Producer:
         self._instance.heartbeat_body = lambda: heartbeat_body(self.client_id, [self.group])
         self._instance.heartbeat_masters_only = True
         self._instance.start_services()
+        if self._trace is not None:
+            await self._trace.start()
         self._started = True
 
     async def shutdown(self) -> None:
@@ -99,6 +112,8 @@ class Producer:
             return
         if self._async_sends:
             await asyncio.wait(list(self._async_sends), timeout=self.send_timeout + 1)
+        if self._trace is not None:
+            await self._trace.aclose()
         await self._instance.unregister(producer_group=self.group)
         await self._instance.aclose()
 
@@ -123,9 +138,13 @@ class Producer:
         check_message(msg, self.max_message_size)
         uniq = create_uniq_id()
         body, sys_flag, props = encode_single(msg, uniq, self.compress_over)
-        return await self._send_retrying(
+        started = time.monotonic()
+        result = await self._send_retrying(
             msg.topic, RequestCode.SEND_MESSAGE_V2, body, sys_flag, msg.flag, props, uniq, timeout
         )
+        if self._trace is not None:
+            self._trace.on_send(self.group, msg, result, started)
+        return result
 
     async def send_batch(self, msgs: list[Message], timeout: float | None = None) -> SendResult:
         """Send messages of one topic as one SEND_BATCH_MESSAGE (same queue, consecutive offsets).
@@ -195,8 +214,12 @@ class Producer:
             raise MQClientError(f"message topic {msg.topic!r} differs from queue {mq}")
         addr = await self._routes.find_master(mq.broker_name, mq.topic)
         command, uniq = self._single_command(mq, msg)
+        started = time.monotonic()
         response = await self._instance.invoke(addr, command, timeout or self.send_timeout)
-        return parse_send_response(response, mq, uniq)
+        result = parse_send_response(response, mq, uniq)
+        if self._trace is not None:
+            self._trace.on_send(self.group, msg, result, started)
+        return result
 
     async def send_orderly(
         self, msg: Message, selector: QueueSelector, arg: Any, timeout: float | None = None
@@ -211,6 +234,11 @@ class Producer:
         return list((await self._publish_info(topic)).queues)
 
     # Internals ---------------------------------------------------------------------------
+    def _request_dispatcher(self) -> RequestDispatcher | None:
+        """Handlers for requests brokers push to this producer; none for a plain one
+        (TransactionProducer answers CHECK_TRANSACTION_STATE)."""
+        return None
+
     def _check_started(self) -> None:
         if not self._started or self._instance.closed:
             raise MQClientError(f"producer {self.group} is not running; call start()")

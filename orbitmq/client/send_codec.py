@@ -20,6 +20,7 @@ from orbitmq.protocol.command import RemotingCommand
 from orbitmq.protocol.message import (
     MAX_TOPIC_BYTES,
     BatchEntry,
+    MessageConst,
     SysFlag,
     encode_batch,
 )
@@ -99,8 +100,14 @@ def send_ext(
 
 
 def encode_single(msg: Message, uniq_key: str, compress_over: int) -> tuple[bytes, int, str]:
-    """(body, sysFlag, properties text) of one message; the body compressed if large."""
+    """(body, sysFlag, properties text) of one message; the body compressed if large.
+
+    A transactional half message (TRAN_MSG=true) gets sysFlag type PREPARED, as Java's
+    sendKernelImpl sets it.
+    """
     body, sys_flag = compress_body(msg.body, 0, compress_over)
+    if msg.properties.get(MessageConst.TRANSACTION_PREPARED, "").lower() == "true":
+        sys_flag |= SysFlag.TRANSACTION_PREPARED
     return body, sys_flag, msg.properties_text(uniq_key)
 
 

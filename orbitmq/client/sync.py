@@ -15,9 +15,11 @@ from typing import Any, TypeVar
 
 from orbitmq.client.admin import ClusterInfo, MQAdmin
 from orbitmq.client.consumer.consume import MessageListener
+from orbitmq.client.consumer.consume_orderly import MessageListenerOrderly
 from orbitmq.client.consumer.pull import PullConsumer
 from orbitmq.client.consumer.pull_codec import PullResult
 from orbitmq.client.consumer.push import PushConsumer
+from orbitmq.client.consumer.selector import MessageSelector
 from orbitmq.client.message import Message, MessageQueue, SendResult
 from orbitmq.client.producer import Producer, QueueSelector, SendCallback
 from orbitmq.client.route import TopicRouteData
@@ -138,7 +140,7 @@ class SyncPushConsumer(_SyncBase):
         self.consumer = PushConsumer(group, namesrv_addr, **kwargs)
         self._loop = _LoopThread(f"orbitmq-consumer-{group}")
 
-    def subscribe(self, topic: str, expression: str = "*") -> None:
+    def subscribe(self, topic: str, expression: str | MessageSelector = "*") -> None:
         """Blocking `PushConsumer.subscribe`."""
 
         async def on_loop() -> None:  # after start() the consumer lives on the loop thread
@@ -146,9 +148,11 @@ class SyncPushConsumer(_SyncBase):
 
         self._loop.run(on_loop())
 
-    def register_message_listener(self, listener: MessageListener) -> None:
+    def register_message_listener(
+        self, listener: MessageListener | MessageListenerOrderly, *, orderly: bool = False
+    ) -> None:
         """Blocking `PushConsumer.register_message_listener`."""
-        self.consumer.register_message_listener(listener)
+        self.consumer.register_message_listener(listener, orderly=orderly)
 
     def start(self) -> None:
         """Blocking `PushConsumer.start`."""
@@ -181,7 +185,7 @@ class SyncPullConsumer(_SyncBase):
     def pull(
         self,
         mq: MessageQueue,
-        expression: str,
+        expression: str | MessageSelector,
         offset: int,
         max_nums: int,
         timeout: float = 10.0,

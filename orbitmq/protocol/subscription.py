@@ -1,10 +1,14 @@
-"""Tag subscription expressions (FilterAPI.java, §5.8), for the broker and the client.
+"""Subscription expressions (FilterAPI.java, §5.8), for the broker and the client.
 
-`*` (or empty) matches every message. Otherwise the expression is tags separated by `||`,
-each trimmed, empties and repeats dropped: `"TagA || TagB"` -> tagsSet [TagA, TagB],
-codeSet [2598919, 2598920] (Java String.hashCode). Brokers filter by hash code
-(`code_set`); the client filters again by the exact tag string (`matches`), dropping
-messages without a tag.
+Two expression types, as `expressionType` says on the wire:
+  TAG    `*` (or empty) matches every message. Otherwise tags separated by `||`, each
+         trimmed, empties and repeats dropped: `"TagA || TagB"` -> tagsSet [TagA, TagB],
+         codeSet [2598919, 2598920] (Java String.hashCode). Brokers filter by hash code
+         (`code_set`); the client filters again by the exact tag string (`matches`),
+         dropping messages without a tag.
+  SQL92  a property selector (orbitmq.protocol.sql92), evaluated by the broker only;
+         `sub_string` is the expression, tagsSet and codeSet are empty, and the tag
+         filters (`matches_all`, `matches`, `matches_tags_code`) let everything through.
 """
 
 from __future__ import annotations
@@ -15,9 +19,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orbitmq.protocol.message import java_hash
+from orbitmq.protocol.sql92 import compile_sql
 
 SUB_ALL = "*"
 EXPRESSION_TYPE_TAG = "TAG"
+EXPRESSION_TYPE_SQL92 = "SQL92"
+
+
+def normalize_expression_type(expression_type: str | None) -> str:
+    """`None`/empty mean TAG (ExpressionType.isTagType); names are case-insensitive."""
+    if not expression_type:
+        return EXPRESSION_TYPE_TAG
+    return expression_type.strip().upper()
 
 
 class CodeSet(frozenset[int]):
@@ -66,7 +79,12 @@ class SubscriptionData:
 
     @property
     def matches_all(self) -> bool:
+        """The tag filter lets everything through (always so for SQL92)."""
         return self.sub_string == SUB_ALL or not self.tags_set
+
+    @property
+    def is_sql92(self) -> bool:
+        return self.expression_type == EXPRESSION_TYPE_SQL92
 
     def matches_tags_code(self, tags_code: int) -> bool:
         """The broker's filter on a consume-queue unit's tags hash code."""
@@ -90,19 +108,33 @@ class SubscriptionData:
 
 
 def parse_subscription(
-    topic: str, expression: str | None = SUB_ALL, sub_version: int | None = None
+    topic: str,
+    expression: str | None = SUB_ALL,
+    sub_version: int | None = None,
+    expression_type: str | None = EXPRESSION_TYPE_TAG,
 ) -> SubscriptionData:
-    """Build SubscriptionData from a TAG expression.
+    """Build SubscriptionData from a TAG or SQL92 expression.
 
     Args:
         topic: the subscribed topic.
-        expression: `*`, empty/None, or `TagA || TagB`.
+        expression: TAG: `*`, empty/None, or `TagA || TagB`; SQL92: a selector.
         sub_version: version (ms); defaults to the current time.
+        expression_type: "TAG" (default; None or empty too) or "SQL92".
 
     Raises:
-        ValueError: the expression names no tag at all (e.g. `"||"`).
+        ValueError: the TAG expression names no tag at all (e.g. `"||"`), the SQL92
+            expression does not parse (an `SqlSyntaxError` naming the column), or the
+            expression type is unknown.
     """
     version = sub_version if sub_version is not None else time.time_ns() // 1_000_000
+    kind = normalize_expression_type(expression_type)
+    if kind == EXPRESSION_TYPE_SQL92:
+        if expression is None:
+            raise ValueError("an SQL92 subscription needs an expression")
+        compile_sql(expression)
+        return SubscriptionData(topic, expression, [], CodeSet(), version, kind)
+    if kind != EXPRESSION_TYPE_TAG:
+        raise ValueError(f"unknown expression type {expression_type!r}; use TAG or SQL92")
     if expression is None or expression.strip() in ("", SUB_ALL):
         return SubscriptionData(topic, SUB_ALL, [], CodeSet(), version)
     tags = list(dict.fromkeys(t for piece in expression.split("||") if (t := piece.strip())))
@@ -120,6 +152,11 @@ def subscription_from_json(data: dict[str, Any]) -> SubscriptionData:
         sub_version = int(data.get("subVersion") or 0)
     except (TypeError, ValueError):
         sub_version = 0
+    expression_type = normalize_expression_type(str(data.get("expressionType") or ""))
+    if expression_type != EXPRESSION_TYPE_TAG:  # stored as sent; checked by the caller
+        return SubscriptionData(
+            topic, str(data.get("subString") or ""), [], CodeSet(), sub_version, expression_type
+        )
     tags = [str(t) for t in data.get("tagsSet") or [] if str(t).strip()]
     try:
         result = parse_subscription(topic, sub_string, sub_version)
@@ -128,5 +165,4 @@ def subscription_from_json(data: dict[str, Any]) -> SubscriptionData:
     if tags and result.tags_set != tags:
         result.tags_set = tags
         result.code_set = CodeSet(java_hash(t) for t in tags)
-    result.expression_type = str(data.get("expressionType") or EXPRESSION_TYPE_TAG)
     return result

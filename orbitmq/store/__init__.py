@@ -1,4 +1,5 @@
-"""The message store: commit log, consume queues, checkpoint, recovery and flushing.
+"""The message store: commit log, consume queues, key index, checkpoint, recovery,
+flushing and retention.
 
 Nothing in this package imports the network; the broker drives it through
 `MessageStore` (message_store.py).
@@ -6,6 +7,7 @@ Nothing in this package imports the network; the broker drives it through
 
 from orbitmq.store.config import MessageStoreConfig
 from orbitmq.store.errors import (
+    DiskFullError,
     StoreClosedError,
     StoreError,
     StoreLayoutError,
@@ -18,17 +20,20 @@ from orbitmq.store.message_store import (
     MessageStore,
     PutMessageResult,
     PutMessageStatus,
+    QueryMessageResult,
     StoreStatistics,
 )
 
 __all__ = [
     "AppendMessageResult",
+    "DiskFullError",
     "GetMessageResult",
     "GetMessageStatus",
     "MessageStore",
     "MessageStoreConfig",
     "PutMessageResult",
     "PutMessageStatus",
+    "QueryMessageResult",
     "StoreClosedError",
     "StoreError",
     "StoreLayoutError",

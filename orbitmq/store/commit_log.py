@@ -48,7 +48,11 @@ class CommitLog:
     def __init__(self, config: MessageStoreConfig) -> None:
         assert config.store_path_commit_log is not None
         self.file_size = config.mapped_file_size_commit_log
-        self.queue = MappedFileQueue(config.store_path_commit_log, self.file_size)
+        self.queue = MappedFileQueue(
+            config.store_path_commit_log,
+            self.file_size,
+            reserve_chunk=config.commit_log_reserve_bytes,
+        )
         # Next queue offset per (topic, queue_id); rebuilt from the consume queues.
         self.topic_queue_table: dict[tuple[str, int], int] = {}
         self.last_store_timestamp = 0
@@ -99,6 +103,7 @@ class CommitLog:
             total += len(record)
 
         if total + END_FILE_MIN_BLANK_LENGTH > mapped.remaining:
+            mapped.reserve(mapped.wrote_position + END_FILE_MIN_BLANK_LENGTH)
             mapped.append(encode_blank(mapped.remaining))
             mapped.wrote_position = mapped.file_size  # the marker stands for the rest
             mapped = self.queue.file_for_append()
@@ -109,6 +114,8 @@ class CommitLog:
                 msg.commit_log_offset = position
                 position += len(record)
 
+        # Blocks first: a store into a hole on a full disk would be SIGBUS, not an error.
+        mapped.reserve(mapped.wrote_position + total)
         mapped.append(encoded[0] if len(encoded) == 1 else b"".join(encoded))
         self.last_store_timestamp = now
         if assign:
@@ -146,6 +153,11 @@ class CommitLog:
         if magic != MESSAGE_MAGIC_CODE or size <= 0 or pos + size > mapped.wrote_position:
             return 0
         return int(size)
+
+    def record_at(self, offset: int) -> memoryview | None:
+        """The whole record starting at `offset` as stored (zero copy), or None."""
+        size = self.record_size_at(offset)
+        return self.get_record(offset, size) if size else None
 
     def look_message(self, offset: int) -> MessageExt | None:
         size = self.record_size_at(offset)

@@ -25,12 +25,33 @@ class MessageStoreConfig:
     flush_commit_log_thorough_interval_ms: int = 10_000
     flush_interval_consume_queue_ms: int = 1000
     flush_consume_queue_least_pages: int = 2
-    flush_consume_queue_thorough_interval_ms: int = 60_000  # also writes the checkpoint
+    flush_consume_queue_thorough_interval_ms: int = 60_000
+    flush_index_interval_ms: int = 10_000  # OrbitMQ: index files are synced this often
     # A pull returns at most min(requested, this many) messages and stops before this
     # many bytes (RocketMQ's "in memory" limits; every record here is in the page cache).
     max_transfer_count_on_message_in_memory: int = 32
     max_transfer_bytes_on_message_in_memory: int = 256 * 1024
     check_crc_on_recover: bool = True
+    # Index files (IndexService): keys and UNIQ_KEY -> commit-log offsets.
+    message_index_enable: bool = True
+    max_hash_slot_num: int = 5_000_000
+    max_index_num: int = 20_000_000
+    max_msgs_num_batch: int = 64  # most offsets one key query returns
+    default_query_max_num: int = 32  # unique-key queries
+    # Retention (CleanCommitLogService / CleanConsumeQueueService).
+    file_reserved_time_hours: float = 72
+    delete_when: str = "04"  # hours of the day, ';' separated
+    disk_max_used_space_ratio: int = 75  # percent; clamped to 10..95
+    disk_space_clean_forcibly_ratio: int = 85  # percent: delete regardless of age
+    disk_space_warning_level_ratio: int = 90  # percent: refuse sends (disk full)
+    clean_file_forcibly_enable: bool = True
+    clean_resource_interval_ms: int = 10_000
+    delete_commit_log_files_interval_ms: int = 100
+    delete_consume_queue_files_interval_ms: int = 100
+    delete_file_batch_max: int = 10
+    # Disk blocks are allocated this far ahead of the commit-log writer (see
+    # MappedFile.reserve); 0 picks 1/16 of a segment, between 1 and 64 MiB.
+    commit_log_reserve_bytes: int = 0
 
     def __post_init__(self) -> None:
         if self.flush_disk_type not in (ASYNC_FLUSH, SYNC_FLUSH):
@@ -48,6 +69,17 @@ class MessageStoreConfig:
                 f"mapped_file_size_commit_log is {self.mapped_file_size_commit_log}; "
                 "the minimum is 4096"
             )
+
+        if self.max_hash_slot_num <= 0 or self.max_index_num <= 1:
+            raise ValueError("max_hash_slot_num must be > 0 and max_index_num > 1")
+        self.disk_max_used_space_ratio = min(95, max(10, self.disk_max_used_space_ratio))
+        if not self.commit_log_reserve_bytes:
+            sixteenth = self.mapped_file_size_commit_log // 16
+            self.commit_log_reserve_bytes = min(64 << 20, max(1 << 20, sixteenth))
+
+    @property
+    def index_dir(self) -> str:
+        return os.path.join(self.store_path_root_dir, "index")
 
     @property
     def consume_queue_dir(self) -> str:

@@ -26,13 +26,25 @@ from orbitmq.store.mapped_file_queue import MappedFileQueue
 
 log = logging.getLogger(__name__)
 
+# After a clean exit every unit was flushed: recovery checks only this many at the end.
+_TAIL_UNITS = 64
+_RESERVE_CHUNK = 64 * 1024
+
+
+def _round_up_unit(position: int) -> int:
+    return -(-position // CQ_UNIT_SIZE) * CQ_UNIT_SIZE
+
 
 class ConsumeQueue:
     def __init__(self, topic: str, queue_id: int, root_dir: str, file_size: int) -> None:
         self.topic = topic
         self.queue_id = queue_id
         self.directory = os.path.join(root_dir, topic, str(queue_id))
-        self.queue = MappedFileQueue(self.directory, file_size)
+        # Blocks are reserved a little at a time: a broker may have thousands of queues,
+        # most of them far from filling a 6 MB segment.
+        self.queue = MappedFileQueue(
+            self.directory, file_size, reserve_chunk=min(file_size, _RESERVE_CHUNK)
+        )
         self.file_size = file_size
         # End (offset + size) of the last indexed record; -1 while empty.
         self.max_physic_offset = -1
@@ -51,38 +63,85 @@ class ConsumeQueue:
         """Next queue offset to be written (exclusive)."""
         return self.queue.max_offset // CQ_UNIT_SIZE
 
-    def load(self) -> None:
-        self.queue.load()
+    def load(self) -> int | None:
+        """Map the segments; a damaged one is deleted (see MappedFileQueue.load_salvage).
 
-    def recover(self) -> int:
+        Returns the queue byte offset where deleted data began, or None.
+        """
+        return self.queue.load_salvage()
+
+    def recover(self, log_bound: int, *, scan_from: int | None = None, full: bool = False) -> int:
         """Cut the queue after its last valid unit; returns how many bytes were cleared.
 
-        Starts at the third-last segment, as RocketMQ does: older ones were complete
-        when the later ones were started.
+        A unit is valid if it is a fill unit before any real one, or a real unit whose
+        record lies after the previous unit's record and below `log_bound` (the end of
+        the last commit-log segment). How much is checked depends on what is known:
+
+        - `scan_from` (a commit-log offset below which every unit was flushed, from the
+          checkpoint): binary-search the first unit at or above it, check from there;
+        - `full` (abnormal exit without that offset): the last three segments, as
+          RocketMQ does;
+        - otherwise (clean exit, everything was flushed): the last few units only.
         """
         files = self.queue.files
         if not files:
             return 0
-        index = max(0, len(files) - 3)
-        end = files[index].file_from_offset
-        while True:
-            mapped = files[index]
-            valid = self._valid_prefix(mapped)
-            end = mapped.file_from_offset + valid
-            if valid < self.file_size or index + 1 >= len(files):
-                break
-            index += 1
+        data_end = files[-1].file_from_offset + _round_up_unit(files[-1].last_nonzero(0))
+        if full:
+            start = files[max(0, len(files) - 3)].file_from_offset
+        elif scan_from is not None:
+            start = self._first_unit_at_or_after(scan_from, data_end)
+        else:
+            start = max(files[0].file_from_offset, data_end - _TAIL_UNITS * CQ_UNIT_SIZE)
+        end = self._valid_end(start, data_end, log_bound)
         cleared = self.queue.truncate_dirty_files(end)
         self._reset_max_physic_offset()
         return cleared
 
-    @staticmethod
-    def _valid_prefix(mapped: MappedFile) -> int:
-        pos = 0
-        for offset, size, _tags in CQ_UNIT.iter_unpack(mapped.view[: mapped.file_size]):
-            if not cq_unit_is_valid(offset, size):
+    def _first_unit_at_or_after(self, physical: int, data_end: int) -> int:
+        """Byte position of the last unit below `physical` (binary search), or the start.
+
+        Units below the checkpoint's flushed offset are intact and ascending, so "valid
+        and below" holds on a prefix; the search starts one unit early so that the check
+        knows where the previous record ended.
+        """
+        lo = self.queue.files[0].file_from_offset // CQ_UNIT_SIZE
+        hi = data_end // CQ_UNIT_SIZE
+        first = lo
+        while lo < hi:
+            mid = (lo + hi) // 2
+            unit = self.read_unit(mid)
+            below = unit is not None and (
+                unit[1] == CQ_FILL_SIZE
+                or (cq_unit_is_valid(unit[0], unit[1]) and unit[0] < physical)
+            )
+            if below:
+                lo = mid + 1
+            else:
+                hi = mid
+        return max(first, lo - 1) * CQ_UNIT_SIZE
+
+    def _valid_end(self, start: int, data_end: int, log_bound: int) -> int:
+        """Queue byte offset just past the last valid unit in [start, data_end)."""
+        prev_end = -1  # end of the previous real unit's record; -1 before the first
+        pos = start
+        while pos < data_end:
+            mapped = self.queue.find_file(pos)
+            if mapped is None:
                 break
-            pos += CQ_UNIT_SIZE
+            base = mapped.file_from_offset
+            stop = min(data_end, base + self.file_size) - base
+            with mapped.view[pos - base : stop] as window:
+                for offset, size, _tags in CQ_UNIT.iter_unpack(window):
+                    if size == CQ_FILL_SIZE and offset == 0 and prev_end < 0:
+                        pos += CQ_UNIT_SIZE
+                        continue
+                    if size <= 0 or size >= CQ_FILL_SIZE or offset < 0:
+                        return pos
+                    if offset < prev_end or offset + size > log_bound:
+                        return pos
+                    prev_end = offset + size
+                    pos += CQ_UNIT_SIZE
         return pos
 
     def _reset_max_physic_offset(self) -> None:
@@ -154,6 +213,7 @@ class ConsumeQueue:
                 log.warning("%r: unit %d already written; skipped", self, queue_offset)
                 return False
             mapped = self._fill_gap(expected)
+        mapped.reserve(mapped.wrote_position + CQ_UNIT_SIZE)  # DiskFullError: retried
         mapped.append(CQ_UNIT.pack(commit_log_offset, size, tags_code))
         self.max_physic_offset = commit_log_offset + size
         return True
@@ -177,6 +237,7 @@ class ConsumeQueue:
             if missing <= 0:
                 break
             units = min(missing, mapped.remaining) // CQ_UNIT_SIZE
+            mapped.reserve(mapped.wrote_position + units * CQ_UNIT_SIZE)
             mapped.append(CQ_FILL_UNIT * units)
         if empty:
             self.min_logic_offset = expected
@@ -234,6 +295,31 @@ class ConsumeQueue:
     def flushed_all(self) -> bool:
         return not self.queue.dirty_files()
 
+    def first_unflushed_physical(self) -> int | None:
+        """Commit-log offset of the first unit not yet on disk; None if all are."""
+        for mapped in self.queue.files:
+            if mapped.flushed_position < mapped.wrote_position:
+                pos = mapped.flushed_position - mapped.flushed_position % CQ_UNIT_SIZE
+                offset, size, _ = CQ_UNIT.unpack_from(mapped.view, pos)
+                return offset if size != CQ_FILL_SIZE else None
+        return None
+
+    def delete_expired_files(self, commit_log_min: int) -> int:
+        """Delete leading segments whose last unit's record is gone (never the last one).
+
+        Returns how many segments were deleted; the min offset is corrected after.
+        """
+        deleted = 0
+        files = self.queue.files
+        while len(files) > 1:
+            offset, size, _ = CQ_UNIT.unpack_from(files[0].view, self.file_size - CQ_UNIT_SIZE)
+            if size != CQ_FILL_SIZE and offset >= commit_log_min:
+                break
+            self.queue.delete_first_file()
+            deleted += 1
+        self.correct_min_offset(commit_log_min)
+        return deleted
+
     def close(self) -> None:
         self.queue.close()
 
@@ -245,9 +331,16 @@ class ConsumeQueue:
             os.rmdir(os.path.dirname(self.directory))  # the topic dir, once empty
 
 
-def load_consume_queues(root: str, file_size: int) -> dict[tuple[str, int], ConsumeQueue]:
-    """Every queue found under consumequeue/<topic>/<queueId>/, segments mapped."""
+def load_consume_queues(
+    root: str, file_size: int
+) -> tuple[dict[tuple[str, int], ConsumeQueue], list[tuple[ConsumeQueue, int | None]]]:
+    """Every queue found under consumequeue/<topic>/<queueId>/, segments mapped.
+
+    Also returns the damaged queues: (queue, queue byte offset where data was dropped),
+    with None for a queue directory found empty (its data is gone entirely).
+    """
     queues: dict[tuple[str, int], ConsumeQueue] = {}
+    damaged: list[tuple[ConsumeQueue, int | None]] = []
     for topic in sorted(os.listdir(root)):
         topic_dir = os.path.join(root, topic)
         if not os.path.isdir(topic_dir):
@@ -255,6 +348,8 @@ def load_consume_queues(root: str, file_size: int) -> dict[tuple[str, int], Cons
         for name in os.listdir(topic_dir):
             if name.isdigit():
                 cq = ConsumeQueue(topic, int(name), root, file_size)
-                cq.load()
+                dropped = cq.load()
                 queues[(topic, int(name))] = cq
-    return queues
+                if dropped is not None or not cq.queue.files:
+                    damaged.append((cq, dropped))
+    return queues, damaged

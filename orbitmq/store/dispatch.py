@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from orbitmq.store.commit_log import CommitLog
+from orbitmq.store.errors import StoreError
 from orbitmq.store.layout import DispatchRequest, RecordKind, check_record
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,11 @@ class ReputService:
         self._queue_max_offset = queue_max_offset
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._touched: dict[tuple[str, int], None] = {}
+        # Why dispatch is failing (e.g. no disk space for a consume-queue segment), or
+        # None; the store refuses writes meanwhile, as RocketMQ's "logic queue error".
+        self.failure: str | None = None
+        # Called after every dispatch pass (the index records how far it got).
+        self.after_pass: Callable[[], None] | None = None
 
     @property
     def dispatch_behind_bytes(self) -> int:
@@ -66,11 +72,17 @@ class ReputService:
             try:
                 while self.do_reput(limit=_YIELD_EVERY):
                     await asyncio.sleep(0)  # long catch-up: let sends and pulls run
-            except OSError:
+            except (OSError, StoreError) as exc:
                 # e.g. no space for a new consume-queue segment: retry, as RocketMQ does
-                log.exception("dispatch failed at %d; retrying", self.reput_from_offset)
+                if self.failure is None:
+                    log.error("dispatch failed at %d (%s); retrying", self.reput_from_offset, exc)
+                self.failure = f"dispatch to consume queues and index failed: {exc}"
                 await asyncio.sleep(_RETRY_DELAY_S)
                 self.wake.set()
+            else:
+                if self.failure is not None:
+                    log.info("dispatch resumed at %d", self.reput_from_offset)
+                    self.failure = None
 
     def do_reput(self, limit: int | None = None) -> bool:
         """Dispatch records from reput_from_offset on; True if stopped by `limit`."""
@@ -137,6 +149,8 @@ class ReputService:
         self.last_dispatched_timestamp = request.store_timestamp
 
     def _notify(self) -> None:
+        if self.after_pass is not None:
+            self.after_pass()
         if self._touched:
             touched, self._touched = self._touched, {}
             listener = self.arrival_listener

@@ -4,6 +4,7 @@
       StoreLockedError          another store process holds `lock` in this directory
       StoreLayoutError          files on disk do not match the configuration
       StoreClosedError          the store was used before start() or after aclose()
+      DiskFullError             no disk space for new blocks (sends refused)
 
 Send-path outcomes (illegal message, flush timeout) are statuses in PutMessageResult,
 not exceptions, because the broker turns them into response codes directly.
@@ -43,6 +44,17 @@ class StoreLayoutError(StoreError):
 
 class StoreClosedError(StoreError):
     """The store is not running (before start() or after aclose())."""
+
+    response_code = ResponseCode.SERVICE_NOT_AVAILABLE
+    retriable = True
+
+
+class DiskFullError(StoreError):
+    """The disk holding the store has no room: sends are refused, reads keep working.
+
+    Retriable once space is freed (retention, or an operator); the broker answers
+    SERVICE_NOT_AVAILABLE so producers try another broker.
+    """
 
     response_code = ResponseCode.SERVICE_NOT_AVAILABLE
     retriable = True

@@ -4,6 +4,10 @@ CQ unit (ConsumeQueue.java), 20 bytes, big-endian:
   commitLogOffset i64 | size i32 | tagsCode i64
 Checkpoint (StoreCheckpoint.java), a 4096-byte file:
   physicMsgTimestamp i64 @0 | logicsMsgTimestamp i64 @8 | indexMsgTimestamp i64 @16
+  [5.x: masterFlushedOffset @24 | confirmPhyOffset @32, written as 0 here]
+  OrbitMQ extension, ignored by Java (it reads only up to @40):
+  physicFlushedOffset i64 @40 | logicsFlushedOffset i64 @48 | indexFlushedOffset i64 @56 |
+  extension magic i64 @64 ("ORBITCK1"; without it the three offsets are unknown)
 End-of-file blank marker (CommitLog.java), 8 bytes at the end of a commit log segment:
   remaining i32 (whole free space of the file) | BLANK_MAGIC_CODE i32
 Segment files are named by their start offset as 20 zero-padded decimal digits.
@@ -36,7 +40,8 @@ CQ_FILL_SIZE = 0x7FFFFFFF
 CQ_FILL_UNIT = CQ_UNIT.pack(0, CQ_FILL_SIZE, 0)
 
 CHECKPOINT_FILE_SIZE = 4096
-_CHECKPOINT = struct.Struct(">qqq")
+_CHECKPOINT = struct.Struct(">qqqqqqqqq")
+CHECKPOINT_EXT_MAGIC = int.from_bytes(b"ORBITCK1", "big")
 
 BLANK_MARKER = struct.Struct(">ii")
 END_FILE_MIN_BLANK_LENGTH = 8
@@ -88,6 +93,11 @@ class CheckpointData:
     physic_msg_timestamp: int = 0
     logics_msg_timestamp: int = 0
     index_msg_timestamp: int = 0
+    # OrbitMQ extension: commit-log offsets below which data is known to be on disk;
+    # -1 when unknown (a checkpoint written by Java or by an older OrbitMQ).
+    physic_flushed_offset: int = -1  # commit log fsynced up to here (a record boundary)
+    logics_flushed_offset: int = -1  # every record below has its CQ units on disk
+    index_flushed_offset: int = -1  # every record below has its index entries on disk
 
     @property
     def min_timestamp(self) -> int:
@@ -97,15 +107,30 @@ class CheckpointData:
 
 def encode_checkpoint(data: CheckpointData) -> bytes:
     head = _CHECKPOINT.pack(
-        data.physic_msg_timestamp, data.logics_msg_timestamp, data.index_msg_timestamp
+        data.physic_msg_timestamp,
+        data.logics_msg_timestamp,
+        data.index_msg_timestamp,
+        0,
+        0,
+        data.physic_flushed_offset,
+        data.logics_flushed_offset,
+        data.index_flushed_offset,
+        CHECKPOINT_EXT_MAGIC,
     )
     return head + bytes(CHECKPOINT_FILE_SIZE - len(head))
 
 
 def decode_checkpoint(buf: bytes | bytearray | memoryview) -> CheckpointData:
-    if len(buf) < _CHECKPOINT.size:
+    if len(buf) < 24:
         return CheckpointData()
-    return CheckpointData(*_CHECKPOINT.unpack_from(buf, 0))
+    if len(buf) < _CHECKPOINT.size:
+        buf = bytes(buf) + bytes(_CHECKPOINT.size - len(buf))
+    physic, logics, index, _, _, flushed, cq_flushed, index_flushed, magic = (
+        _CHECKPOINT.unpack_from(buf, 0)
+    )
+    if magic != CHECKPOINT_EXT_MAGIC:
+        return CheckpointData(physic, logics, index)
+    return CheckpointData(physic, logics, index, flushed, cq_flushed, index_flushed)
 
 
 def encode_blank(remaining: int) -> bytes:
@@ -315,3 +340,26 @@ def _parse(
         keys=keys.decode() if keys else None,
         uniq_key=uniq.decode() if uniq else None,
     )
+
+
+def record_problem(buf: bytes | bytearray | memoryview, pos: int, limit: int) -> str:
+    """Why check_record (with CRC and torn-tail checks) rejects the record at `pos`.
+
+    Only for log lines on the recovery path; repeats the checks to name the failure.
+    """
+    if pos + 8 > limit:
+        return "a partial record header at the end of the segment"
+    size, magic = SIZE_MAGIC.unpack_from(buf, pos)
+    if magic == BLANK_MAGIC_CODE:
+        return f"an end-of-file marker of {size} bytes where {limit - pos} remain"
+    if magic != MESSAGE_MAGIC_CODE:
+        return "zeros" if size == 0 and magic == 0 else f"bad magic code {magic & 0xFFFFFFFF:#x}"
+    if size < MIN_RECORD_SIZE or pos + size > limit:
+        return f"a record size of {size} bytes that does not fit"
+    try:
+        _parse(buf, pos, size, True, True)
+    except UnicodeDecodeError:
+        return "a topic that is not UTF-8"
+    except (struct.error, IndexError, ValueError) as exc:
+        return str(exc) or type(exc).__name__
+    return "a record that claims another physical offset"

@@ -7,6 +7,12 @@ assignments into the mapping; reads hand out memoryview slices (zero copy).
 Durability: `fdatasync` on the file, run by callers in an executor thread. Linux writes
 back the dirty pages of a shared mapping on fdatasync, and unlike `mmap.flush()` (which
 keeps the GIL during msync) it lets the event loop run meanwhile.
+
+Disk-full safety: storing into a sparse page of a shared mapping makes the kernel
+allocate a block at fault time; on a full disk that fault is SIGBUS, which kills the
+process. So writers call `reserve(end)` before writing: it allocates real blocks
+(posix_fallocate) for the region ahead and raises DiskFullError (nothing written) when
+the filesystem has none left. Reads never need blocks: a hole reads as zeros.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ import logging
 import mmap
 import os
 
-from orbitmq.store.errors import StoreLayoutError
+from orbitmq.store.errors import DiskFullError, StoreLayoutError
 from orbitmq.store.layout import OS_PAGE_SIZE, file_name
 
 log = logging.getLogger(__name__)
@@ -36,11 +42,21 @@ class MappedFile:
         "file_size",
         "flushed_position",
         "path",
+        "reserve_chunk",
+        "reserved_position",
         "wrote_position",
     )
 
-    def __init__(self, directory: str, file_from_offset: int, file_size: int) -> None:
-        self.path = os.path.join(directory, file_name(file_from_offset))
+    def __init__(
+        self,
+        directory: str,
+        file_from_offset: int,
+        file_size: int,
+        *,
+        name: str | None = None,
+        reserve_chunk: int = 0,
+    ) -> None:
+        self.path = os.path.join(directory, name or file_name(file_from_offset))
         self.file_from_offset = file_from_offset
         self.file_size = file_size
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
@@ -66,6 +82,10 @@ class MappedFile:
         self.wrote_position = 0
         self.flushed_position = 0
         self.closed = False
+        # Bytes [0, reserved_position) have blocks allocated (0 = nothing known).
+        self.reserved_position = 0
+        # How far ahead of a write `reserve` allocates (0: the whole file at once).
+        self.reserve_chunk = reserve_chunk or file_size
 
     def __repr__(self) -> str:
         return f"MappedFile({self.path!r}, wrote={self.wrote_position})"
@@ -87,6 +107,36 @@ class MappedFile:
     def view(self) -> memoryview:
         """The whole mapping (callers slice it; slices share the mapping)."""
         return self._view
+
+    def reserve(self, end: int) -> None:
+        """Make sure bytes up to `end` have disk blocks before they are written.
+
+        Allocates `reserve_chunk` bytes at a time, so the syscall is rare on the hot
+        path. Idempotent over blocks that exist already.
+
+        Raises:
+            DiskFullError: the filesystem cannot allocate the blocks; nothing was written.
+        """
+        if end <= self.reserved_position:
+            return
+        start = self.reserved_position
+        stop = min(self.file_size, max(end, start + self.reserve_chunk))
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CLOEXEC)
+            try:
+                os.posix_fallocate(fd, start, stop - start)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise DiskFullError(
+                    f"no space left to allocate {stop - start} bytes in {self.path}"
+                ) from exc
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                raise
+            log.debug("%s: posix_fallocate unsupported (%s); writing sparse", self.path, exc)
+            stop = self.file_size  # nothing better available: do not ask again
+        self.reserved_position = stop
 
     def append(self, data: bytes | bytearray) -> int:
         """Write at the write position; returns the position written at."""
@@ -120,15 +170,19 @@ class MappedFile:
         """Forget data from `pos` on: zero it and reset the positions.
 
         Zeroing (rather than only moving the positions, as Java does) keeps a later
-        recovery from mistaking stale records beyond the new end for valid ones.
+        recovery from mistaking stale records beyond the new end for valid ones. Only
+        the file's data extents are written: storing zeros into a hole would allocate
+        a block, which on a full disk is SIGBUS.
         Returns how many bytes from `pos` up to the last non-zero byte were cleared.
         """
         cleared = self.last_nonzero(pos) - pos
         if cleared > 0:
             end = pos + cleared
-            for start in range(pos, end, len(_ZERO_CHUNK)):
-                stop = min(end, start + len(_ZERO_CHUNK))
-                self._mm[start:stop] = _ZERO_CHUNK[: stop - start]
+            for begin, stop in self._data_extents(pos):
+                begin, stop = max(begin, pos), min(stop, end)
+                for start in range(begin, stop, len(_ZERO_CHUNK)):
+                    chunk_end = min(stop, start + len(_ZERO_CHUNK))
+                    self._mm[start:chunk_end] = _ZERO_CHUNK[: chunk_end - start]
         self.wrote_position = pos
         self.flushed_position = min(self.flushed_position, pos)
         return max(cleared, 0)

@@ -8,8 +8,10 @@
 
 Everything runs on one event loop. put_message appends synchronously (no await before
 the record is in the mapped log), then, under SYNC_FLUSH, awaits the group commit.
-Background services: reput (builds consume queues, wakes long polling), commit-log
-flush, consume-queue flush.
+Background services: reput (builds consume queues and the key index, wakes long
+polling), commit-log flush, consume-queue and index flush, retention, disk check, TPS
+sampling. Writes are refused (SERVICE_NOT_AVAILABLE) while the disk is full or dispatch
+is failing; reads always go on.
 """
 
 from __future__ import annotations
@@ -26,15 +28,29 @@ from orbitmq.protocol.message import (
     MessageConst,
     MessageExt,
 )
+from orbitmq.store.checkpoint import (
+    StoreCheckpoint,
+    abort_file_boot_id,
+    boot_id,
+    take_store_lock,
+    write_abort_file,
+)
 from orbitmq.store.commit_log import CommitLog
 from orbitmq.store.config import MessageStoreConfig
 from orbitmq.store.consume_queue import ConsumeQueue, load_consume_queues
-from orbitmq.store.dispatch import ArrivalListener, ReputService
-from orbitmq.store.errors import StoreClosedError, StoreError
-from orbitmq.store.flush import CommitLogFlusher, ConsumeQueueFlusher
+from orbitmq.store.dispatch import ArrivalListener, CommitLogDispatcher, ReputService
+from orbitmq.store.errors import DiskFullError, StoreClosedError, StoreError
+from orbitmq.store.flush import CommitLogFlusher, ConsumeQueueFlusher, SyncFunction
+from orbitmq.store.index_service import IndexService
 from orbitmq.store.layout import DispatchRequest
 from orbitmq.store.pull import scan_consume_queue
-from orbitmq.store.recovery import StoreCheckpoint, recover_store, take_store_lock
+from orbitmq.store.query import QueryMessageResult, query_message
+from orbitmq.store.recovery import (
+    RecoveryReport,
+    mark_unsynced,
+    recover_store,
+    settle_checkpoint,
+)
 from orbitmq.store.results import (
     AppendMessageResult,
     GetMessageResult,
@@ -43,6 +59,8 @@ from orbitmq.store.results import (
     PutMessageStatus,
     StoreStatistics,
 )
+from orbitmq.store.retention import CleanService
+from orbitmq.store.stats import TpsSampler, store_runtime_info
 from orbitmq.store.validation import check_messages
 
 __all__ = [
@@ -52,6 +70,7 @@ __all__ = [
     "MessageStore",
     "PutMessageResult",
     "PutMessageStatus",
+    "QueryMessageResult",
     "StoreStatistics",
 ]
 
@@ -59,11 +78,32 @@ log = logging.getLogger(__name__)
 
 
 class MessageStore:
-    def __init__(self, config: MessageStoreConfig) -> None:
+    """The message store.
+
+    Args:
+        config: the store settings.
+        flush_sync: replaces the blocking fdatasync of commit-log segments (a test seam
+            for slow or failing disks).
+    """
+
+    def __init__(
+        self, config: MessageStoreConfig, *, flush_sync: SyncFunction | None = None
+    ) -> None:
         self.config = config
         self.commit_log = CommitLog(config)
         self._queues: dict[tuple[str, int], ConsumeQueue] = {}
-        self._reput = ReputService(self.commit_log, [self], self.get_max_offset_in_queue)
+        self.index = IndexService(config) if config.message_index_enable else None
+        dispatchers: list[CommitLogDispatcher] = [self]
+        if self.index is not None:
+            dispatchers.append(self.index)
+        self._reput = ReputService(self.commit_log, dispatchers, self.get_max_offset_in_queue)
+        if self.index is not None:
+            self._reput.after_pass = self.index.mark_progress
+        # Retention and the disk check; tests may swap its clock and disk probe.
+        self.clean_service = CleanService(config, self.commit_log, self._queues, self.index)
+        self._tps = TpsSampler(lambda: (self._put_count, self._get_found, self._get_count))
+        self._flush_sync = flush_sync
+        self.recovery: RecoveryReport | None = None
         self._checkpoint: StoreCheckpoint | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._flusher: CommitLogFlusher | None = None
@@ -76,6 +116,7 @@ class MessageStore:
         self._put_count = 0
         self._put_failures = 0
         self._put_bytes = 0
+        self._unchecked_bytes = 0  # written since the last disk check
         self._get_count = 0
         self._get_found = 0
         self._sync_flush_timeouts = 0
@@ -100,33 +141,62 @@ class MessageStore:
             os.makedirs(cfg.store_path_commit_log, exist_ok=True)
             os.makedirs(cfg.consume_queue_dir, exist_ok=True)
             abnormal = os.path.exists(cfg.abort_path)
+            same_boot = False
             if abnormal:
-                log.warning("%s exists: the last shutdown was not clean", cfg.abort_path)
-            self.commit_log.queue.load()
-            self._queues.update(
-                load_consume_queues(cfg.consume_queue_dir, cfg.mapped_file_size_consume_queue)
+                same_boot = abort_file_boot_id(cfg.abort_path) == boot_id() != ""
+                log.warning(
+                    "%s exists: the last shutdown was not clean (%s)",
+                    cfg.abort_path,
+                    "the process died, the OS did not"
+                    if same_boot
+                    else "the OS may have gone down too",
+                )
+            self.commit_log.queue.load(extend_short_last=True)
+            queues, damaged = load_consume_queues(
+                cfg.consume_queue_dir, cfg.mapped_file_size_consume_queue
             )
+            self._queues.update(queues)
+            if self.index is not None:
+                self.index.load()
             self._checkpoint = StoreCheckpoint(cfg.checkpoint_path)
-            recover_store(
+            self.recovery = recover_store(
                 self.commit_log,
                 self._queues,
                 self._reput,
                 self._checkpoint.data(),
                 abnormal=abnormal,
                 check_crc=cfg.check_crc_on_recover,
+                damaged=damaged,
+                index=self.index,
+                process_crash=same_boot,
             )
             self._executor = ThreadPoolExecutor(2, thread_name_prefix="orbitmq-store-flush")
-            self._flusher = CommitLogFlusher(self.commit_log, cfg, self._executor, self._checkpoint)
-            self._flusher.flushed_offset = self.commit_log.max_offset
+            self._flusher = CommitLogFlusher(
+                self.commit_log,
+                cfg,
+                self._executor,
+                self._checkpoint,
+                **({"sync": self._flush_sync} if self._flush_sync else {}),
+            )
+            if abnormal:
+                mark_unsynced(
+                    self.commit_log,
+                    self._queues.values(),
+                    self.index,
+                    self._checkpoint.data().physic_flushed_offset,
+                )
+            self._flusher.flushed_offset = self.commit_log.queue.flushed_where()
+            settle_checkpoint(self._checkpoint, self.recovery)
             self._cq_flusher = ConsumeQueueFlusher(
                 self._queues,
                 cfg,
                 self._executor,
                 self._checkpoint,
-                lambda: self._reput.last_dispatched_timestamp,
+                lambda: (self._reput.reput_from_offset, self._reput.last_dispatched_timestamp),
+                self.index,
             )
-            with open(cfg.abort_path, "wb"):
-                pass
+            self.clean_service.check_disk()
+            write_abort_file(cfg.abort_path)
         except BaseException:
             self._close_files()
             raise
@@ -141,6 +211,9 @@ class MessageStore:
             ("reput_service", reput),
             ("commit_log_flush_service", flush),
             ("consume_queue_flush_service", self._cq_flusher.flush_service()),
+            ("clean_resource_service", self.clean_service.clean_resource_service()),
+            ("disk_check_service", self.clean_service.disk_check_service()),
+            ("store_stats_service", self._tps.sample_service()),
         ):
             task = asyncio.create_task(coro, name=f"orbitmq-store-{name}")
             task.add_done_callback(_log_task_death)
@@ -157,20 +230,32 @@ class MessageStore:
             assert self._flusher is not None and self._cq_flusher is not None
             await self._flusher.flush()
             self._flusher.complete_waiters()
-            await self._cq_flusher.flush(0, write_checkpoint=True)
+            await self._cq_flusher.flush(0, index=True)
             if self._reput.dispatch_behind_bytes == 0:
                 os.unlink(self.config.abort_path)
+            else:
+                log.warning(
+                    "%d bytes not dispatched at shutdown: leaving %s so that the next "
+                    "start rebuilds them",
+                    self._reput.dispatch_behind_bytes,
+                    self.config.abort_path,
+                )
         finally:
             self._close_files()
 
-    async def _crash(self) -> None:
+    async def _crash(self, *, os_crash: bool = False) -> None:
         """Stop as if the process had died: no flush, no checkpoint, `abort` stays.
 
-        For recovery tests; the page cache still holds everything written.
+        For recovery tests; the page cache still holds everything written. With
+        `os_crash` the abort file is made to look as if the machine was rebooted since,
+        so recovery assumes unflushed pages may be lost (tests then remove some).
         """
         self._running = False
         await self._stop_tasks()
         self._close_files()
+        if os_crash:
+            with open(self.config.abort_path, "wb") as fh:
+                fh.write(b"another-boot")
 
     async def _stop_tasks(self) -> None:
         for task in self._tasks:
@@ -183,6 +268,8 @@ class MessageStore:
         for cq in self._queues.values():
             cq.close()
         self._queues.clear()
+        if self.index is not None:
+            self.index.close()
         self.commit_log.close()
         self.commit_log.queue.files = []
         if self._executor is not None:
@@ -242,6 +329,10 @@ class MessageStore:
             return PutMessageResult(
                 PutMessageStatus.SERVICE_NOT_AVAILABLE, None, "message store is not running"
             )
+        problem = self.not_writable_reason()
+        if problem is not None:
+            self._put_failures += 1
+            return PutMessageResult(PutMessageStatus.SERVICE_NOT_AVAILABLE, None, problem)
         refused, properties = check_messages(
             msgs,
             self._topic_lengths,
@@ -253,6 +344,14 @@ class MessageStore:
             return refused
         try:
             appended = self.commit_log.append(msgs, properties)
+        except DiskFullError as exc:
+            log.error("refusing a put: %s", exc)
+            self._put_failures += 1
+            return PutMessageResult(
+                PutMessageStatus.SERVICE_NOT_AVAILABLE,
+                None,
+                f"service not available now: the broker's disk is full ({exc})",
+            )
         except Exception as exc:  # e.g. ENOSPC creating a segment, or a bad host address
             log.exception("append to the commit log failed")
             self._put_failures += 1
@@ -260,7 +359,18 @@ class MessageStore:
         self._put_count += len(msgs)
         self._put_bytes += appended.wrote_bytes
         self._reput.wake.set()
+        self._unchecked_bytes += appended.wrote_bytes
+        if self._unchecked_bytes >= self.config.commit_log_reserve_bytes:
+            # A fast writer can fill a disk between two periodic checks.
+            self._unchecked_bytes = 0
+            self.clean_service.check_disk()
         return PutMessageResult(PutMessageStatus.PUT_OK, appended)
+
+    def not_writable_reason(self) -> str | None:
+        """Why puts are refused right now (disk full, dispatch failing), or None."""
+        if self.clean_service.disk_full:
+            return self.clean_service.full_remark()
+        return self._reput.failure
 
     async def wait_flushed(self, result: PutMessageResult) -> PutMessageResult:
         """Group commit: wait until the appended bytes are on disk, or time out."""
@@ -367,6 +477,44 @@ class MessageStore:
             return self.commit_log.look_message(commit_log_offset)
         except RemoteProtocolError:
             return None  # not the start of a record
+
+    def get_message_by_offset(self, commit_log_offset: int) -> bytes | None:
+        """The stored record at `commit_log_offset`, byte for byte (VIEW_MESSAGE_BY_ID)."""
+        if commit_log_offset < self.commit_log.min_offset:
+            return None
+        record = self.commit_log.record_at(commit_log_offset)
+        if record is None:
+            return None
+        with record:
+            return bytes(record)
+
+    def query_message(
+        self, topic: str, key: str, max_num: int, begin: int, end: int
+    ) -> QueryMessageResult:
+        """Records indexed under topic#key stored in [begin, end] ms (QUERY_MESSAGE).
+
+        Hash matches only: records of other keys with the same hash may be included.
+        """
+        return query_message(self.index, self.commit_log, topic, key, max_num, begin, end)
+
+    def get_earliest_message_time_in_store(self) -> int:
+        """Store time of the oldest record in the commit log (-1 if empty)."""
+        return self.commit_log.pickup_store_timestamp(
+            self.commit_log.min_offset, self.commit_log.record_size_at(self.commit_log.min_offset)
+        )
+
+    def runtime_info(self) -> dict[str, str]:
+        """Store figures for GET_BROKER_RUNTIME_INFO, under RocketMQ's key names
+        (plus commitLogFlush* flush times, an OrbitMQ addition); see stats.py."""
+        return store_runtime_info(
+            self.statistics(),
+            self._flusher,
+            self.clean_service,
+            self._tps,
+            str(self.config.store_path_commit_log),
+            self.get_earliest_message_time_in_store(),
+            self.not_writable_reason() is None,
+        )
 
     def get_commit_log_min_offset(self) -> int:
         return self.commit_log.min_offset

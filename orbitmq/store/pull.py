@@ -13,17 +13,25 @@
 A scan stops at max_msg_nums, at the in-memory transfer limits (count and bytes) or
 after max(800, max_msg_nums) units, and never crosses a consume-queue segment. Every
 record is in the page cache, so RocketMQ's "in memory" limits always apply.
+
+Each unit's record is checked to start with its size and the message magic before it
+is handed out: a damaged unit (recovery only re-checks the newest ones) is skipped and
+logged rather than sending a client bytes that are not a message.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
+from orbitmq.protocol.message import MESSAGE_MAGIC_CODE
 from orbitmq.store.commit_log import CommitLog
 from orbitmq.store.config import MessageStoreConfig
 from orbitmq.store.consume_queue import ConsumeQueue
-from orbitmq.store.layout import CQ_FILL_SIZE, CQ_UNIT, CQ_UNIT_SIZE
+from orbitmq.store.layout import CQ_FILL_SIZE, CQ_UNIT, CQ_UNIT_SIZE, SIZE_MAGIC
 from orbitmq.store.results import GetMessageResult, GetMessageStatus
+
+log = logging.getLogger(__name__)
 
 MAX_FILTER_BYTES = 16_000  # 800 units of consume queue per pull
 
@@ -83,6 +91,16 @@ def scan_consume_queue(
                 if count == 0:
                     result.status = GetMessageStatus.MESSAGE_WAS_REMOVING
                 skip_below = commit_log.roll_next_file(physical)
+                continue
+            if size < 8 or SIZE_MAGIC.unpack_from(record, 0) != (size, MESSAGE_MAGIC_CODE):
+                record.release()
+                log.error(
+                    "%r: unit %d points at %d, where no %d-byte message starts; skipped",
+                    cq,
+                    offset + scanned - 1,
+                    physical,
+                    size,
+                )
                 continue
             buffers.append(record)
             total += size

@@ -133,6 +133,7 @@ def message_record(msg, show_properties) -> dict:
         "born_timestamp": msg.born_timestamp,
         "store_timestamp": msg.store_timestamp,
         "delay_time_level": msg.delay_time_level,
+        "received_ms": int(time.time() * 1000),  # local clock, when the record was made
     }
     props = {}
     for key in show_properties:
@@ -317,7 +318,7 @@ def cmd_consume(args) -> int:
                 rejections[ident] = rejections.get(ident, 0) + 1
             rec["result"] = "CONSUME_SUCCESS" if ack else "RECONSUME_LATER"
             emit(rec)
-            if ack:
+            if ack and (rec["body"] or "").startswith(args.expect_prefix):
                 accepted.add(ident)
                 if 0 < args.expect <= len(accepted):
                     enough.set()
@@ -569,6 +570,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         required=True,
         help="stop after this many distinct acked messages (0: listen --timeout)",
+    )
+    sp.add_argument(
+        "--expect-prefix",
+        default="",
+        help="only acked messages whose body starts with this count toward --expect "
+        "(others, e.g. warm-up probes, are still acked and printed)",
     )
     sp.add_argument("--timeout", type=float, required=True, help="seconds to wait for them")
     sp.add_argument(

@@ -10,10 +10,17 @@ import click
 from orbitmq.admin.formatting import send_result_lines
 from orbitmq.admin.message_format import (
     consume_message_line,
+    message_json,
     message_queue_str,
     parse_timestamp,
 )
-from orbitmq.admin.runner import CommandError, namesrv_option, resolve_namesrv, run_command
+from orbitmq.admin.runner import (
+    CommandError,
+    admin_command,
+    output,
+    resolve_namesrv,
+    run_command,
+)
 from orbitmq.client.consumer.pull import PullConsumer
 from orbitmq.client.consumer.pull_codec import PullStatus
 from orbitmq.client.message import Message, MessageQueue, SendResult
@@ -24,8 +31,7 @@ PULL_BATCH = 32
 CONSUME_TIMEOUT = 300.0
 
 
-@click.command("sendMessage", help="Send a message")
-@namesrv_option
+@admin_command("sendMessage", help="Send a message")
 @click.option("-t", "--topic", required=True, help="Topic name")
 @click.option("-p", "--body", required=True, help="UTF-8 string format of the message body")
 @click.option("-k", "--key", "keys", default=None, help="Message keys")
@@ -64,7 +70,17 @@ def send_message(
             result.status.name,
             result.msg_id,
         ):
-            click.echo(line)
+            output().line(line)
+        output().result(
+            {
+                "brokerName": result.message_queue.broker_name,
+                "queueId": result.message_queue.queue_id,
+                "sendStatus": result.status.name,
+                "msgId": result.msg_id,
+                "offsetMsgId": result.offset_msg_id,
+                "queueOffset": result.queue_offset,
+            }
+        )
 
     run_command("sendMessage", run())
 
@@ -88,8 +104,7 @@ async def _send(
     return await producer.send_to_queue(msg, MessageQueue(msg.topic, broker_name, queue_id))
 
 
-@click.command("consumeMessage", help="Consume message")
-@namesrv_option
+@admin_command("consumeMessage", help="Consume message")
 @click.option("-t", "--topic", required=True, help="Topic name")
 @click.option("-b", "--brokerName", "broker_name", default=None, help="Broker name")
 @click.option("-i", "--queueId", "queue_id", type=int, default=None, help="Queue Id")
@@ -191,11 +206,11 @@ async def _consume_queue(
     planned = plan_range(lo, hi, start_offset, left)
     name = message_queue_str(mq.topic, mq.broker_name, mq.queue_id)
     if planned is None:
-        click.echo(f"{name} no matched msg, offset={start_offset}")
+        output().line(f"{name} no matched msg, offset={start_offset}")
         return 0
     lo, bounded_hi = planned
     if bounded_hi < hi:
-        click.echo(f"The older {left} message of the {mq.queue_id} queue will be provided")
+        output().line(f"The older {left} message of the {mq.queue_id} queue will be provided")
     hi = bounded_hi
     printed = 0
     offset = lo
@@ -204,20 +219,21 @@ async def _consume_queue(
         result = await consumer.pull(mq, "*", offset, min(PULL_BATCH, hi - offset))
         status = result.status
         if status is PullStatus.FOUND:
-            click.echo("Consume ok")
+            output().line("Consume ok")
             for msg in result.messages:
                 if msg.queue_offset >= hi:
                     break
-                click.echo(consume_message_line(msg, mq.broker_name))
+                output().line(consume_message_line(msg, mq.broker_name))
+                output().record(message_json(msg, mq.broker_name))
                 printed += 1
         elif status is PullStatus.NO_MATCHED_MSG:
-            click.echo(f"{name} no matched msg. status={status.value}, offset={offset}")
+            output().line(f"{name} no matched msg. status={status.value}, offset={offset}")
         else:
             break
         if result.next_begin_offset <= offset:
             break
         offset = result.next_begin_offset
-    click.echo(f"{name} print msg finished. status={status.value}, offset={offset}")
+    output().line(f"{name} print msg finished. status={status.value}, offset={offset}")
     return printed
 
 

@@ -8,7 +8,13 @@ import click
 import orjson
 
 from orbitmq.admin.formatting import pretty_json, topic_cluster_lines, topic_config_str
-from orbitmq.admin.runner import CommandError, namesrv_option, resolve_namesrv, run_command
+from orbitmq.admin.runner import (
+    CommandError,
+    admin_command,
+    output,
+    resolve_namesrv,
+    run_command,
+)
 from orbitmq.client.admin import ClusterInfo, MQAdmin
 from orbitmq.client.errors import TopicNotExistError
 from orbitmq.client.route import MASTER_ID
@@ -54,8 +60,7 @@ async def _put_order_conf(admin: MQAdmin, namesrv_addr: str, topic: str, conf: s
         await admin.invoke(addr, RequestCode.PUT_KV_CONFIG, ext)
 
 
-@click.command("updateTopic", help="Update or create topic")
-@namesrv_option
+@admin_command("updateTopic", help="Update or create topic")
 @click.option("-t", "--topic", required=True, help="topic name")
 @click.option(
     "-b", "--brokerAddr", "broker_addr", default=None, help="create topic to which broker"
@@ -93,12 +98,15 @@ def update_topic(
     sys_flag = (TOPIC_SYS_FLAG_UNIT if unit else 0) | (TOPIC_SYS_FLAG_UNIT_SUB if unit_sub else 0)
 
     async def body() -> None:
+        out = output()
         async with MQAdmin(namesrv) as admin:
+            created: list[str] = []
 
             async def create(addr: str) -> None:
                 await admin.create_topic(
                     addr, topic, read_nums, write_nums, perm, order, topic_sys_flag=sys_flag
                 )
+                created.append(addr)
 
             if broker_addr is not None:
                 addr = broker_addr.strip()
@@ -107,8 +115,8 @@ def update_topic(
                     name = broker_name_of(await admin.cluster_info(), addr)
                     conf = f"{name}:{write_nums}"
                     await _put_order_conf(admin, namesrv, topic, conf)
-                    click.echo(f"set broker orderConf. isOrder=true, orderConf=[{conf}]")
-                click.echo(f"create topic to {addr} success.")
+                    out.line(f"set broker orderConf. isOrder=true, orderConf=[{conf}]")
+                out.line(f"create topic to {addr} success.")
             else:
                 assert cluster is not None
                 masters = masters_of_cluster(await admin.cluster_info(), cluster.strip())
@@ -116,13 +124,26 @@ def update_topic(
                     raise CommandError(f"cluster {cluster!r} has no master broker")
                 for _, addr in masters:
                     await create(addr)
-                    click.echo(f"create topic to {addr} success.")
+                    out.line(f"create topic to {addr} success.")
                 if order:
                     conf = ";".join(f"{name}:{write_nums}" for name, _ in masters)
                     await _put_order_conf(admin, namesrv, topic, conf)
-                    click.echo(f"set cluster orderConf. isOrder=true, orderConf=[{conf}]")
-            click.echo(
+                    out.line(f"set cluster orderConf. isOrder=true, orderConf=[{conf}]")
+            out.line(
                 topic_config_str(topic, read_nums, write_nums, perm, "SINGLE_TAG", sys_flag, order)
+            )
+            out.result(
+                {
+                    "brokers": created,
+                    "topicConfig": {
+                        "topicName": topic,
+                        "readQueueNums": read_nums,
+                        "writeQueueNums": write_nums,
+                        "perm": perm,
+                        "topicSysFlag": sys_flag,
+                        "order": order,
+                    },
+                }
             )
 
     run_command("updateTopic", body())
@@ -158,29 +179,30 @@ async def _topic_cluster_row(
     return cluster, topic, await _consumer_groups(admin, topic, first.master_addr)
 
 
-@click.command("topicList", help="Fetch all topic list from name server")
-@namesrv_option
+@admin_command("topicList", help="Fetch all topic list from name server")
 @click.option("-c", "--clusterModel", "cluster_model", is_flag=True, help="clusterModel")
 def topic_list(namesrv_addr: str | None, cluster_model: bool) -> None:
     namesrv = resolve_namesrv(namesrv_addr)
 
     async def body() -> None:
+        out = output()
         async with MQAdmin(namesrv) as admin:
             if not cluster_model:
                 for topic in await admin.topic_list():
-                    click.echo(topic)
+                    out.line(topic)
+                    out.record(topic)
                 return
             info = await admin.cluster_info()
             topics = [t for t in await admin.topic_list() if not t.startswith(("%RETRY%", "%DLQ%"))]
             rows = await asyncio.gather(*(_topic_cluster_row(admin, info, t) for t in topics))
-            for line in topic_cluster_lines(rows):
-                click.echo(line)
+            out.lines(topic_cluster_lines(rows))
+            for cluster, topic, groups in rows:
+                out.record({"cluster": cluster, "topic": topic, "consumerGroups": groups})
 
     run_command("topicList", body())
 
 
-@click.command("topicRoute", help="Examine topic route info")
-@namesrv_option
+@admin_command("topicRoute", help="Examine topic route info")
 @click.option("-t", "--topic", required=True, help="topic name")
 def topic_route(namesrv_addr: str | None, topic: str) -> None:
     namesrv = resolve_namesrv(namesrv_addr)
@@ -199,7 +221,8 @@ def topic_route(namesrv_addr: str | None, topic: str) -> None:
                 route = loads_tolerant(response.body)
             except orjson.JSONDecodeError as exc:
                 raise CommandError(f"the NameServer sent an undecodable route: {exc}") from exc
-            click.echo(pretty_json(route))
+            output().line(pretty_json(route))
+            output().result(route)
 
     run_command("topicRoute", body())
 

@@ -1,5 +1,5 @@
 """Admin requests from mqadmin (AdminBrokerProcessor.java): topics, groups, configs,
-runtime info, connections and VIEW_MESSAGE_BY_ID."""
+runtime info and connections. (VIEW_MESSAGE_BY_ID is in handlers/query.py.)"""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from orbitmq.broker.topic_config import DEFAULT_TOPIC, TopicConfig, validate_top
 from orbitmq.config_file import to_properties
 from orbitmq.protocol.codes import ORBITMQ_VERSION_ORDINAL, RequestCode, ResponseCode
 from orbitmq.protocol.command import RemotingCommand
-from orbitmq.protocol.message import encode_record
 from orbitmq.remoting.connection import RemotingConnection
 
 if TYPE_CHECKING:
@@ -39,7 +38,6 @@ class AdminHandler:
             (RequestCode.GET_BROKER_RUNTIME_INFO, self.get_broker_runtime_info),
             (RequestCode.GET_CONSUMER_CONNECTION_LIST, self.get_consumer_connection_list),
             (RequestCode.GET_PRODUCER_CONNECTION_LIST, self.get_producer_connection_list),
-            (RequestCode.VIEW_MESSAGE_BY_ID, self.view_message_by_id),
         ):
             dispatcher.register(code, handler)  # type: ignore[attr-defined]
 
@@ -126,30 +124,27 @@ class AdminHandler:
     def get_broker_runtime_info(
         self, connection: RemotingConnection, request: RemotingCommand
     ) -> RemotingCommand:
+        """KVTable of broker and store figures (AdminBrokerProcessor.prepareRuntimeInfo);
+        the store's part (offsets, disk ratio, TPS, dispatch lag, flush times) comes
+        from MessageStore.runtime_info() under RocketMQ's key names."""
         broker = self._broker
-        store = broker.message_store
         table = {
             "brokerVersionDesc": f"OrbitMQ {__version__}",
             "brokerVersion": str(ORBITMQ_VERSION_ORDINAL),
             "bootTimestamp": str(broker.boot_timestamp),
             "runtime": f"{int(time.time() - broker.boot_timestamp / 1000)}s",
-            "putTps": f"{broker.stats.put_tps:.1f} 0.0 0.0",
-            "getTransferedTps": f"{broker.stats.get_tps:.1f} 0.0 0.0",
             "msgPutTotalTodayNow": str(broker.stats.put_count),
             "msgGetTotalTodayNow": str(broker.stats.get_count),
             "msgPutTotalTodayMorning": "0",
             "msgGetTotalTodayMorning": "0",
             "msgPutTotalYesterdayMorning": "0",
             "msgGetTotalYesterdayMorning": "0",
-            "commitLogMinOffset": str(store.get_commit_log_min_offset()),
-            "commitLogMaxOffset": str(store.get_commit_log_max_offset()),
             "sendThreadPoolQueueSize": "0",
             "pullThreadPoolQueueSize": "0",
             "sendThreadPoolQueueHeadWaitTimeMills": "0",
             "pullThreadPoolQueueHeadWaitTimeMills": "0",
             "pageCacheLockTimeMills": "0",
-            "earliestMessageTimeStamp": "0",
-            "commitLogDiskRatio": f"{broker.disk_used_ratio():.4f}",
+            **broker.message_store.runtime_info(),
         }
         return request.response(body=orjson.dumps({"table": table}))
 
@@ -190,14 +185,3 @@ class AdminHandler:
         return request.response(
             body=orjson.dumps({"connectionSet": self._connection_set(channels)})
         )
-
-    def view_message_by_id(
-        self, connection: RemotingConnection, request: RemotingCommand
-    ) -> RemotingCommand:
-        offset = Header(request).int("offset")
-        message = self._broker.message_store.look_message_by_offset(offset)
-        if message is None:
-            return request.response(
-                ResponseCode.SYSTEM_ERROR, f"can not find message by the offset, {offset}"
-            )
-        return request.response(body=bytes(encode_record(message)))

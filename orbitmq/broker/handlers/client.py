@@ -1,5 +1,12 @@
 """Client registration: HEART_BEAT (34), UNREGISTER_CLIENT (35),
-GET_CONSUMER_LIST_BY_GROUP (38), CHECK_CLIENT_CONFIG (46) (ClientManageProcessor.java)."""
+GET_CONSUMER_LIST_BY_GROUP (38), CHECK_CLIENT_CONFIG (46) (ClientManageProcessor.java).
+
+Non-TAG subscriptions are checked where they arrive: an SQL92 selector needs
+`enablePropertyFilter=true` (else SYSTEM_ERROR "The broker does not support consumer to
+filter message by SQL92", Java's text) and must parse (else SUBSCRIPTION_PARSE_FAILED
+naming the column). CHECK_CLIENT_CONFIG answers exactly that; a heartbeat carrying such
+a subscription is refused as a whole, before anything in it is registered.
+"""
 
 from __future__ import annotations
 
@@ -15,14 +22,21 @@ from orbitmq.broker.client_manager import (
     ClientChannelInfo,
     enum_name,
 )
-from orbitmq.broker.errors import BrokerError
+from orbitmq.broker.errors import BrokerError, SubscriptionParseError
 from orbitmq.broker.headers import Header
 from orbitmq.broker.topic_config import retry_topic
 from orbitmq.protocol.codes import RequestCode, ResponseCode
 from orbitmq.protocol.command import RemotingCommand
 from orbitmq.protocol.fastjson import loads_tolerant
 from orbitmq.protocol.perm import PERM_READ, PERM_WRITE
-from orbitmq.protocol.subscription import subscription_from_json
+from orbitmq.protocol.sql92 import SqlSyntaxError, compile_sql
+from orbitmq.protocol.subscription import (
+    EXPRESSION_TYPE_SQL92,
+    EXPRESSION_TYPE_TAG,
+    SubscriptionData,
+    normalize_expression_type,
+    subscription_from_json,
+)
 from orbitmq.remoting.connection import RemotingConnection
 
 if TYPE_CHECKING:
@@ -63,6 +77,16 @@ class ClientHandler:
             raise BrokerError("heartbeat body lacks clientID")
         broker = self._broker
         manager = broker.client_manager
+        consumers = [
+            (
+                consumer,
+                [subscription_from_json(s) for s in consumer.get("subscriptionDataSet") or []],
+            )
+            for consumer in data.get("consumerDataSet") or []
+        ]
+        for _, subscriptions in consumers:
+            for subscription in subscriptions:
+                self._check_subscription(subscription)
         for producer in data.get("producerDataSet") or []:
             group = str(producer.get("groupName") or "")
             if group:
@@ -70,7 +94,7 @@ class ClientHandler:
                     group,
                     ClientChannelInfo(connection, client_id, request.language, request.version),
                 )
-        for consumer in data.get("consumerDataSet") or []:
+        for consumer, subscriptions in consumers:
             group = str(consumer.get("groupName") or "")
             if not group:
                 continue
@@ -91,9 +115,7 @@ class ClientHandler:
                 consume_from_where=enum_name(
                     consumer.get("consumeFromWhere"), CONSUME_FROM_WHERE, "CONSUME_FROM_LAST_OFFSET"
                 ),
-                subscriptions=[
-                    subscription_from_json(s) for s in consumer.get("subscriptionDataSet") or []
-                ],
+                subscriptions=subscriptions,
             )
         return request.response()
 
@@ -124,10 +146,29 @@ class ClientHandler:
         self, connection: RemotingConnection, request: RemotingCommand
     ) -> RemotingCommand:
         data = self._body(request)
-        subscription = data.get("subscriptionData") or {}
-        expression_type = subscription.get("expressionType") or "TAG"
-        if expression_type != "TAG":
+        raw = data.get("subscriptionData") or {}
+        if not isinstance(raw, dict):
+            raise BrokerError("subscriptionData is not a JSON object")
+        if raw.get("classFilterMode"):
+            raise BrokerError("Not support class filter anymore")
+        self._check_subscription(subscription_from_json(raw))
+        return request.response()
+
+    def _check_subscription(self, subscription: SubscriptionData) -> None:
+        """Refuse what pulls would refuse: unsupported or unparsable non-TAG selectors."""
+        expression_type = normalize_expression_type(subscription.expression_type)
+        if expression_type == EXPRESSION_TYPE_TAG:
+            return
+        if (
+            expression_type != EXPRESSION_TYPE_SQL92
+            or not self._broker.config.enable_property_filter
+        ):
             raise BrokerError(
                 f"The broker does not support consumer to filter message by {expression_type}"
             )
-        return request.response()
+        try:
+            compile_sql(subscription.sub_string)
+        except SqlSyntaxError as exc:
+            raise SubscriptionParseError(
+                f"the subscription of topic {subscription.topic} does not parse: {exc}"
+            ) from exc

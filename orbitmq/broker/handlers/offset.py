@@ -55,9 +55,12 @@ class OffsetHandler:
         if offset >= 0:
             return request.response(ext_fields={"offset": str(offset)})
         store = broker.message_store
-        # A young queue whose first message is still in memory: a new group starts at 0.
-        if store.get_min_offset_in_queue(topic, queue_id) <= 0 and self._first_in_memory(
-            topic, queue_id
+        # A young queue whose first message is still in memory: a new group starts at 0,
+        # unless the client sent RocketMQ 5's setZeroIfNotFound=false.
+        if (
+            header.bool("setZeroIfNotFound", True)
+            and store.get_min_offset_in_queue(topic, queue_id) <= 0
+            and self._first_in_memory(topic, queue_id)
         ):
             return request.response(ext_fields={"offset": "0"})
         return request.response(

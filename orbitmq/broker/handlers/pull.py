@@ -2,11 +2,15 @@
 
 PullSysFlag bits: 0x1 commit offset, 0x2 suspend (long poll), 0x4 subscription in request,
 0x8 class filter. Status mapping and nextBeginOffset follow remoting-protocol.md §3.4.
+TAG subscriptions are filtered by tag hash inside the store's scan; SQL92 ones (only with
+`enablePropertyFilter=true`, else SYSTEM_ERROR with Java's text) by evaluating the
+selector on each scanned record's properties (broker/message_filter.py).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from orbitmq.broker.errors import (
@@ -19,10 +23,18 @@ from orbitmq.broker.errors import (
     TopicNotExistError,
 )
 from orbitmq.broker.headers import Header
+from orbitmq.broker.message_filter import filter_by_properties
 from orbitmq.protocol.codes import RequestCode, ResponseCode
 from orbitmq.protocol.command import RemotingCommand
 from orbitmq.protocol.perm import is_readable
-from orbitmq.protocol.subscription import SubscriptionData, parse_subscription
+from orbitmq.protocol.sql92 import SqlFilter, SqlSyntaxError, compile_sql
+from orbitmq.protocol.subscription import (
+    EXPRESSION_TYPE_SQL92,
+    EXPRESSION_TYPE_TAG,
+    SubscriptionData,
+    normalize_expression_type,
+    parse_subscription,
+)
 from orbitmq.remoting.connection import RemotingConnection
 from orbitmq.store.message_store import GetMessageResult, GetMessageStatus
 
@@ -60,15 +72,15 @@ class PullMessageHandler:
     def _subscription(
         self, header: Header, group: str, topic: str, sys_flag: int
     ) -> SubscriptionData:
-        if header.optional_str("expressionType") not in (None, "", "TAG"):
-            raise BrokerError("The broker does not support consumer to filter message by SQL92")
         if sys_flag & FLAG_SUBSCRIPTION:
             expression = header.optional_str("subscription")
+            expression_type = normalize_expression_type(header.optional_str("expressionType"))
+            self._check_expression_type(expression_type)
             try:
-                return parse_subscription(topic, expression)
+                return parse_subscription(topic, expression, None, expression_type)
             except ValueError as exc:
                 raise SubscriptionParseError(
-                    f"parse the consumer's subscription[{expression}] failed, group: {group}"
+                    f"parse the consumer's subscription[{expression}] failed, group: {group}: {exc}"
                 ) from exc
         subscription = self._broker.client_manager.find_subscription(group, topic)
         if subscription is None:
@@ -80,7 +92,46 @@ class PullMessageHandler:
             raise SubscriptionNotLatestError(
                 f"the consumer's subscription not latest, group: {group}, topic: {topic}"
             )
+        self._check_expression_type(subscription.expression_type)
         return subscription
+
+    def _check_expression_type(self, expression_type: str) -> None:
+        if expression_type == EXPRESSION_TYPE_TAG:
+            return
+        if expression_type != EXPRESSION_TYPE_SQL92:
+            raise SubscriptionParseError(f"unknown expression type {expression_type!r}")
+        if not self._broker.config.enable_property_filter:
+            raise BrokerError(
+                f"The broker does not support consumer to filter message by {expression_type}"
+            )
+
+    @staticmethod
+    def _selector(subscription: SubscriptionData) -> SqlFilter | None:
+        """The compiled SQL92 selector, None for TAG subscriptions."""
+        if not subscription.is_sql92:
+            return None
+        try:
+            return compile_sql(subscription.sub_string)
+        except SqlSyntaxError as exc:
+            raise SubscriptionParseError(
+                f"parse the consumer's subscription[{subscription.sub_string}] failed: {exc}"
+            ) from exc
+
+    def _get(
+        self,
+        topic: str,
+        queue_id: int,
+        offset: int,
+        max_nums: int,
+        message_filter: Callable[[int], bool] | None,
+        selector: SqlFilter | None,
+    ) -> GetMessageResult:
+        result = self._broker.message_store.get_message(
+            topic, queue_id, offset, max_nums, message_filter
+        )
+        if selector is not None:
+            filter_by_properties(result, selector)
+        return result
 
     def pull_message(
         self, connection: RemotingConnection, request: RemotingCommand
@@ -120,7 +171,8 @@ class PullMessageHandler:
             if commit_offset >= 0:
                 broker.consumer_offset_manager.commit_offset(group, topic, queue_id, commit_offset)
         message_filter = None if subscription.matches_all else subscription.code_set.__contains__
-        result = broker.message_store.get_message(topic, queue_id, offset, max_nums, message_filter)
+        selector = self._selector(subscription)
+        result = self._get(topic, queue_id, offset, max_nums, message_filter, selector)
         code = _pull_code(result, offset)
         if (
             code == ResponseCode.PULL_NOT_FOUND
@@ -131,7 +183,7 @@ class PullMessageHandler:
             if not broker.config.long_polling_enable:
                 timeout_ms = broker.config.short_polling_time_mills
             return self._hold(
-                request, topic, queue_id, offset, max_nums, message_filter, timeout_ms
+                request, topic, queue_id, offset, max_nums, message_filter, selector, timeout_ms
             )
         return self._response(request, result, code)
 
@@ -142,24 +194,22 @@ class PullMessageHandler:
         queue_id: int,
         offset: int,
         max_nums: int,
-        message_filter: object,
+        message_filter: Callable[[int], bool] | None,
+        selector: SqlFilter | None,
         timeout_ms: int,
     ) -> RemotingCommand:
         broker = self._broker
         deadline = time.monotonic() + min(timeout_ms / 1000.0, MAX_SUSPEND_SECONDS)
+        store = broker.message_store
         while True:
             remaining = deadline - time.monotonic()
-            if remaining > 0:
+            # This task starts a loop iteration after the store was read: a message that
+            # landed in between was announced before we listened, so look before waiting.
+            if remaining > 0 and store.get_max_offset_in_queue(topic, queue_id) <= offset:
                 await broker.pull_hold_service.wait_message_arrival(
                     topic, queue_id, offset, remaining
                 )
-            result = broker.message_store.get_message(
-                topic,
-                queue_id,
-                offset,
-                max_nums,
-                message_filter,  # type: ignore[arg-type]
-            )
+            result = self._get(topic, queue_id, offset, max_nums, message_filter, selector)
             code = _pull_code(result, offset)
             if (
                 code != ResponseCode.PULL_NOT_FOUND

@@ -4,31 +4,42 @@ CONSUMER_SEND_MSG_BACK (36) (SendMessageProcessor.java).
 Three send codes, two naming schemes: 310/320 use the one-letter keys of
 SendMessageRequestHeaderV2. A batch is code 320 or `batch`/`m` true; C++ may zlib the
 whole batch body (sysFlag bit 0).
+
+Before a single message is stored, the put hooks of a 5.x broker run: TRAN_MSG=true
+parks it as a transactional half message (transaction/), DELAY>0 in SCHEDULE_TOPIC_XXXX
+(schedule.py). A batch may carry neither, nor go to a retry topic. A send-back goes to
+`%RETRY%<group>` with delay level 3 + reconsumeTimes (or the one asked for), or to
+`%DLQ%<group>` once the message has been retried maxReconsumeTimes times.
 """
 
 from __future__ import annotations
 
 import logging
 import random
-import time
 import zlib
 from collections.abc import Awaitable
 from typing import TYPE_CHECKING
 
 from orbitmq.broker.errors import (
+    BrokerError,
     MessageIllegalError,
     NoPermissionError,
     ServiceNotAvailableError,
+    SubscriptionGroupNotExistError,
     TopicNotExistError,
 )
 from orbitmq.broker.headers import Header
+from orbitmq.broker.schedule import delay_level_of, park_delayed
 from orbitmq.broker.topic_config import (
+    DLQ_NUMS_PER_GROUP,
+    NOT_ALLOWED_SEND_TOPICS,
     RETRY_GROUP_TOPIC_PREFIX,
     TopicConfig,
     check_send_allowed,
     dlq_topic,
     retry_topic,
 )
+from orbitmq.broker.transaction.bridge import is_transaction_prepared
 from orbitmq.protocol.codes import RequestCode, ResponseCode
 from orbitmq.protocol.command import RemotingCommand
 from orbitmq.protocol.message import (
@@ -72,6 +83,7 @@ _STATUS_CODES = {
     PutMessageStatus.SERVICE_NOT_AVAILABLE: ResponseCode.SERVICE_NOT_AVAILABLE,
 }
 DEFAULT_MAX_RECONSUME_TIMES = 16
+DEFAULT_RETRY_DELAY_LEVEL = 3  # a send-back with delayLevel 0 waits level 3 + reconsumeTimes
 
 
 def born_host_of(connection: RemotingConnection) -> tuple[str, int]:
@@ -163,8 +175,15 @@ class SendMessageHandler:
         store_host = self._broker.store_host
         cluster = self._broker.config.broker_cluster_name
 
-        if topic.startswith(RETRY_GROUP_TOPIC_PREFIX):
+        if batch:
+            if topic.startswith(RETRY_GROUP_TOPIC_PREFIX):
+                raise MessageIllegalError(f"batch request does not support retry group {topic}")
+            if sys_flag & SysFlag.TRANSACTION_MASK:
+                raise MessageIllegalError("a batch message cannot be transactional")
+        elif topic.startswith(RETRY_GROUP_TOPIC_PREFIX):
             topic, queue_id = self._retry_or_dlq(header, topic, queue_id, reconsume_times)
+            if not topic.startswith(RETRY_GROUP_TOPIC_PREFIX):
+                properties.pop(MessageConst.DELAY, None)  # no delay on the way to the DLQ
 
         if batch:
             body = request.body
@@ -182,7 +201,7 @@ class SendMessageHandler:
             messages = []
             for entry in decode_batch(body):
                 merged = {**properties, **entry.properties, MessageConst.CLUSTER: cluster}
-                if MessageConst.DELAY in merged:
+                if delay_level_of(merged) > 0:
                     raise MessageIllegalError("a batch message cannot carry a delay level")
                 messages.append(
                     MessageExt(
@@ -202,20 +221,23 @@ class SendMessageHandler:
                 raise MessageIllegalError("batch body holds no message")
         else:
             properties[MessageConst.CLUSTER] = cluster
-            messages = [
-                MessageExt(
-                    topic=topic,
-                    body=request.body,
-                    properties=properties,
-                    queue_id=queue_id,
-                    flag=flag,
-                    sys_flag=sys_flag,
-                    born_timestamp=born_timestamp,
-                    born_host=born_host,
-                    store_host=store_host,
-                    reconsume_times=reconsume_times,
-                )
-            ]
+            message = MessageExt(
+                topic=topic,
+                body=request.body,
+                properties=properties,
+                queue_id=queue_id,
+                flag=flag,
+                sys_flag=sys_flag,
+                born_timestamp=born_timestamp,
+                born_host=born_host,
+                store_host=store_host,
+                reconsume_times=reconsume_times,
+            )
+            if is_transaction_prepared(properties):
+                self._broker.transaction_service.prepare(message)
+            else:
+                park_delayed(message, self._broker.schedule_service.max_level)
+            messages = [message]
         store = self._broker.message_store
         result = store.append_messages(messages)
         if store.flush_wait_needed(result, messages[0]):
@@ -239,10 +261,16 @@ class SendMessageHandler:
             max_times = group.retry_max_times if group else DEFAULT_MAX_RECONSUME_TIMES
         if reconsume_times < max_times:
             return topic, queue_id
-        dlq = dlq_topic(group_name)
-        self._broker.topic_config_manager.create_system_topic(dlq, 1, PERM_WRITE)
-        self._broker.schedule_register()
-        return dlq, 0
+        return self._dlq(group_name), 0
+
+    def _dlq(self, group_name: str) -> str:
+        """`%DLQ%<group>`, created on first use; readable, so operators can drain it."""
+        topic = dlq_topic(group_name)
+        topics = self._broker.topic_config_manager
+        if topics.get(topic) is None:
+            topics.create_system_topic(topic, DLQ_NUMS_PER_GROUP, PERM_READ | PERM_WRITE)
+            self._broker.schedule_register()
+        return topic
 
     def _response(
         self, request: RemotingCommand, result: PutMessageResult, queue_id: int
@@ -265,10 +293,15 @@ class SendMessageHandler:
             },
         )
 
-    async def consumer_send_msg_back(
+    def consumer_send_msg_back(
         self, connection: RemotingConnection, request: RemotingCommand
-    ) -> RemotingCommand:
-        """Re-store a consumed message in the group's retry topic, or its DLQ when spent."""
+    ) -> RemotingCommand | Awaitable[RemotingCommand]:
+        """Re-store a consumed message for a later retry, or in the DLQ when spent.
+
+        Raises:
+            SubscriptionGroupNotExistError: the group is unknown (and not auto-created).
+            BrokerError: no message starts at `offset` (SYSTEM_ERROR, nothing stored).
+        """
         self._check_writable()
         header = Header(request)
         group_name = header.str("group")
@@ -277,31 +310,42 @@ class SendMessageHandler:
         broker = self._broker
         group = broker.subscription_group_manager.find(group_name)
         if group is None:
-            raise MessageIllegalError(f"subscription group {group_name} not exist")
+            raise SubscriptionGroupNotExistError(
+                f"subscription group [{group_name}] does not exist; create it with "
+                "mqadmin updateSubGroup"
+            )
+        if group.retry_queue_nums <= 0:
+            return request.response()  # the group does not want retries
         original = broker.message_store.look_message_by_offset(offset)
         if original is None:
-            raise MessageIllegalError(f"look message by offset failed, {offset}")
+            raise BrokerError(f"look message by offset failed, no message at offset {offset}")
+        if original.topic in NOT_ALLOWED_SEND_TOPICS:  # a parked, half or op record
+            raise BrokerError(f"the message at offset {offset} was never delivered to consumers")
         max_times = header.int("maxReconsumeTimes", -1)
         if max_times < 0:
             max_times = group.retry_max_times
         properties = dict(original.properties)
         properties.setdefault(MessageConst.RETRY_TOPIC, original.topic)
-        origin_id = header.optional_str("originMsgId") or properties.get(
-            MessageConst.ORIGIN_MESSAGE_ID, original.msg_id
+        properties.setdefault(
+            MessageConst.ORIGIN_MESSAGE_ID,
+            header.optional_str("originMsgId") or original.msg_id,
         )
-        properties[MessageConst.ORIGIN_MESSAGE_ID] = origin_id
         properties.pop(MessageConst.DELAY, None)
         if original.reconsume_times >= max_times or delay_level < 0:
-            topic = dlq_topic(group_name)
-            broker.topic_config_manager.create_system_topic(topic, 1, PERM_WRITE)
+            topic = self._dlq(group_name)
             queue_id = 0
         else:
             topic = retry_topic(group_name)
-            config = broker.topic_config_manager.create_system_topic(
-                topic, group.retry_queue_nums, PERM_READ | PERM_WRITE
-            )
-            queue_id = random.randrange(config.write_queue_nums)
-        broker.schedule_register()
+            topics = broker.topic_config_manager
+            config = topics.get(topic)
+            if config is None:
+                config = topics.create_system_topic(
+                    topic, group.retry_queue_nums, PERM_READ | PERM_WRITE
+                )
+                broker.schedule_register()
+            queue_id = random.randrange(max(1, config.write_queue_nums))
+            level = delay_level or DEFAULT_RETRY_DELAY_LEVEL + original.reconsume_times
+            properties[MessageConst.DELAY] = str(level)
         message = MessageExt(
             topic=topic,
             body=original.body,
@@ -314,14 +358,26 @@ class SendMessageHandler:
             store_host=broker.store_host,
             reconsume_times=original.reconsume_times + 1,
         )
-        result = await broker.message_store.put_message(message)
+        park_delayed(message, broker.schedule_service.max_level)
+        store = broker.message_store
+        result = store.append_messages([message])
         if result.status is not PutMessageStatus.PUT_OK:
             return request.response(ResponseCode.SYSTEM_ERROR, result.remark or result.status.name)
         log.debug(
-            "message %s of group %s sent back to %s at %d",
-            origin_id,
+            "message %s of group %s sent back to %s (level %s)",
+            properties[MessageConst.ORIGIN_MESSAGE_ID],
             group_name,
             topic,
-            int(time.time() * 1000),
+            properties.get(MessageConst.DELAY, "-"),
         )
+        if store.flush_wait_needed(result, message):
+            return self._send_back_after_flush(request, result)
+        return request.response()
+
+    async def _send_back_after_flush(
+        self, request: RemotingCommand, result: PutMessageResult
+    ) -> RemotingCommand:
+        result = await self._broker.message_store.wait_flushed(result)
+        if result.status is not PutMessageStatus.PUT_OK:
+            return request.response(ResponseCode.SYSTEM_ERROR, result.remark or result.status.name)
         return request.response()

@@ -57,6 +57,7 @@ def running_info_body(
     thread_max: int,
     start_timestamp: int,
     subscriptions: list[SubscriptionData],
+    orderly: bool = False,
 ) -> bytes:
     """A minimal ConsumerRunningInfo: properties and subscriptions (no per-queue stats)."""
     return orjson.dumps(
@@ -65,7 +66,7 @@ def running_info_body(
             "mqTable": {},
             "properties": {
                 "PROP_CONSUME_TYPE": consume_type,
-                "PROP_CONSUMEORDERLY": "false",
+                "PROP_CONSUMEORDERLY": "true" if orderly else "false",
                 "PROP_THREADPOOL_CORE_SIZE": str(thread_max),
                 "PROP_CONSUMER_START_TIMESTAMP": str(start_timestamp),
                 "PROP_CLIENT_SDK_VERSION": "orbitmq-python",

@@ -16,6 +16,7 @@ import asyncio
 import enum
 import inspect
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -26,11 +27,13 @@ from orbitmq.client.consumer.process_queue import ProcessQueue
 from orbitmq.client.heartbeat import CLUSTERING
 from orbitmq.client.instance import ClientInstance
 from orbitmq.client.message import MessageQueue
+from orbitmq.client.trace import ConsumeReturnType, TraceDispatcher
 from orbitmq.protocol.message import MessageExt
 
 log = logging.getLogger(__name__)
 
 LOCAL_RETRY_DELAY = 5.0
+RAISED = object()  # what ListenerInvoker.call returns when the listener raised
 
 
 class ConsumeStatus(enum.Enum):
@@ -48,6 +51,57 @@ def is_async_listener(listener: Callable[..., Any]) -> bool:
     return inspect.iscoroutinefunction(listener) or inspect.iscoroutinefunction(call)
 
 
+class ListenerInvoker:
+    """Calls a listener: `async def` on the loop, plain `def` on a pool of `threads`."""
+
+    def __init__(self, listener: Callable[..., Any], group: str, threads: int) -> None:
+        self.listener = listener
+        self._group = group
+        self._async = is_async_listener(listener)
+        self._executor = (
+            None
+            if self._async
+            else ThreadPoolExecutor(threads, thread_name_prefix=f"orbitmq-consume-{group}")
+        )
+
+    async def call(self, msgs: list[MessageExt]) -> object:
+        """The listener's return value; an exception is logged and gives `RAISED`."""
+        try:
+            if self._async:
+                return await self.listener(msgs)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, self.listener, msgs)
+        except Exception:
+            log.exception("listener of %s raised; messages will be consumed later", self._group)
+            return RAISED
+
+    async def call_traced(
+        self, msgs: list[MessageExt], trace: TraceDispatcher | None, success: object
+    ) -> object:
+        """`call`, recording SubBefore/SubAfter trace records when `trace` is set;
+        `success` is the status that counts as a success."""
+        if trace is None:
+            return await self.call(msgs)
+        request_id = trace.before_consume(self._group, msgs)
+        started = time.monotonic()
+        result = await self.call(msgs)
+        if result is success:
+            code = ConsumeReturnType.SUCCESS
+        elif result is RAISED:
+            code = ConsumeReturnType.EXCEPTION
+        elif result is None:
+            code = ConsumeReturnType.RETURNNULL
+        else:
+            code = ConsumeReturnType.FAILED
+        cost = int((time.monotonic() - started) * 1000)
+        trace.after_consume(self._group, msgs, request_id, cost, result is success, code)
+        return result
+
+    def shutdown(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+
 class ConsumeService:
     """Runs listener calls for a push consumer and settles their offsets."""
 
@@ -59,19 +113,17 @@ class ConsumeService:
         offset_store: OffsetStore,
         listener: MessageListener,
         max_in_flight: int,
+        max_reconsume_times: int = broker_api.DEFAULT_MAX_RECONSUME_TIMES,
+        trace: TraceDispatcher | None = None,
     ) -> None:
         self._instance = instance
+        self._trace = trace
         self._group = group
         self._clustering = message_model == CLUSTERING
         self._offsets = offset_store
-        self._listener = listener
-        self._async = is_async_listener(listener)
+        self._invoker = ListenerInvoker(listener, group, max_in_flight)
+        self._max_reconsume_times = max_reconsume_times
         self._slots = asyncio.Semaphore(max_in_flight)
-        self._executor = (
-            None
-            if self._async
-            else ThreadPoolExecutor(max_in_flight, thread_name_prefix=f"orbitmq-consume-{group}")
-        )
         self._tasks: set[asyncio.Task[None]] = set()
 
     def submit(self, mq: MessageQueue, pq: ProcessQueue, msgs: list[MessageExt]) -> None:
@@ -81,21 +133,14 @@ class ConsumeService:
         task.add_done_callback(self._tasks.discard)
 
     async def _call_listener(self, msgs: list[MessageExt]) -> ConsumeStatus:
-        try:
-            if self._async:
-                status = await self._listener(msgs)  # type: ignore[misc]
-            else:
-                loop = asyncio.get_running_loop()
-                status = await loop.run_in_executor(self._executor, self._listener, msgs)
-        except Exception:
-            log.exception("listener of %s raised; messages will be consumed later", self._group)
-            return ConsumeStatus.RECONSUME_LATER
-        if not isinstance(status, ConsumeStatus):
+        status = await self._invoker.call_traced(msgs, self._trace, ConsumeStatus.CONSUME_SUCCESS)
+        if isinstance(status, ConsumeStatus):
+            return status
+        if status is not RAISED:
             log.warning(
                 "listener of %s returned %r; treated as RECONSUME_LATER", self._group, status
             )
-            return ConsumeStatus.RECONSUME_LATER
-        return status
+        return ConsumeStatus.RECONSUME_LATER
 
     async def _consume(self, mq: MessageQueue, pq: ProcessQueue, msgs: list[MessageExt]) -> None:
         async with self._slots:
@@ -122,7 +167,13 @@ class ConsumeService:
         for msg in msgs:
             target = addr or f"{msg.store_host[0]}:{msg.store_host[1]}"
             try:
-                await broker_api.consumer_send_msg_back(self._instance, target, self._group, msg)
+                await broker_api.consumer_send_msg_back(
+                    self._instance,
+                    target,
+                    self._group,
+                    msg,
+                    max_reconsume_times=self._max_reconsume_times,
+                )
             except Exception as exc:
                 log.warning("send back of %s to %s failed: %s", msg.msg_id, target, exc)
                 failed.append(msg)
@@ -148,5 +199,4 @@ class ConsumeService:
                 task.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
-        if self._executor is not None:
-            self._executor.shutdown(wait=False, cancel_futures=True)
+        self._invoker.shutdown()

@@ -44,8 +44,12 @@ class OffsetStore:
         """The offset in memory, -1 if none."""
         return self.table.get(mq, -1)
 
-    async def read_store(self, mq: MessageQueue) -> int | None:
-        """The persisted offset, None if there is none; also cached in memory."""
+    async def read_store(self, mq: MessageQueue, zero_if_not_found: bool = True) -> int | None:
+        """The persisted offset, None if there is none; also cached in memory.
+
+        `zero_if_not_found=False`: a broker must not answer 0 for a young queue the group
+        never committed (RocketMQ 5's setZeroIfNotFound).
+        """
         raise NotImplementedError
 
     async def persist(self, mq: MessageQueue) -> None:
@@ -66,9 +70,11 @@ class RemoteOffsetStore(OffsetStore):
         self._instance = instance
         self._group = group
 
-    async def read_store(self, mq: MessageQueue) -> int | None:
+    async def read_store(self, mq: MessageQueue, zero_if_not_found: bool = True) -> int | None:
         addr = await self._instance.routes.find_master(mq.broker_name, mq.topic)
-        offset = await broker_api.query_consumer_offset(self._instance, addr, self._group, mq)
+        offset = await broker_api.query_consumer_offset(
+            self._instance, addr, self._group, mq, zero_if_not_found=zero_if_not_found
+        )
         if offset is not None:
             self.update(mq, offset, increase_only=False)
         return offset
@@ -120,7 +126,7 @@ class LocalFileOffsetStore(OffsetStore):
                 continue
         return table
 
-    async def read_store(self, mq: MessageQueue) -> int | None:
+    async def read_store(self, mq: MessageQueue, zero_if_not_found: bool = True) -> int | None:
         offset = self._loaded.get(mq)
         if offset is not None:
             self.update(mq, offset, increase_only=False)

@@ -4,6 +4,11 @@ Theory of operation: pulls append messages in offset order; consumption finishes
 order. The offset that may be committed is the lowest offset still in flight, or, when
 nothing is in flight, one past the highest offset seen. So a crash re-delivers every
 unfinished message (at least once) and never skips one. Pure code: no I/O.
+
+Orderly consumption also keeps the broker lock state here (Java's ProcessQueue.locked /
+lastLockTimestamp): a queue may be consumed only while `locked` and less than
+LOCK_EXPIRE_SECONDS have passed since the last successful lock, and `take` hands out the
+lowest in-flight offsets first.
 """
 
 from __future__ import annotations
@@ -13,11 +18,23 @@ from collections import deque
 
 from orbitmq.protocol.message import MessageExt
 
+# rocketmq.client.rebalance.lockMaxLiveTime: a client trusts its lock this long; the
+# broker keeps it twice as long (60 s), so an owner that lost contact stops first.
+LOCK_EXPIRE_SECONDS = 30.0
+
 
 class ProcessQueue:
     """In-flight bookkeeping for one MessageQueue."""
 
-    __slots__ = ("_in_flight", "_max_offset", "_order", "dropped", "last_pull_time")
+    __slots__ = (
+        "_in_flight",
+        "_max_offset",
+        "_order",
+        "dropped",
+        "last_lock_time",
+        "last_pull_time",
+        "locked",
+    )
 
     def __init__(self) -> None:
         self._in_flight: dict[int, MessageExt] = {}
@@ -25,6 +42,20 @@ class ProcessQueue:
         self._max_offset = -1
         self.dropped = False
         self.last_pull_time = time.monotonic()
+        self.locked = False
+        self.last_lock_time = 0.0
+
+    def mark_locked(self, when: float) -> None:
+        """The broker granted (or renewed) the lock of a request sent at `when`."""
+        self.locked = True
+        self.last_lock_time = max(self.last_lock_time, when)
+
+    def is_lock_expired(self, now: float) -> bool:
+        return now - self.last_lock_time > LOCK_EXPIRE_SECONDS
+
+    def lock_valid(self, now: float) -> bool:
+        """Locked at the broker and the lock not yet expired on our side."""
+        return self.locked and not self.is_lock_expired(now)
 
     @property
     def count(self) -> int:
@@ -53,6 +84,17 @@ class ProcessQueue:
             self._order.append(offset)
             if offset > self._max_offset:
                 self._max_offset = offset
+
+    def take(self, count: int) -> list[MessageExt]:
+        """The `count` lowest in-flight messages, in offset order (left in flight)."""
+        out: list[MessageExt] = []
+        for offset in self._order:
+            msg = self._in_flight.get(offset)
+            if msg is not None:
+                out.append(msg)
+                if len(out) >= count:
+                    break
+        return out
 
     def advance(self, next_offset: int) -> None:
         """Note that every offset below `next_offset` was seen (e.g. skipped by the tag filter)."""

@@ -2,7 +2,9 @@
 
 Like DefaultMQPullConsumer: nothing is rebalanced or committed automatically. Pulls go to
 the queue's master (or the broker id it last suggested) with sysFlag SUBSCRIPTION, plus
-SUSPEND when `block=True`; offsets are read and written with explicit calls.
+SUSPEND when `block=True`; offsets are read and written with explicit calls. The last
+expression pulled per topic is declared in the heartbeat (SQL92 ones as expressionType
+SQL92), as DefaultMQPullConsumer's subscriptions are.
 """
 
 from __future__ import annotations
@@ -14,13 +16,14 @@ from orbitmq.client.consumer.pull_codec import (
     pull_ext,
     pull_sys_flag,
 )
+from orbitmq.client.consumer.selector import MessageSelector, subscription_for
 from orbitmq.client.errors import MQClientError
 from orbitmq.client.heartbeat import CONSUME_ACTIVELY, ConsumerData, heartbeat_body
 from orbitmq.client.instance import ClientInstance
 from orbitmq.client.message import MessageQueue
 from orbitmq.protocol.codes import RequestCode
 from orbitmq.protocol.command import RemotingCommand
-from orbitmq.protocol.subscription import parse_subscription
+from orbitmq.protocol.subscription import SubscriptionData
 
 BLOCK_SUSPEND_MS = 20_000
 
@@ -39,6 +42,7 @@ class PullConsumer:
         self._instance = ClientInstance(namesrv_addr, instance_name=instance_name)
         self._routes = self._instance.routes
         self._topics: set[str] = set()
+        self._subscriptions: dict[str, SubscriptionData] = {}
         self._broker_ids: dict[MessageQueue, int] = {}
         self._started = False
 
@@ -52,7 +56,15 @@ class PullConsumer:
             return
         inst = self._instance
         inst.heartbeat_body = lambda: heartbeat_body(
-            self.client_id, [], [ConsumerData(self.group, consume_type=CONSUME_ACTIVELY)]
+            self.client_id,
+            [],
+            [
+                ConsumerData(
+                    self.group,
+                    consume_type=CONSUME_ACTIVELY,
+                    subscriptions=list(self._subscriptions.values()),
+                )
+            ],
         )
         inst.heartbeat_masters_only = False
         inst.topics = lambda: list(self._topics)
@@ -89,7 +101,7 @@ class PullConsumer:
     async def pull(
         self,
         mq: MessageQueue,
-        expression: str,
+        expression: str | MessageSelector,
         offset: int,
         max_nums: int,
         timeout: float = 10.0,
@@ -99,8 +111,9 @@ class PullConsumer:
         """Pull up to `max_nums` messages of `mq` starting at `offset`.
 
         Args:
-            expression: TAG subscription (`*` or `TagA || TagB`); applied by the broker
-                and again exactly here.
+            expression: TAG subscription (`*` or `TagA || TagB`), applied by the broker
+                and again exactly here; or a MessageSelector (`MessageSelector.by_sql`),
+                applied by the broker only.
             block: let the broker hold the request up to 20 s when nothing is there
                 (the timeout is raised to at least 30 s).
 
@@ -109,9 +122,11 @@ class PullConsumer:
 
         Raises:
             MQBrokerError: an error code. RemotingError: the network failed.
+            ValueError: the expression is invalid (SqlSyntaxError names the column).
         """
         self._check_started()
-        subscription = parse_subscription(mq.topic, expression, 0)
+        subscription = subscription_for(mq.topic, expression, 0)
+        self._subscriptions[mq.topic] = subscription
         addr = await self._pull_addr(mq)
         sys_flag = pull_sys_flag(False, block, True)
         suspend = BLOCK_SUSPEND_MS if block else 0

@@ -9,15 +9,17 @@ offset is known; the broker holds it up to 15 s, we wait 30 s), then:
   NO_MATCHED_MSG  consumed offset (the skipped range needs no consumer)
   OFFSET_ILLEGAL  jump to nextBeginOffset and persist it
 Transport errors and error codes pause 3 s (FLOW_CONTROL 20 ms); a pull timeout re-pulls.
+An orderly consumer in clustering mode passes `lock_queue`: the queue is pulled only while
+its broker lock is held (an unlocked queue tries to lock again every second).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
-from orbitmq.client.consumer.consume import ConsumeService
 from orbitmq.client.consumer.offset_store import OffsetStore
 from orbitmq.client.consumer.process_queue import ProcessQueue
 from orbitmq.client.consumer.pull_codec import (
@@ -44,6 +46,13 @@ PULL_ERROR_DELAY = 3.0
 BROKER_FLOW_CONTROL_DELAY = 0.02
 SUSPEND_TIMEOUT_MS = 15_000
 PULL_TIMEOUT = 30.0
+PULL_LATER_WHEN_NOT_LOCKED = 1.0
+
+
+class ConsumeSink(Protocol):
+    """Where pulled messages go: ConsumeService or OrderlyConsumeService."""
+
+    def submit(self, mq: MessageQueue, pq: ProcessQueue, msgs: list[MessageExt]) -> None: ...
 
 
 class QueuePuller:
@@ -57,11 +66,12 @@ class QueuePuller:
         offset: int,
         subscriptions: dict[str, SubscriptionData],
         offsets: OffsetStore,
-        consume: ConsumeService,
+        consume: ConsumeSink,
         *,
         pull_batch_size: int,
         consume_batch_size: int,
         commit_offsets: bool,
+        lock_queue: Callable[[MessageQueue, ProcessQueue], Awaitable[bool]] | None = None,
     ) -> None:
         self.mq = mq
         self.pq = ProcessQueue()
@@ -77,6 +87,7 @@ class QueuePuller:
         self._commit_offsets = commit_offsets
         self._retry_topic = "%RETRY%" + group
         self._broker_id = 0
+        self._lock_queue = lock_queue
 
     def stop(self) -> None:
         """Cancel the loop (an in-flight pull is abandoned)."""
@@ -92,6 +103,13 @@ class QueuePuller:
             subscription = self._subscriptions.get(self.mq.topic)
             if subscription is None:
                 return
+            if (
+                self._lock_queue is not None
+                and not pq.locked
+                and not await self._lock_queue(self.mq, pq)
+            ):
+                await asyncio.sleep(PULL_LATER_WHEN_NOT_LOCKED)
+                continue
             try:
                 delay = await self._pull_once(subscription)
             except Exception:

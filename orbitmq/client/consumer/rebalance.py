@@ -111,11 +111,19 @@ async def compute_pull_from_where(
     FIRST_OFFSET: 0; TIMESTAMP: the offset searched for `consume_timestamp` (default
     30 minutes ago; retry topics: max offset).
 
+    "Stored" is what QUERY_CONSUMER_OFFSET answers, and a 4.x broker answers 0 for a
+    queue the group never committed while the queue is young (its first message still in
+    memory), so LAST_OFFSET, like Java's and C++'s, replays young queues from 0 rather
+    than miss the first messages of a new topic. TIMESTAMP asks with RocketMQ 5's
+    `setZeroIfNotFound=false` instead, so that the time given is what counts.
+
     Returns:
         The offset, or -1 to skip the queue until the next rebalance (broker unreachable).
     """
     try:
-        stored = await offsets.read_store(mq)
+        stored = await offsets.read_store(
+            mq, zero_if_not_found=consume_from_where != CONSUME_FROM_TIMESTAMP
+        )
         if stored is not None and stored >= 0:
             return stored
         if consume_from_where == CONSUME_FROM_FIRST_OFFSET:

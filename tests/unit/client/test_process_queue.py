@@ -71,3 +71,25 @@ def test_duplicate_put_is_ignored_and_unknown_remove_is_harmless() -> None:
     assert pq.count == 2
     assert pq.remove(msgs(99)) == 1
     assert pq.max_offset == 2
+
+
+def test_take_hands_out_the_lowest_offsets_first() -> None:
+    pq = ProcessQueue()
+    batch = msgs(10, 11, 12, 13)
+    pq.put(batch)
+    assert [m.queue_offset for m in pq.take(2)] == [10, 11]
+    assert pq.count == 4  # still in flight
+    assert pq.remove(batch[:2]) == 12
+    assert [m.queue_offset for m in pq.take(5)] == [12, 13]
+
+
+def test_lock_state_expires_thirty_seconds_after_the_last_lock() -> None:
+    pq = ProcessQueue()
+    assert not pq.lock_valid(0.0)
+    pq.mark_locked(100.0)
+    assert pq.lock_valid(130.0)
+    assert not pq.lock_valid(130.5)
+    pq.mark_locked(90.0)  # an older answer arriving late does not move the time back
+    assert pq.last_lock_time == 100.0
+    pq.locked = False
+    assert not pq.lock_valid(101.0)

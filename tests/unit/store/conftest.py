@@ -17,10 +17,13 @@ BORN_HOST = ("10.0.0.1", 50000)
 
 
 def small_config(root: Path | str, **overrides: Any) -> MessageStoreConfig:
-    """4 KiB commit log segments and 10-unit (200-byte) consume queue segments."""
+    """4 KiB commit log segments, 10-unit (200-byte) consume queue segments, index files
+    of 64 slots and 256 entries."""
     values: dict[str, Any] = {
         "mapped_file_size_commit_log": 4096,
         "mapped_file_size_consume_queue": 200,
+        "max_hash_slot_num": 64,
+        "max_index_num": 256,
         "flush_interval_commit_log_ms": 20,
         "flush_interval_consume_queue_ms": 20,
     }

@@ -161,3 +161,44 @@ async def test_least_pages_holds_back_small_flushes(tmp_path: Path) -> None:
         for _ in range(20):
             await store.put_message(make_msg(body=b"p" * 1000))  # > 4 pages
         await _wait_for(lambda: store.statistics().commit_log_flush_count >= 1)
+
+
+async def test_injected_slow_disk_answers_flush_disk_timeout(tmp_path: Path) -> None:
+    """The group commit is slower than syncFlushTimeout: FLUSH_DISK_TIMEOUT, message kept."""
+    config = small_config(tmp_path, flush_disk_type="SYNC_FLUSH", sync_flush_timeout_ms=50)
+    released = threading.Event()
+
+    def slow_disk(files: list[MappedFile]) -> None:
+        released.wait(5)  # the disk confirms only when the test says so
+        for mapped in files:
+            mapped.fdatasync()
+
+    async with MessageStore(config, flush_sync=slow_disk) as store:
+        results = await asyncio.gather(*(store.put_message(make_msg()) for _ in range(5)))
+        assert {r.status for r in results} == {PutMessageStatus.FLUSH_DISK_TIMEOUT}
+        assert all(r.append_result is not None for r in results)  # stored all the same
+        assert store.statistics().sync_flush_timeouts == 5
+        released.set()
+        end = store.get_commit_log_max_offset()
+        await _wait_for(lambda: store.statistics().commit_log_flushed_offset >= end)
+        assert (await store.put_message(make_msg())).status is PutMessageStatus.PUT_OK
+        await store.wait_dispatched(store.get_commit_log_max_offset())
+        assert store.get_max_offset_in_queue("TopicTest", 0) == 6
+        info = store.runtime_info()
+        assert float(info["commitLogFlushTimeMillsMax"]) >= 40
+        assert info["syncFlushTimeoutTimes"] == "5"
+
+
+async def test_checkpoint_records_what_is_on_disk(tmp_path: Path) -> None:
+    config = small_config(tmp_path, flush_interval_commit_log_ms=10)
+    async with MessageStore(config) as store:
+        for i in range(30):
+            await store.put_message(make_msg(queue_id=i % 3, body=b"x" * 300))
+        end = store.get_commit_log_max_offset()
+
+        def on_disk() -> bool:
+            with open(config.checkpoint_path, "rb") as fh:
+                data = decode_checkpoint(fh.read())
+            return data.physic_flushed_offset == end and data.logics_flushed_offset == end
+
+        await _wait_for(on_disk)

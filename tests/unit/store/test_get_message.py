@@ -9,6 +9,7 @@ import pytest
 
 from orbitmq.protocol.message import decode_records, tags_code
 from orbitmq.store import GetMessageStatus, MessageStore
+from orbitmq.store.layout import CQ_UNIT
 
 from .conftest import make_msg, put_all, small_config
 
@@ -128,3 +129,14 @@ async def test_max_msg_nums(store: MessageStore, max_msg_nums: int) -> None:
     got = store.get_message("TopicTest", 0, 0, max_msg_nums)
     assert got.message_count == min(max_msg_nums, 8)
     assert store.statistics().get_message_found == got.message_count
+
+
+async def test_a_unit_pointing_at_no_message_is_skipped(store: MessageStore) -> None:
+    """Damage recovery did not look for (in an old unit) never reaches a client."""
+    await put_all(store, [make_msg(body=b"m%d" % i) for i in range(4)])
+    cq = store._queues[("TopicTest", 0)]
+    offset, size, tags = cq.read_unit(1)  # type: ignore[misc]
+    cq.queue.files[0].write_at(20, CQ_UNIT.pack(offset + 7, size, tags))  # unit 1 garbled
+    got = store.get_message("TopicTest", 0, 0, 32)
+    assert [m.body for m in decode_records(got.body())] == [b"m0", b"m2", b"m3"]
+    assert got.next_begin_offset == 4

@@ -38,12 +38,19 @@ def test_cq_unit_is_20_big_endian_bytes() -> None:
 
 
 def test_checkpoint_layout() -> None:
-    raw = encode_checkpoint(CheckpointData(1, 2, 3))
+    raw = encode_checkpoint(CheckpointData(1, 2, 3, 40, 48, 56))
     assert len(raw) == CHECKPOINT_FILE_SIZE
-    assert struct.unpack_from(">qqq", raw) == (1, 2, 3)
-    assert raw[24:] == bytes(CHECKPOINT_FILE_SIZE - 24)
-    assert decode_checkpoint(raw) == CheckpointData(1, 2, 3)
+    # RocketMQ's fields, then 5.x's two (unused: zero), then OrbitMQ's offsets + magic.
+    assert struct.unpack_from(">qqqqqqqq", raw) == (1, 2, 3, 0, 0, 40, 48, 56)
+    assert raw[64:72] == b"ORBITCK1"
+    assert raw[72:] == bytes(CHECKPOINT_FILE_SIZE - 72)
+    assert decode_checkpoint(raw) == CheckpointData(1, 2, 3, 40, 48, 56)
     assert decode_checkpoint(b"") == CheckpointData()
+
+
+def test_checkpoint_without_extension_has_unknown_offsets() -> None:
+    java = struct.pack(">qqq", 1, 2, 3) + bytes(CHECKPOINT_FILE_SIZE - 24)  # Java's file
+    assert decode_checkpoint(java) == CheckpointData(1, 2, 3, -1, -1, -1)
 
 
 def test_checkpoint_min_timestamp() -> None:

@@ -21,6 +21,7 @@ from orbitmq.store import (
     StoreError,
     StoreLayoutError,
     StoreLockedError,
+    recovery,
 )
 from orbitmq.store.errors import StoreClosedError
 from orbitmq.store.layout import CheckpointData, decode_checkpoint
@@ -148,7 +149,7 @@ async def test_lost_consume_queue_pages_are_rebuilt_after_crash(
     config: MessageStoreConfig,
 ) -> None:
     store, _ = await _filled_store(config, 30)
-    await store._crash()
+    await store._crash(os_crash=True)
     # The last consume-queue segment of queue 0 lost its data (OS crash before writeback).
     directory = os.path.join(config.consume_queue_dir, "TopicTest", "0")
     last = sorted(os.listdir(directory))[-1]
@@ -198,12 +199,33 @@ async def test_second_store_on_same_directory_is_refused(config: MessageStoreCon
 async def test_segment_size_mismatch_is_a_layout_error(tmp_path: Path) -> None:
     config = small_config(tmp_path)
     async with MessageStore(config) as store:
-        await put_all(store, [make_msg()])
+        await put_all(store, [make_msg(body=b"x" * 1500) for _ in range(4)])  # two segments
     bigger = small_config(tmp_path, mapped_file_size_commit_log=8192)
-    with pytest.raises(StoreLayoutError, match="4096 bytes"):
+    with pytest.raises(StoreLayoutError, match="not contiguous"):
         await MessageStore(bigger).start()
     async with MessageStore(config):
         pass  # a failed start releases the lock
+    # A single segment written bigger than now configured: refused too.
+    big_root = tmp_path / "big"
+    async with MessageStore(small_config(big_root, mapped_file_size_commit_log=8192)) as store:
+        await put_all(store, [make_msg()])
+    with pytest.raises(StoreLayoutError, match="8192 bytes"):
+        await MessageStore(small_config(big_root)).start()
+
+
+async def test_short_last_segment_is_extended_and_its_cut_record_dropped(
+    config: MessageStoreConfig,
+) -> None:
+    store, offsets = await _filled_store(config, 10)
+    await store.aclose()
+    last = commit_log_files(config)[-1]
+    cut = offsets[-1] % config.mapped_file_size_commit_log + 50  # inside the last record
+    os.truncate(last, cut)
+    async with MessageStore(config) as store:
+        assert os.path.getsize(last) == config.mapped_file_size_commit_log
+        assert store.get_commit_log_max_offset() == offsets[-1]
+        assert _bodies(store, 0) == _expected(9, 0)
+        assert _bodies(store, 1) == _expected(9, 1)
 
 
 _KILLED_WRITER = textwrap.dedent(
@@ -214,11 +236,13 @@ _KILLED_WRITER = textwrap.dedent(
 
     async def main():
         cfg = MessageStoreConfig(sys.argv[1], mapped_file_size_commit_log=4096,
-                                 mapped_file_size_consume_queue=200)
+                                 mapped_file_size_consume_queue=200,
+                                 max_hash_slot_num=64, max_index_num=256)
         store = MessageStore(cfg)
         await store.start()
         for i in range(50):
-            msg = MessageExt(topic="TopicTest", body=b"k%03d" % i, queue_id=i % 2)
+            msg = MessageExt(topic="TopicTest", body=b"k%03d" % i, queue_id=i % 2,
+                             properties={"KEYS": "k%d" % i})
             assert (await store.put_message(msg)).is_ok
         await store.wait_dispatched(store.get_commit_log_max_offset())
         print("ready", flush=True)
@@ -251,6 +275,10 @@ async def test_sigkill_then_restart(tmp_path: Path) -> None:
         assert store.get_max_offset_in_queue("TopicTest", 1) == 25
         got = store.get_message("TopicTest", 1, 0, 32)
         assert [m.body for m in decode_records(got.body())][:2] == [b"k001", b"k003"]
+        assert store.recovery is not None and store.recovery.abnormal
+        assert not store.recovery.system_crash  # same boot: only the process died
+        found = store.query_message("TopicTest", "k49", 32, 0, 2**63 - 1)
+        assert [m.body for m in decode_records(found.body())] == [b"k049"]
 
 
 async def test_redispatch_from_the_start_changes_nothing(
@@ -305,3 +333,97 @@ async def test_abnormal_redispatch_starts_at_checkpoint_segment(
     safe = CheckpointData(second.store_timestamp + 3000, second.store_timestamp + 3500, 0)
     assert abnormal_dispatch_start(store.commit_log, safe) == files[1].file_from_offset
     assert abnormal_dispatch_start(store.commit_log, CheckpointData()) == 0
+
+
+@pytest.mark.parametrize("crash", [False, True])
+async def test_restart_checks_only_the_end_of_the_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, crash: bool
+) -> None:
+    """After a clean stop, or when only the process died, recovery re-checks about
+    `_VERIFY_WINDOW` bytes before the newest dispatched record, whatever the store size."""
+    monkeypatch.setattr(recovery, "_VERIFY_WINDOW", 2000)
+    config = small_config(tmp_path)
+    store, offsets = await _filled_store(config, 120)  # ~30 segments of 4 KiB
+    if crash:
+        await store._crash()
+    else:
+        await store.aclose()
+    async with MessageStore(config) as store:
+        report = store.recovery
+        assert report is not None and report.abnormal is crash and not report.system_crash
+        # The check starts at a record of the newest queue (every other record here)
+        # just before the window: 2000 bytes plus less than two records.
+        record = offsets[1] - offsets[0]
+        assert report.verified_from in offsets
+        assert 2000 <= report.verified_bytes < 2000 + 2 * record
+        assert report.redispatched_bytes == 0
+        assert _bodies(store, 1) == _expected(120, 1)
+
+
+async def test_os_crash_restart_checks_from_the_flushed_offset(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(recovery, "_VERIFY_WINDOW", 100)
+    config = small_config(
+        tmp_path,
+        flush_commit_log_least_pages=10_000,  # the services never flush on their own
+        flush_commit_log_thorough_interval_ms=3_600_000,
+        flush_interval_consume_queue_ms=3_600_000,
+    )
+    store, _ = await _filled_store(config, 60)
+    assert store._flusher is not None and store._cq_flusher is not None
+    await store._flusher.flush()
+    await store._cq_flusher.flush(0)  # writes the checkpoint
+    flushed = store.get_commit_log_max_offset()
+    await put_all(store, [make_msg(queue_id=i % 2, body=b"n%03d" % i) for i in range(5)])
+    end = store.get_commit_log_max_offset()
+    await store._crash(os_crash=True)
+    async with MessageStore(config) as store:
+        report = store.recovery
+        assert report is not None and report.abnormal and report.system_crash
+        assert report.verified_from == flushed
+        assert report.verified_bytes == end - flushed
+        assert report.reput_from == flushed  # units after it may not be on disk
+        assert store.get_max_offset_in_queue("TopicTest", 0) == 33
+
+
+async def test_damaged_last_records_after_a_clean_stop(
+    config: MessageStoreConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    store, offsets = await _filled_store(config, 30)
+    await store.aclose()
+    for i in (27, 28, 29):  # flipped bytes in the bodies of the last three records
+        _patch(config, offsets[i] + 95, b"\xaa\x55")
+    async with MessageStore(config) as store:
+        assert store.get_commit_log_max_offset() == offsets[27]
+        assert _bodies(store, 0) == _expected(27, 0)
+        assert _bodies(store, 1) == _expected(27, 1)
+        assert store.get_max_offset_in_queue("TopicTest", 1) == 13
+    assert f"body CRC mismatch at offset {offsets[27]}" in caplog.text
+
+
+@pytest.mark.parametrize("damage", ["wrong_size", "emptied", "garbage_tail", "middle_gap"])
+async def test_damaged_consume_queue_is_rebuilt(config: MessageStoreConfig, damage: str) -> None:
+    store, _ = await _filled_store(config, 60)  # 30 units per queue: 3 segments each
+    await store.aclose()
+    directory = os.path.join(config.consume_queue_dir, "TopicTest", "0")
+    names = sorted(os.listdir(directory))
+    assert len(names) == 3
+    if damage == "wrong_size":
+        os.truncate(os.path.join(directory, names[-1]), 70)
+    elif damage == "emptied":
+        for name in names:
+            os.unlink(os.path.join(directory, name))
+    elif damage == "garbage_tail":
+        with open(os.path.join(directory, names[-1]), "r+b") as fh:
+            fh.seek(100)
+            fh.write(os.urandom(100))
+    else:
+        os.unlink(os.path.join(directory, names[1]))
+    async with MessageStore(config) as store:
+        assert _bodies(store, 0) == _expected(60, 0)
+        assert _bodies(store, 1) == _expected(60, 1)
+        assert store.get_max_offset_in_queue("TopicTest", 0) == 30
+        more = make_msg(queue_id=0)
+        await put_all(store, [more])
+        assert more.queue_offset == 30

@@ -35,6 +35,9 @@ class StoreMachine(RuleBasedStateMachine):
         self.config = small_config(self.root)
         self.model: dict[tuple[str, int], list[bytes]] = {}
         self.log: list[tuple[tuple[str, int], int, int]] = []  # key, offset, size in log order
+        # topic, KEYS value, body, commit log offset of each keyed record, in log order
+        self.keys: list[tuple[str, str, bytes, int]] = []
+        self.counter = 0
         self.store = self._open()
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
@@ -54,13 +57,16 @@ class StoreMachine(RuleBasedStateMachine):
 
     @rule(topic=TOPICS, queue_id=QUEUES, body=BODIES, tags=st.sampled_from([None, "x", "y"]))
     def append(self, topic: str, queue_id: int, body: bytes, tags: str | None) -> None:
-        msg = make_msg(topic=topic, queue_id=queue_id, body=body, tags=tags)
+        self.counter += 1
+        key = f"key{self.counter}"
+        msg = make_msg(topic=topic, queue_id=queue_id, body=body, tags=tags, KEYS=key)
         result = self._run(self.store.put_message(msg))
         assert result.status is PutMessageStatus.PUT_OK, result
         queue = self.model.setdefault((topic, queue_id), [])
         assert msg.queue_offset == len(queue)
         queue.append(body)
         self.log.append(((topic, queue_id), msg.commit_log_offset, msg.store_size))
+        self.keys.append((topic, key, body, msg.commit_log_offset))
 
     @rule(topic=TOPICS, queue_id=QUEUES, bodies=st.lists(SMALL_BODIES, min_size=1, max_size=4))
     def append_batch(self, topic: str, queue_id: int, bodies: list[bytes]) -> None:
@@ -126,9 +132,25 @@ class StoreMachine(RuleBasedStateMachine):
         if any(lost):
             self.log.pop()
             self.model[key].pop()
+            if self.keys and self.keys[-1][3] == offset:
+                self.keys.pop()  # the dropped record was indexed under this key
             assert self.store.get_commit_log_max_offset() == offset
         else:  # the missing bytes were zeros anyway: nothing was lost
             assert self.store.get_commit_log_max_offset() == offset + size
+
+    @rule()
+    def os_crash_and_reopen(self) -> None:
+        """As if the machine went down: recovery trusts only the checkpoint's offsets."""
+        self._run(self.store._crash(os_crash=True))
+        self.store = self._open()
+
+    @invariant()
+    def newest_keys_are_found(self) -> None:
+        self._run(self.store.wait_dispatched(self.store.get_commit_log_max_offset()))
+        for topic, key, body, _ in self.keys[-3:]:
+            result = self.store.query_message(topic, key, 32, 0, 2**63 - 1)
+            assert [m.body for m in decode_records(result.body())] == [body]
+            result.release()
 
     @invariant()
     def offsets_match_model(self) -> None:
