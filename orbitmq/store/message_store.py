@@ -47,9 +47,9 @@ from orbitmq.store.pull import scan_consume_queue
 from orbitmq.store.query import QueryMessageResult, query_message
 from orbitmq.store.recovery import (
     RecoveryReport,
-    mark_unsynced,
     recover_store,
     settle_checkpoint,
+    sync_recovered,
 )
 from orbitmq.store.results import (
     AppendMessageResult,
@@ -179,14 +179,16 @@ class MessageStore:
                 **({"sync": self._flush_sync} if self._flush_sync else {}),
             )
             if abnormal:
-                mark_unsynced(
+                await asyncio.get_running_loop().run_in_executor(
+                    self._executor,
+                    sync_recovered,
                     self.commit_log,
-                    self._queues.values(),
+                    list(self._queues.values()),
                     self.index,
                     self._checkpoint.data().physic_flushed_offset,
                 )
             self._flusher.flushed_offset = self.commit_log.queue.flushed_where()
-            settle_checkpoint(self._checkpoint, self.recovery)
+            settle_checkpoint(self._checkpoint, self.recovery, synced=abnormal)
             self._cq_flusher = ConsumeQueueFlusher(
                 self._queues,
                 cfg,
