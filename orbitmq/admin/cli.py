@@ -27,6 +27,7 @@ from orbitmq.admin.commands import (
     stats,
     topic,
     topic_admin,
+    trace,
 )
 from orbitmq.admin.help import bash_completion, command_listing, rocketmq_help
 from orbitmq.admin.runner import report_failure
@@ -91,6 +92,7 @@ _ALL: dict[str, click.Command] = {
         namesrv,
         message,
         query,
+        trace,
         print_msg,
     )
     for c in module.COMMANDS
@@ -105,6 +107,9 @@ class AdminGroup(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return list(self.commands)
+
+    def get_help(self, ctx: click.Context) -> str:
+        return command_listing(COMMANDS)
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]

@@ -185,8 +185,8 @@ def fail(command: str, message: str) -> NoReturn:
 def report_failure(command: str, exc: BaseException) -> NoReturn:
     """One line for any failure; unexpected ones name their type; `--debug` adds the
     traceback."""
-    expected = (CommandError, OrbitMQError, ValueError, OSError, TimeoutError)
-    message = describe_error(exc)
+    expected = (CommandError, OrbitMQError, ValueError, OSError, TimeoutError, click.ClickException)
+    message = exc.format_message() if isinstance(exc, click.ClickException) else describe_error(exc)
     if not isinstance(exc, expected):
         message = f"{type(exc).__name__}: {message} (a bug; --debug shows the traceback)"
     if _output.debug:

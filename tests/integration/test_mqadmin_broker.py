@@ -189,6 +189,11 @@ def test_cluster_rt_and_send_msg_status(cluster: Cluster) -> None:
         rf"\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d\|room1\|DefaultCluster\|{broker_name(cluster)}\|\d+\n",
         tlog,
     )
+    repeated = ok(admin(cluster, "clusterList", "-m", "-i", "1", "--rounds", "2")).splitlines()
+    assert [line.split()[:2] for line in repeated] == [
+        ["#Cluster", "Name"],
+        ["DefaultCluster", broker_name(cluster)],
+    ] * 2
     status = ok(admin(cluster, "sendMsgStatus", "-b", broker_name(cluster), "-c", "2")).splitlines()
     assert len(status) == 2
     assert all(

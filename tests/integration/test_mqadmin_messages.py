@@ -3,6 +3,7 @@ queryMsgByKey, queryMsgByUniqueKey, queryMsgByOffset, printMsg, printMsgByQueue.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -11,9 +12,11 @@ from typing import Any
 
 import pytest
 
+from orbitmq.client import ConsumeStatus, Message, MessageExt, Producer, PushConsumer
 from tests.integration.conftest import Cluster
 from tests.integration.test_mqadmin import admin, broker_name, create_topic, ok
 from tests.integration.test_mqadmin_topics import failed
+from tests.processes import wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -160,3 +163,53 @@ def test_print_msg_by_queue(cluster: Cluster, sent: list[dict[str, Any]]) -> Non
     assert lines[2] == f"Tag: {'TagA':<30} Count: 2"
     missing = admin(cluster, "printMsgByQueue", "-t", TOPIC, "-a", name, "-i", "5")
     assert "has no queue 5" in failed(missing, "printMsgByQueue")
+
+
+async def _traced_round_trip(namesrv: str, topic: str) -> str:
+    """Send one message with a traced producer and consume it with a traced consumer."""
+    got: list[MessageExt] = []
+
+    def listener(msgs: list[MessageExt]) -> ConsumeStatus:
+        got.extend(msgs)
+        return ConsumeStatus.CONSUME_SUCCESS
+
+    consumer = PushConsumer(
+        "CG_ADMIN_TRACE", namesrv, consume_from_where="CONSUME_FROM_FIRST_OFFSET", enable_trace=True
+    )
+    consumer.subscribe(topic)
+    consumer.register_message_listener(listener)
+    async with Producer("PG_ADMIN_TRACE", namesrv, enable_trace=True) as producer:
+        result = await producer.send(Message(topic, b"traced", keys="T-1"))
+        async with consumer:
+            for _ in range(200):
+                if any(m.msg_id == result.msg_id for m in got):
+                    break
+                await asyncio.sleep(0.1)
+    return result.msg_id
+
+
+def test_query_msg_trace_by_id(cluster: Cluster) -> None:
+    create_topic(cluster, "TracedAdminT", "-r", "1", "-w", "1")
+    msg_id = asyncio.run(_traced_round_trip(cluster.namesrv_addr, "TracedAdminT"))
+
+    def both_traced() -> bool:
+        result = admin(cluster, "queryMsgTraceById", "-i", msg_id)
+        return result.returncode == 0 and "\nSub " in result.stdout and "\nPub " in result.stdout
+
+    wait_until(both_traced, 20, 0.5, "the send and consume traces never both showed up")
+    lines = ok(admin(cluster, "queryMsgTraceById", "-i", msg_id)).splitlines()
+    assert lines[0].split() == [
+        "#Type",
+        "#ProducerGroup",
+        "#ClientHost",
+        "#SendTime",
+        "#CostTimes",
+        "#Status",
+    ]
+    pub = lines[1].split()
+    assert (pub[0], pub[1], pub[-1]) == ("Pub", "PG_ADMIN_TRACE", "success")
+    assert re.fullmatch(r"\d+ms", pub[-2])
+    assert lines[3].split()[:2] == ["#Type", "#ConsumerGroup"]
+    assert lines[4].split()[:2] == ["Sub", "CG_ADMIN_TRACE"] and lines[4].split()[-1] == "success"
+    untraced = admin(cluster, "queryMsgTraceById", "-i", "0" * 32)
+    assert "no trace of message" in failed(untraced, "queryMsgTraceById")

@@ -51,34 +51,57 @@ async def _runtime_info(admin: MQAdmin, addr: str) -> dict[str, str] | None:
 
 @admin_command("clusterList", help="List all of clusters")
 @click.option("-m", "--moreStats", "more_stats", is_flag=True, help="Print more stats")
-def cluster_list(namesrv_addr: str | None, more_stats: bool) -> None:
+@click.option(
+    "-i",
+    "--interval",
+    type=click.IntRange(1),
+    default=None,
+    help="specify intervals numbers, it is in seconds",
+)
+@click.option(
+    "--rounds",
+    type=click.IntRange(0),
+    default=0,
+    help="with -i, stop after this many rounds | default 0: never (OrbitMQ)",
+)
+def cluster_list(
+    namesrv_addr: str | None, more_stats: bool, interval: int | None, rounds: int
+) -> None:
     namesrv = resolve_namesrv(namesrv_addr)
 
     async def body() -> None:
+        done = 0
         async with MQAdmin(namesrv) as admin:
-            addresses = broker_addresses(await admin.cluster_info())
-            tables = await asyncio.gather(*(_runtime_info(admin, a[3]) for a in addresses))
-            rows = [
-                BrokerRow(cluster, name, broker_id, addr, table)
-                for (cluster, name, broker_id, addr), table in zip(addresses, tables, strict=True)
-            ]
-            if more_stats:
-                lines = cluster_more_stats_lines(rows)
-            else:
-                lines = cluster_list_lines(rows, time.time_ns() // 1_000_000)
-            output().lines(lines)
-            for row in rows:
-                output().record(
-                    {
-                        "cluster": row.cluster,
-                        "brokerName": row.broker_name,
-                        "brokerId": row.broker_id,
-                        "addr": row.addr,
-                        "runtime": row.runtime,
-                    }
-                )
+            while True:
+                addresses = broker_addresses(await admin.cluster_info())
+                tables = await asyncio.gather(*(_runtime_info(admin, a[3]) for a in addresses))
+                rows = [
+                    BrokerRow(cluster, name, broker_id, addr, table)
+                    for (cluster, name, broker_id, addr), table in zip(
+                        addresses, tables, strict=True
+                    )
+                ]
+                if more_stats:
+                    output().lines(cluster_more_stats_lines(rows))
+                else:
+                    output().lines(cluster_list_lines(rows, time.time_ns() // 1_000_000))
+                for row in rows:
+                    output().record(
+                        {
+                            "cluster": row.cluster,
+                            "brokerName": row.broker_name,
+                            "brokerId": row.broker_id,
+                            "addr": row.addr,
+                            "runtime": row.runtime,
+                        }
+                    )
+                done += 1
+                if interval is None or (rounds and done >= rounds):
+                    return
+                await asyncio.sleep(interval)
 
-    run_command("clusterList", body())
+    limit = None if interval is not None and not rounds else 60.0 + rounds * (interval or 0)
+    run_command("clusterList", body(), timeout=limit)
 
 
 RT_HEAD = "%-24s  %-24s  %-4s  %-8s  %-8s"
