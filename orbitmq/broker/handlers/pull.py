@@ -47,6 +47,8 @@ FLAG_SUBSCRIPTION = 0x4
 
 # Java answers a held pull before its client's 30 s timeout; never hold longer than this.
 MAX_SUSPEND_SECONDS = 25.0
+# As a Java broker does, a held pull looks again this often even without a wake-up.
+HOLD_RECHECK_SECONDS = 5.0
 
 
 def _pull_code(result: GetMessageResult, requested: int) -> int:
@@ -207,7 +209,7 @@ class PullMessageHandler:
             # landed in between was announced before we listened, so look before waiting.
             if remaining > 0 and store.get_max_offset_in_queue(topic, queue_id) <= offset:
                 await broker.pull_hold_service.wait_message_arrival(
-                    topic, queue_id, offset, remaining
+                    topic, queue_id, offset, min(remaining, HOLD_RECHECK_SECONDS)
                 )
             result = self._get(topic, queue_id, offset, max_nums, message_filter, selector)
             code = _pull_code(result, offset)
