@@ -7,17 +7,23 @@ Fixtures
               under ``tmp_path``: ``cpp.run("produce", "--namesrv", addr, ...)`` -> records,
               ``cpp.result(...)`` -> CppRun (unchecked), ``cpp.start(...)`` -> background
               CppProcess (killed at teardown if still running).
+  admin       (module) OrbitMQ's SyncAdmin on the NameServer of the module's ``cluster``
+              fixture (each test module defines its own, e.g. ``scenario.cluster_fixture``).
 
 Test modules import plain helpers from ``cpp_harness`` (``run_cpp``, ``CppClientError``,
-exit codes). Every test in this folder is marked ``compat``.
+exit codes) and the shared steps of a scenario (topics, probes, listeners) from
+``scenario``. Every test in this folder is marked ``compat``.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from orbitmq.client import SyncAdmin
 
 _HERE = Path(__file__).resolve().parent
 if str(_HERE) not in sys.path:  # make cpp_harness importable under any --import-mode
@@ -54,3 +60,13 @@ def cpp(cpp_python, tmp_path):
     client = CppClient(cpp_python, tmp_path / "cpp")
     yield client
     client.close()
+
+
+@pytest.fixture(scope="module")
+def admin(cluster) -> Iterator[SyncAdmin]:
+    client = SyncAdmin(cluster.namesrv_addr)
+    client.start()
+    try:
+        yield client
+    finally:
+        client.shutdown()

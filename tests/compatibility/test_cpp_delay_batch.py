@@ -11,61 +11,41 @@ first warmed up with probe messages (bodies `probe-…`, left out of every check
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 from cpp_harness import CppProcess
-
-from orbitmq.client import (
-    ConsumeStatus,
-    Message,
-    MessageExt,
-    MessageQueue,
-    MQClientError,
-    SyncAdmin,
-    SyncProducer,
-    SyncPushConsumer,
+from scenario import (
+    PROBE,
+    broker_name,
+    cluster_fixture,
+    cpp_consume_args,
+    cpp_probe_queues,
+    cpp_produce,
+    cpp_produce_args,
+    create_topic,
+    py_consumer,
+    warm_up,
 )
-from tests.integration.conftest import Cluster, make_cluster
+
+from orbitmq.client import MessageQueue, SyncProducer
+from tests.integration.conftest import Cluster
 from tests.processes import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 LEVELS = "1s 2s 1s 2s"
 MAX_MESSAGE_SIZE = 65536
-PROBE = "probe-"
 
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    running = make_cluster(
-        tmp_path_factory.mktemp("cpp-delay"),
-        messageDelayLevel=LEVELS,
-        maxMessageSize=MAX_MESSAGE_SIZE,
-    )
-    try:
-        yield running
-    finally:
-        running.stop()
+cluster = cluster_fixture("cpp-delay", messageDelayLevel=LEVELS, maxMessageSize=MAX_MESSAGE_SIZE)
 
 
 @pytest.fixture(autouse=True)
 def _server_output_on_failure(cluster: Cluster) -> Iterator[None]:
     yield
     print(f"--- broker output (last lines) ---\n{cluster.broker.tail(60)}")
-
-
-@pytest.fixture(scope="module")
-def admin(cluster: Cluster) -> Iterator[SyncAdmin]:
-    client = SyncAdmin(cluster.namesrv_addr)
-    client.start()
-    try:
-        yield client
-    finally:
-        client.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -78,80 +58,6 @@ def producer(cluster: Cluster) -> Iterator[SyncProducer]:
         client.shutdown()
 
 
-def broker_name(cluster: Cluster) -> str:
-    return str(cluster.broker_props["brokerName"])
-
-
-def create_topic(cluster: Cluster, admin: SyncAdmin, topic: str) -> None:
-    admin.create_topic(cluster.broker_addr, topic, 1, 1)
-
-    def routed() -> bool:
-        try:
-            return bool(admin.topic_route(topic).queue_datas)
-        except MQClientError:
-            return False
-
-    wait_until(routed, timeout=15, interval=0.1, message=f"no route for {topic}")
-
-
-def cpp_produce(cpp, cluster: Cluster, topic: str, *extra: object, expect_rc: int = 0) -> list:
-    args = ["produce", "--namesrv", cluster.namesrv_addr, "--topic", topic]
-    args += ["--group", f"PID_{topic}", *(str(e) for e in extra)]
-    if expect_rc:
-        run = cpp.result(*args, timeout=60)
-        assert run.returncode == expect_rc, run.describe("unexpected exit code")
-        return [run]
-    records = cpp.run(*args, timeout=60)
-    assert all(r.get("status") == 0 for r in records), records
-    return records
-
-
-def warm_up(cluster: Cluster, producer: SyncProducer, topic: str, seen: Callable[[], bool]) -> None:
-    """Send a probe every 0.3 s until the consumer has received one."""
-    deadline = time.monotonic() + 30
-    n = 0
-    while not seen():
-        assert time.monotonic() < deadline, f"the consumer of {topic} never got a probe"
-        producer.send_to_queue(
-            Message(topic, f"{PROBE}{n}".encode()), MessageQueue(topic, broker_name(cluster), 0)
-        )
-        n += 1
-        end = time.monotonic() + 0.3
-        while time.monotonic() < end and not seen():
-            time.sleep(0.02)
-
-
-class Recorder:
-    """SyncPushConsumer listener: (receive time ms, message) of every delivery."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.received: list[tuple[int, MessageExt]] = []
-
-    def __call__(self, msgs: list[MessageExt]) -> ConsumeStatus:
-        now = time.time_ns() // 1_000_000
-        with self.lock:
-            self.received.extend((now, m) for m in msgs)
-        return ConsumeStatus.CONSUME_SUCCESS
-
-    def real(self, prefix: str) -> list[tuple[int, MessageExt]]:
-        with self.lock:
-            return [(t, m) for t, m in self.received if m.body.startswith(prefix.encode())]
-
-    def got_probe(self) -> bool:
-        with self.lock:
-            return any(m.body.startswith(PROBE.encode()) for _, m in self.received)
-
-
-def py_consumer(cluster: Cluster, group: str, topic: str) -> tuple[SyncPushConsumer, Recorder]:
-    recorder = Recorder()
-    consumer = SyncPushConsumer(group, cluster.namesrv_addr)
-    consumer.subscribe(topic, "*")
-    consumer.register_message_listener(recorder)
-    consumer.start()
-    return consumer, recorder
-
-
 # --------------------------------------------------------------------------- tests
 
 
@@ -159,20 +65,21 @@ def test_cpp_delayed_messages_arrive_when_due(cluster, admin, producer, cpp):
     """C++ `set_delay_time_level(2)` -> delivered 2 s later, same id, no DELAY left;
     level 99 is clamped to the last level (4: 2 s)."""
     topic = "CppDelay"
-    create_topic(cluster, admin, topic)
-    consumer, recorder = py_consumer(cluster, "GID_PY_CPP_DELAY", topic)
+    create_topic(cluster, admin, topic, 1)
+    consumer, collector = py_consumer(cluster, "GID_PY_CPP_DELAY", topic)
     try:
-        warm_up(cluster, producer, topic, recorder.got_probe)
+        warm_up(cluster, producer, topic, [collector.probe_queues(topic)],
+                queues=1, tags=None, timeout=30)  # fmt: skip
         sent = cpp_produce(cpp, cluster, topic, "--count", 3, "--delay-level", 2,
                            "--body-prefix", "delayed", "--tag", "TagD")  # fmt: skip
         sent += cpp_produce(cpp, cluster, topic, "--count", 1, "--delay-level", 99,
                             "--body-prefix", "clamped")  # fmt: skip
-        wait_until(lambda: len(recorder.real("delayed")) + len(recorder.real("clamped")) >= 4,
+        wait_until(lambda: len(collector.real("delayed")) + len(collector.real("clamped")) >= 4,
                    timeout=15, message="delayed messages missing")  # fmt: skip
         time.sleep(0.3)
     finally:
         consumer.shutdown()
-    got = recorder.real("delayed") + recorder.real("clamped")
+    got = collector.timed("delayed") + collector.timed("clamped")
     assert sorted(m.msg_id for _, m in got) == sorted(r["msg_id"] for r in sent)
     errors = []
     for received_at, msg in got:
@@ -189,16 +96,17 @@ def test_cpp_batch_within_and_beyond_the_size_limit(cluster, admin, producer, cp
     exceed the broker's maxMessageSize (C++ zlibs it whole: the broker inflates and
     counts) is refused with a reason and stores nothing."""
     topic = "CppBatchLimit"
-    create_topic(cluster, admin, topic)
+    create_topic(cluster, admin, topic, 1)
     mq = MessageQueue(topic, broker_name(cluster), 0)
     cpp_produce(cpp, cluster, topic, "--mode", "batch", "--count", 8, "--body-prefix", "fits")
     assert admin.max_offset(mq) == 8
-    runs = cpp_produce(cpp, cluster, topic, "--mode", "batch", "--count", 10, "--size", 8000,
-                       "--max-message-size", 4 << 20, "--body-prefix", "huge",
-                       expect_rc=1)  # fmt: skip
-    assert "maxMessageSize" in runs[0].stderr or "maxMessageSize" in runs[0].log_tail(200), runs[
-        0
-    ].describe("no reason given")
+    run = cpp.result(*cpp_produce_args(cluster, topic, "--mode", "batch", "--count", 10,
+                                       "--size", 8000, "--max-message-size", 4 << 20,
+                                       "--body-prefix", "huge"), timeout=60)  # fmt: skip
+    assert run.returncode == 1, run.describe("unexpected exit code")
+    assert "maxMessageSize" in run.stderr or "maxMessageSize" in run.log_tail(200), run.describe(
+        "no reason given"
+    )
     assert admin.max_offset(mq) == 8
     records = cpp.run("pull", "--namesrv", cluster.namesrv_addr, "--topic", topic, timeout=60)
     assert [r["body"] for r in records] == [f"fits-{i}" for i in range(8)]
@@ -216,12 +124,12 @@ def test_cpp_consumer_failure_comes_back_with_growing_delay(cluster, admin, prod
     when one message of it fails, so the test message is sent alone, once every probe
     (rejected twice as well) is through."""
     topic, group = "CppRetryDelay", "GID_CPP_RETRY_DELAY"
-    create_topic(cluster, admin, topic)
-    create_topic(cluster, admin, f"%RETRY%{group}")
-    args = ["consume", "--namesrv", cluster.namesrv_addr, "--topic", topic, "--group", group,
-            "--fail-times", 2, "--expect", 1, "--expect-prefix", "again-", "--timeout", 40,
-            "--linger", 1.0]  # fmt: skip
-    consumer: CppProcess = cpp.start(*(str(a) for a in args))
+    create_topic(cluster, admin, topic, 1)
+    create_topic(cluster, admin, f"%RETRY%{group}", 1)
+    args = cpp_consume_args(cluster, topic, group, "--fail-times", 2, "--expect", 1,
+                            "--expect-prefix", "again-", "--timeout", 40,
+                            "--linger", 1.0)  # fmt: skip
+    consumer: CppProcess = cpp.start(*args)
     consumer.wait_started()
 
     def probes() -> dict[str, set[str]]:
@@ -231,7 +139,8 @@ def test_cpp_consumer_failure_comes_back_with_growing_delay(cluster, admin, prod
                 results[r["body"]].add(r["result"])
         return results
 
-    warm_up(cluster, producer, topic, lambda: bool(probes()))
+    warm_up(cluster, producer, topic, [cpp_probe_queues(consumer, topic)],
+            queues=1, tags=None, timeout=30)  # fmt: skip
     wait_until(
         lambda: all("CONSUME_SUCCESS" in seen for seen in probes().values()),
         timeout=20,

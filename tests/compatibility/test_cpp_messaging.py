@@ -5,41 +5,37 @@ test uses its own topic and groups. C++ producers and consumers run out of proce
 ``cpp_driver.py``; the other side is OrbitMQ's own client where a test says so.
 
 A new push consumer must be pulling every queue before the messages it is meant to see are
-sent (CONSUME_FROM_LAST_OFFSET, and broadcasting consumers ask GET_MAX_OFFSET), so each
-consumer is first "warmed up": probe messages are sent to every queue until the consumer has
-received one from each queue. Probes have bodies ``probe-…`` and are left out of the checks
-(the C++ driver counts only ``--expect-prefix`` bodies toward ``--expect``).
+sent, so each consumer is first "warmed up" with probe messages (see ``scenario.py``).
 
 On a failure the broker's and NameServer's recent output is printed (captured teardown).
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 
 import pytest
-from cpp_harness import CppProcess
-
-from orbitmq.client import (
-    ConsumeStatus,
-    Message,
-    MessageExt,
-    MessageQueue,
-    MQClientError,
-    SyncAdmin,
-    SyncProducer,
-    SyncPushConsumer,
+from scenario import (
+    QUEUES,
+    broker_name,
+    cluster_fixture,
+    cpp_consume_args,
+    cpp_produce,
+    create_topic,
+    py_consumer,
+    start_cpp_consumers,
+    wait_members,
+    warm_up,
 )
-from tests.integration.conftest import Cluster, make_cluster
+
+from orbitmq.client import Message, MessageQueue, SyncProducer
+from tests.integration.conftest import Cluster
 from tests.processes import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
-QUEUES = 4
-PROBE = "probe-"
 SUCCESS = "CONSUME_SUCCESS"
 # A consumer long-polling a queue must get a new message promptly. (A Java broker re-checks
 # held pulls at least every 5 s even if it missed an arrival; the C++ client holds 15 s.)
@@ -49,13 +45,7 @@ MAX_DELIVERY_LATENCY_MS = 6000
 # --------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    running = make_cluster(tmp_path_factory.mktemp("cpp-cluster"))
-    try:
-        yield running
-    finally:
-        running.stop()
+cluster = cluster_fixture("cpp-cluster")
 
 
 @pytest.fixture(autouse=True)
@@ -64,16 +54,6 @@ def _server_output_on_failure(cluster: Cluster) -> Iterator[None]:
     # Printed at teardown: pytest shows it only for a failed test.
     print(f"--- broker output (last lines) ---\n{cluster.broker.tail(80)}")
     print(f"--- name server output (last lines) ---\n{cluster.namesrv.tail(20)}")
-
-
-@pytest.fixture(scope="module")
-def admin(cluster: Cluster) -> Iterator[SyncAdmin]:
-    client = SyncAdmin(cluster.namesrv_addr)
-    client.start()
-    try:
-        yield client
-    finally:
-        client.shutdown()
 
 
 @pytest.fixture(scope="module")
@@ -88,127 +68,6 @@ def producer(cluster: Cluster) -> Iterator[SyncProducer]:
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def broker_name(cluster: Cluster) -> str:
-    return str(cluster.broker_props["brokerName"])
-
-
-def create_topic(cluster: Cluster, admin: SyncAdmin, topic: str, queues: int = QUEUES) -> None:
-    """Create `topic` on the broker and wait until the NameServer routes all its queues."""
-    admin.create_topic(cluster.broker_addr, topic, queues, queues)
-
-    def routed() -> bool:
-        try:
-            route = admin.topic_route(topic)
-        except MQClientError:
-            return False
-        return any(
-            q.read_queue_nums == queues and q.write_queue_nums == queues for q in route.queue_datas
-        )
-
-    wait_until(routed, timeout=15, interval=0.1, message=f"no route for {topic} after 15 s")
-
-
-def wait_members(cluster: Cluster, admin: SyncAdmin, group: str, count: int) -> list[str]:
-    """Wait until the broker lists `count` members of `group` (GET_CONSUMER_LIST_BY_GROUP)."""
-    members: list[str] = []
-
-    def listed() -> bool:
-        nonlocal members
-        try:
-            members = admin.get_consumer_id_list(cluster.broker_addr, group)
-        except MQClientError:
-            members = []
-        return len(members) >= count
-
-    wait_until(
-        listed,
-        timeout=15,
-        interval=0.1,
-        message=f"broker lists {members} for group {group}, expected {count} members",
-    )
-    return members
-
-
-def cpp_consume_args(cluster: Cluster, topic: str, group: str, *extra: object) -> list[str]:
-    return [
-        "consume",
-        "--namesrv",
-        cluster.namesrv_addr,
-        "--topic",
-        topic,
-        "--group",
-        group,
-        *(str(e) for e in extra),
-    ]
-
-
-def cpp_produce(cpp, cluster: Cluster, topic: str, *extra: object) -> list[dict]:
-    records = cpp.run(
-        "produce",
-        "--namesrv",
-        cluster.namesrv_addr,
-        "--topic",
-        topic,
-        "--group",
-        f"PID_{topic}",
-        *(str(e) for e in extra),
-        timeout=60,
-    )
-    bad = [r for r in records if r.get("status") != 0]
-    assert not bad, f"C++ sends not SEND_OK: {bad}"
-    return records
-
-
-def cpp_probe_queues(proc: CppProcess, topic: str) -> Callable[[], set[int]]:
-    """Queue ids of `topic` from which the C++ consumer has received a probe so far."""
-
-    def seen() -> set[int]:
-        return {
-            r["queue_id"]
-            for r in proc.records_so_far()
-            if r.get("topic") == topic and (r.get("body") or "").startswith(PROBE)
-        }
-
-    return seen
-
-
-def warm_up(
-    cluster: Cluster,
-    producer: SyncProducer,
-    topic: str,
-    consumers: list[Callable[[], set[int]]],
-    *,
-    tags: str = "Probe",
-    queues: int = QUEUES,
-    timeout: float = 20.0,
-    procs: Sequence[CppProcess] = (),
-) -> None:
-    """Send a probe to every queue, every 0.3 s, until each consumer got one from each."""
-    want = set(range(queues))
-    deadline = time.monotonic() + timeout
-    n = 0
-    while True:
-        for q in range(queues):
-            producer.send_to_queue(
-                Message(topic, f"{PROBE}{n}-{q}".encode(), tags=tags),
-                MessageQueue(topic, broker_name(cluster), q),
-            )
-        n += 1
-        round_end = time.monotonic() + 0.3
-        while time.monotonic() < round_end:
-            if all(seen() >= want for seen in consumers):
-                return
-            time.sleep(0.02)
-        for proc in procs:
-            if proc.poll() is not None:
-                raise AssertionError(proc.wait(0).describe("C++ consumer exited during warm-up"))
-        if time.monotonic() > deadline:
-            raise AssertionError(
-                f"consumers of {topic} did not receive probes from all {queues} queues within "
-                f"{timeout} s: {[sorted(seen()) for seen in consumers]}"
-            )
 
 
 def real(records: list[dict], prefix: str) -> list[dict]:
@@ -251,62 +110,6 @@ def duplicates(items: list) -> dict:
     return {k: n for k, n in Counter(items).items() if n > 1}
 
 
-class Collector:
-    """Listener for OrbitMQ's SyncPushConsumer that records every delivered message."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.messages: list[MessageExt] = []
-        self.received_ms: dict[int, int] = {}  # id(message) -> when the listener got it
-
-    def __call__(self, msgs: list[MessageExt]) -> ConsumeStatus:
-        now = int(time.time() * 1000)
-        with self.lock:
-            self.messages.extend(msgs)
-            self.received_ms.update((id(m), now) for m in msgs)
-        return ConsumeStatus.CONSUME_SUCCESS
-
-    def latencies(self, msgs: list[MessageExt]) -> list[tuple[str, int, int, int]]:
-        with self.lock:
-            return [
-                (
-                    m.body[:40].decode(errors="replace"),
-                    m.queue_id,
-                    m.queue_offset,
-                    self.received_ms[id(m)] - m.store_timestamp,
-                )
-                for m in msgs
-            ]
-
-    def snapshot(self) -> list[MessageExt]:
-        with self.lock:
-            return list(self.messages)
-
-    def probe_queues(self, topic: str) -> Callable[[], set[int]]:
-        def seen() -> set[int]:
-            return {
-                m.queue_id
-                for m in self.snapshot()
-                if m.topic == topic and m.body.startswith(PROBE.encode())
-            }
-
-        return seen
-
-    def real(self, prefix: str) -> list[MessageExt]:
-        return [m for m in self.snapshot() if m.body.startswith(prefix.encode())]
-
-
-def py_consumer(
-    cluster: Cluster, group: str, topic: str, expression: str = "*", **kwargs
-) -> tuple[SyncPushConsumer, Collector]:
-    collector = Collector()
-    consumer = SyncPushConsumer(group, cluster.namesrv_addr, **kwargs)
-    consumer.subscribe(topic, expression)
-    consumer.register_message_listener(collector)
-    consumer.start()
-    return consumer, collector
-
-
 # --------------------------------------------------------------------------- tests
 
 
@@ -314,24 +117,10 @@ def test_cpp_producer_to_cpp_push_consumer(cluster, admin, producer, cpp):
     """1. C++ sync sends with tags and keys reach a C++ PushConsumer intact."""
     topic, group, n = "CppToCppPush", "GID_CPP_PUSH", 50
     create_topic(cluster, admin, topic)
-    consumer = cpp.start(
-        *cpp_consume_args(
-            cluster,
-            topic,
-            group,
-            "--expect",
-            n,
-            "--expect-prefix",
-            "c2c-",
-            "--timeout",
-            40,
-            "--linger",
-            0.5,
-        )
-    )
-    consumer.wait_started()
-    wait_members(cluster, admin, group, 1)
-    warm_up(cluster, producer, topic, [cpp_probe_queues(consumer, topic)], procs=[consumer])
+    [consumer] = start_cpp_consumers(
+        cpp, cluster, admin, producer, topic, group,
+        "--expect", n, "--expect-prefix", "c2c-", "--timeout", 40, "--linger", 0.5,
+    )  # fmt: skip
 
     tags = ["TagA", "TagB", "TagC"]
     sent = cpp_produce(
@@ -420,28 +209,11 @@ def test_python_producer_to_cpp_push_consumer(cluster, admin, producer, cpp):
     """3. OrbitMQ's producer -> C++ PushConsumer: body, tags, keys and user properties."""
     topic, group, n = "PyToCppPush", "GID_CPP_FROM_PY", 12
     create_topic(cluster, admin, topic)
-    consumer = cpp.start(
-        *cpp_consume_args(
-            cluster,
-            topic,
-            group,
-            "--expect",
-            n,
-            "--expect-prefix",
-            "py-",
-            "--timeout",
-            40,
-            "--linger",
-            0.5,
-            "--show-property",
-            "color",
-            "--show-property",
-            "note",
-        )
-    )
-    consumer.wait_started()
-    wait_members(cluster, admin, group, 1)
-    warm_up(cluster, producer, topic, [cpp_probe_queues(consumer, topic)], procs=[consumer])
+    [consumer] = start_cpp_consumers(
+        cpp, cluster, admin, producer, topic, group,
+        "--expect", n, "--expect-prefix", "py-", "--timeout", 40, "--linger", 0.5,
+        "--show-property", "color", "--show-property", "note",
+    )  # fmt: skip
 
     sent = {}
     for i in range(n):
@@ -569,26 +341,11 @@ def test_cpp_consumer_failure_is_redelivered_via_retry_topic(cluster, admin, pro
     topic, group, n = "CppRetry", "GID_CPP_RETRY", 5
     retry_topic = f"%RETRY%{group}"
     create_topic(cluster, admin, topic)
-    consumer = cpp.start(
-        *cpp_consume_args(
-            cluster,
-            topic,
-            group,
-            "--fail-times",
-            1,
-            "--expect",
-            n,
-            "--expect-prefix",
-            "retry-",
-            "--timeout",
-            40,
-            "--linger",
-            1.0,
-        )
-    )
-    consumer.wait_started()
-    wait_members(cluster, admin, group, 1)
-    warm_up(cluster, producer, topic, [cpp_probe_queues(consumer, topic)], procs=[consumer])
+    [consumer] = start_cpp_consumers(
+        cpp, cluster, admin, producer, topic, group,
+        "--fail-times", 1, "--expect", n, "--expect-prefix", "retry-", "--timeout", 40,
+        "--linger", 1.0,
+    )  # fmt: skip
     sent = cpp_produce(
         cpp,
         cluster,
@@ -694,31 +451,11 @@ def test_cpp_broadcasting_consumers_each_get_everything(cluster, admin, producer
     """7. Two C++ BROADCASTING members of one group both receive every message."""
     topic, group, n = "CppBroadcast", "GID_CPP_BROADCAST", 20
     create_topic(cluster, admin, topic)
-    args = cpp_consume_args(
-        cluster,
-        topic,
-        group,
-        "--broadcast",
-        "--expect",
-        n,
-        "--expect-prefix",
-        "bc-",
-        "--timeout",
-        40,
-        "--linger",
-        0.5,
-    )
-    members = [cpp.start(*args), cpp.start(*args)]
-    for proc in members:
-        proc.wait_started()
-    wait_members(cluster, admin, group, 2)
-    warm_up(
-        cluster,
-        producer,
-        topic,
-        [cpp_probe_queues(p, topic) for p in members],
-        procs=members,
-    )
+    members = start_cpp_consumers(
+        cpp, cluster, admin, producer, topic, group,
+        "--broadcast", "--expect", n, "--expect-prefix", "bc-", "--timeout", 40, "--linger", 0.5,
+        members=2,
+    )  # fmt: skip
     cpp_produce(
         cpp,
         cluster,

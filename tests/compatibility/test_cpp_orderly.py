@@ -17,61 +17,30 @@ from collections import defaultdict
 from collections.abc import Iterator
 
 import pytest
+from scenario import QUEUES, cluster_fixture, cpp_consume_args, create_topic
 
 from orbitmq.client import (
     ConsumeOrderlyStatus,
     Message,
     MessageExt,
-    MQClientError,
     SyncAdmin,
     SyncProducer,
     SyncPushConsumer,
     select_by_hash,
 )
-from tests.integration.conftest import Cluster, make_cluster
+from tests.integration.conftest import Cluster
 from tests.processes import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
-QUEUES = 4
 
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    running = make_cluster(tmp_path_factory.mktemp("cpp-orderly"))
-    try:
-        yield running
-    finally:
-        running.stop()
+cluster = cluster_fixture("cpp-orderly")
 
 
 @pytest.fixture(autouse=True)
 def _server_output_on_failure(cluster: Cluster) -> Iterator[None]:
     yield
     print(f"--- broker output (last lines) ---\n{cluster.broker.tail(60)}")
-
-
-@pytest.fixture(scope="module")
-def admin(cluster: Cluster) -> Iterator[SyncAdmin]:
-    client = SyncAdmin(cluster.namesrv_addr)
-    client.start()
-    try:
-        yield client
-    finally:
-        client.shutdown()
-
-
-def create_topic(cluster: Cluster, admin: SyncAdmin, topic: str) -> None:
-    admin.create_topic(cluster.broker_addr, topic, QUEUES, QUEUES, order=True)
-
-    def routed() -> bool:
-        try:
-            route = admin.topic_route(topic)
-        except MQClientError:
-            return False
-        return any(q.write_queue_nums == QUEUES for q in route.queue_datas)
-
-    wait_until(routed, timeout=15, interval=0.1, message=f"no route for {topic}")
 
 
 def sequences(records: list[dict], topic: str) -> dict[str, list[tuple[int, int]]]:
@@ -100,7 +69,7 @@ def test_cpp_orderly_producer_to_cpp_orderly_consumer(
     cpp, cluster: Cluster, admin: SyncAdmin
 ) -> None:
     topic, count = "CppOrderTopic", 30
-    create_topic(cluster, admin, topic)
+    create_topic(cluster, admin, topic, order=True)
     seen_ids: set[str] = set()
     # One after another: parallel C++ producers can generate the same UNIQ_KEY (the
     # 1.2.3 client's ids are not unique across processes started together).
@@ -128,22 +97,10 @@ def test_cpp_orderly_producer_to_cpp_orderly_consumer(
         seen_ids.update(r["msg_id"] for r in sent)
     # --body-prefix P gives bodies P-i; rewrite them as key:seq for the check below
     records = cpp.run(
-        "consume",
-        "--namesrv",
-        cluster.namesrv_addr,
-        "--topic",
-        topic,
-        "--group",
-        "GID_CPP_ORDERLY",
-        "--orderly",
-        "--expect",
-        3 * count,
-        "--timeout",
-        40,
-        "--linger",
-        0.5,
+        *cpp_consume_args(cluster, topic, "GID_CPP_ORDERLY", "--orderly", "--expect", 3 * count,
+                          "--timeout", 40, "--linger", 0.5),
         timeout=90,
-    )
+    )  # fmt: skip
     for rec in records:
         if rec.get("body"):
             prefix, _, seq = rec["body"].rpartition("-")
@@ -158,7 +115,7 @@ def test_orbitmq_orderly_producer_to_cpp_orderly_consumer(
 ) -> None:
     topic, count = "PyOrderTopic", 20
     keys = [f"order-{k}" for k in range(6)]
-    create_topic(cluster, admin, topic)
+    create_topic(cluster, admin, topic, order=True)
     producer = SyncProducer("PID_PY_ORDER", cluster.namesrv_addr)
     producer.start()
     try:
@@ -171,22 +128,10 @@ def test_orbitmq_orderly_producer_to_cpp_orderly_consumer(
         producer.shutdown()
     t0 = time.monotonic()
     records = cpp.run(
-        "consume",
-        "--namesrv",
-        cluster.namesrv_addr,
-        "--topic",
-        topic,
-        "--group",
-        "GID_CPP_ORDERLY_FROM_PY",
-        "--orderly",
-        "--expect",
-        len(keys) * count,
-        "--timeout",
-        40,
-        "--linger",
-        0.5,
+        *cpp_consume_args(cluster, topic, "GID_CPP_ORDERLY_FROM_PY", "--orderly",
+                          "--expect", len(keys) * count, "--timeout", 40, "--linger", 0.5),
         timeout=90,
-    )
+    )  # fmt: skip
     violations = check_order(sequences(records, topic), keys, count)
     print(
         f"OrbitMQ -> C++ orderly: {len(keys) * count} messages in "
@@ -209,7 +154,7 @@ def test_cpp_and_orbitmq_orderly_members_hand_queues_over(
     previous owner consumed last: those are reported, not failed."""
     topic, group, count = "MixedOrderTopic", "GID_MIXED_ORDERLY", 40
     keys = [f"mixed-{k}" for k in range(8)]
-    create_topic(cluster, admin, topic)
+    create_topic(cluster, admin, topic, order=True)
     deliveries: list[tuple[float, str, int, int]] = []  # (ms, key, seq, queue id)
 
     def listener(msgs: list[MessageExt]) -> ConsumeOrderlyStatus:
@@ -232,19 +177,11 @@ def test_cpp_and_orbitmq_orderly_members_hand_queues_over(
         for seq in range(count):
             if seq == count // 3:
                 joined = cpp.start(
-                    "consume",
-                    "--namesrv",
-                    cluster.namesrv_addr,
-                    "--topic",
-                    topic,
-                    "--group",
-                    group,
-                    "--orderly",
-                    "--expect",
-                    0,
-                    "--timeout",
-                    8,  # stays until production is over
-                )
+                    *cpp_consume_args(
+                        cluster, topic, group, "--orderly", "--expect", 0,
+                        "--timeout", 8,  # stays until production is over
+                    )
+                )  # fmt: skip
                 joined.wait_started()
             for key in keys:
                 producer.send_orderly(

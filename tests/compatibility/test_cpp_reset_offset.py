@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
+from scenario import cluster_fixture, cpp_consume_args, create_topic
 
-from orbitmq.client import Message, MQClientError, SyncAdmin, SyncProducer
-from tests.integration.conftest import Cluster, make_cluster
+from orbitmq.client import Message, SyncAdmin, SyncProducer
+from tests.integration.conftest import Cluster
 from tests.processes import wait_until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -22,13 +22,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 TOPIC, GROUP, BATCH = "CppResetTopic", "GID_CPP_RESET", 10
 
 
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    running = make_cluster(tmp_path_factory.mktemp("cpp-reset"))
-    try:
-        yield running
-    finally:
-        running.stop()
+cluster = cluster_fixture("cpp-reset")
 
 
 def test_cpp_consumer_follows_a_reset(cpp, cluster: Cluster) -> None:
@@ -37,15 +31,7 @@ def test_cpp_consumer_follows_a_reset(cpp, cluster: Cluster) -> None:
     producer = SyncProducer("PID_CPP_RESET", cluster.namesrv_addr)
     producer.start()
     try:
-        admin.create_topic(cluster.broker_addr, TOPIC, 2, 2)
-
-        def routed() -> bool:
-            try:
-                return bool(admin.topic_route(TOPIC).queue_datas)
-            except MQClientError:
-                return False
-
-        wait_until(routed, timeout=15, interval=0.1, message="no route")
+        create_topic(cluster, admin, TOPIC, 2)
         for i in range(BATCH):
             producer.send(Message(TOPIC, f"a-{i}".encode()))
         time.sleep(1.0)
@@ -54,17 +40,7 @@ def test_cpp_consumer_follows_a_reset(cpp, cluster: Cluster) -> None:
         for i in range(BATCH):
             producer.send(Message(TOPIC, f"b-{i}".encode()))
         consumer = cpp.start(
-            "consume",
-            "--namesrv",
-            cluster.namesrv_addr,
-            "--topic",
-            TOPIC,
-            "--group",
-            GROUP,
-            "--expect",
-            0,
-            "--timeout",
-            30,
+            *cpp_consume_args(cluster, TOPIC, GROUP, "--expect", 0, "--timeout", 30)
         )
         consumer.wait_started()
 

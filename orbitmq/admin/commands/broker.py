@@ -7,7 +7,7 @@ import time
 
 import click
 
-from orbitmq.admin.commands.topic import masters_of_cluster
+from orbitmq.admin.commands.topic import broker_names_of_cluster, masters_of_cluster
 from orbitmq.admin.message_format import message_queue_str
 from orbitmq.admin.runner import (
     JAVA_BOOL,
@@ -30,12 +30,8 @@ def cluster_brokers(info: ClusterInfo, cluster: str) -> list[tuple[str, list[str
     Raises:
         CommandError: the cluster is unknown.
     """
-    names = info.cluster_addr_table.get(cluster)
-    if names is None:
-        known = ", ".join(sorted(info.cluster_addr_table)) or "none"
-        raise CommandError(f"cluster {cluster!r} not found (known clusters: {known})")
     result = []
-    for name in sorted(names):
+    for name in broker_names_of_cluster(info, cluster):
         broker = info.broker_addr_table.get(name)
         if broker is None:
             continue

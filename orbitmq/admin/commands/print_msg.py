@@ -10,6 +10,8 @@ from __future__ import annotations
 import codecs
 import time
 from collections import Counter
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -40,6 +42,23 @@ PRINT_TIMEOUT = 300.0
 TIME_HELP = "timestamp[currentTimeMillis|yyyy-MM-dd#HH:mm:ss:SSS]"
 SUB_HELP = "Subscribe Expression(eg: TagA || TagB)"
 RT_FORMAT = "%-32s  %-4s  %-20s    %s"
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _read_options(fn: F) -> F:
+    """`-c`, `-s`, `-b` and `-e`, which printMsg and printMsgByQueue share."""
+    options = (
+        click.option(
+            "-c", "--charsetName", "charset", default="UTF-8", help="CharsetName(eg: UTF-8,GBK)"
+        ),
+        click.option("-s", "--subExpression", "expression", default="*", help=SUB_HELP),
+        click.option("-b", "--beginTimestamp", "begin", default=None, help=f"Begin {TIME_HELP}"),
+        click.option("-e", "--endTimestamp", "end", default=None, help=f"End {TIME_HELP}"),
+    )
+    for option in reversed(options):  # the first option is listed first in --help
+        fn = option(fn)
+    return fn
 
 
 def _charset(value: str) -> str:
@@ -87,16 +106,7 @@ async def _range(
 
 @admin_command("printMsg", help="Print Message Detail")
 @click.option("-t", "--topic", required=True, help="topic name")
-@click.option("-c", "--charsetName", "charset", default="UTF-8", help="CharsetName(eg: UTF-8,GBK)")
-@click.option(
-    "-s",
-    "--subExpression",
-    "expression",
-    default="*",
-    help=SUB_HELP,
-)
-@click.option("-b", "--beginTimestamp", "begin", default=None, help=f"Begin {TIME_HELP}")
-@click.option("-e", "--endTimestamp", "end", default=None, help=f"End {TIME_HELP}")
+@_read_options
 @click.option("-d", "--printBody", "print_body", type=JAVA_BOOL, default=True, help="print body")
 def print_msg(
     namesrv_addr: str | None, topic: str, charset: str, expression: str, begin: str | None,
@@ -139,16 +149,7 @@ def print_msg(
 @click.option("-t", "--topic", required=True, help="topic name")
 @click.option("-a", "--brokerName", "broker_name", required=True, help="broker name")
 @click.option("-i", "--queueId", "queue_id", type=click.IntRange(0), required=True, help="queue id")
-@click.option("-c", "--charsetName", "charset", default="UTF-8", help="CharsetName(eg: UTF-8,GBK)")
-@click.option(
-    "-s",
-    "--subExpression",
-    "expression",
-    default="*",
-    help=SUB_HELP,
-)
-@click.option("-b", "--beginTimestamp", "begin", default=None, help=f"Begin {TIME_HELP}")
-@click.option("-e", "--endTimestamp", "end", default=None, help=f"End {TIME_HELP}")
+@_read_options
 @click.option(
     "-p",
     "--printMsg",

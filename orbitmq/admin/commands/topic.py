@@ -27,8 +27,8 @@ TOPIC_SYS_FLAG_UNIT = 0x1
 TOPIC_SYS_FLAG_UNIT_SUB = 0x2
 
 
-def masters_of_cluster(info: ClusterInfo, cluster: str) -> list[tuple[str, str]]:
-    """(brokerName, master address) of every broker set in `cluster`, sorted by name.
+def broker_names_of_cluster(info: ClusterInfo, cluster: str) -> list[str]:
+    """The broker names of `cluster`, sorted.
 
     Raises:
         CommandError: the cluster is unknown.
@@ -37,8 +37,17 @@ def masters_of_cluster(info: ClusterInfo, cluster: str) -> list[tuple[str, str]]
     if names is None:
         known = ", ".join(sorted(info.cluster_addr_table)) or "none"
         raise CommandError(f"cluster {cluster!r} not found (known clusters: {known})")
+    return sorted(names)
+
+
+def masters_of_cluster(info: ClusterInfo, cluster: str) -> list[tuple[str, str]]:
+    """(brokerName, master address) of every broker set in `cluster`, sorted by name.
+
+    Raises:
+        CommandError: the cluster is unknown.
+    """
     masters = []
-    for name in sorted(names):
+    for name in broker_names_of_cluster(info, cluster):
         broker = info.broker_addr_table.get(name)
         if broker is not None and MASTER_ID in broker.broker_addrs:
             masters.append((name, broker.broker_addrs[MASTER_ID]))

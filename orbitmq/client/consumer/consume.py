@@ -102,7 +102,46 @@ class ListenerInvoker:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
 
-class ConsumeService:
+async def finish_tasks(tasks: list[asyncio.Task[None]], timeout: float) -> None:
+    """Wait up to `timeout` for `tasks`; cancel those still running and await them."""
+    if tasks:
+        _, pending = await asyncio.wait(tasks, timeout=timeout)
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+
+
+class ListenerService:
+    """What both consume services hold: the listener, the offsets and the in-flight cap."""
+
+    def __init__(
+        self,
+        instance: ClientInstance,
+        group: str,
+        message_model: str,
+        offset_store: OffsetStore,
+        listener: Callable[..., Any],
+        max_in_flight: int,
+        max_reconsume_times: int,
+        trace: TraceDispatcher | None,
+    ) -> None:
+        self._instance = instance
+        self._trace = trace
+        self._group = group
+        self._clustering = message_model == CLUSTERING
+        self._offsets = offset_store
+        self._invoker = ListenerInvoker(listener, group, max_in_flight)
+        self._max_reconsume_times = max_reconsume_times
+        self._slots = asyncio.Semaphore(max_in_flight)
+
+    def _send_back_target(self, mq: MessageQueue, msg: MessageExt) -> str:
+        """The master of `mq`'s broker, else the broker that stored `msg`."""
+        addr = self._instance.routes.master_addr(mq.broker_name)
+        return addr or f"{msg.store_host[0]}:{msg.store_host[1]}"
+
+
+class ConsumeService(ListenerService):
     """Runs listener calls for a push consumer and settles their offsets."""
 
     def __init__(
@@ -116,14 +155,16 @@ class ConsumeService:
         max_reconsume_times: int = broker_api.DEFAULT_MAX_RECONSUME_TIMES,
         trace: TraceDispatcher | None = None,
     ) -> None:
-        self._instance = instance
-        self._trace = trace
-        self._group = group
-        self._clustering = message_model == CLUSTERING
-        self._offsets = offset_store
-        self._invoker = ListenerInvoker(listener, group, max_in_flight)
-        self._max_reconsume_times = max_reconsume_times
-        self._slots = asyncio.Semaphore(max_in_flight)
+        super().__init__(
+            instance,
+            group,
+            message_model,
+            offset_store,
+            listener,
+            max_in_flight,
+            max_reconsume_times,
+            trace,
+        )
         self._tasks: set[asyncio.Task[None]] = set()
 
     def submit(self, mq: MessageQueue, pq: ProcessQueue, msgs: list[MessageExt]) -> None:
@@ -163,9 +204,8 @@ class ConsumeService:
     async def _send_back(self, mq: MessageQueue, msgs: list[MessageExt]) -> list[MessageExt]:
         """Send failed messages back; return those the broker did not take."""
         failed = []
-        addr = self._instance.routes.master_addr(mq.broker_name)
         for msg in msgs:
-            target = addr or f"{msg.store_host[0]}:{msg.store_host[1]}"
+            target = self._send_back_target(mq, msg)
             try:
                 await broker_api.consumer_send_msg_back(
                     self._instance,
@@ -193,10 +233,5 @@ class ConsumeService:
 
     async def aclose(self, timeout: float = 5.0) -> None:
         """Wait up to `timeout` for running batches, cancel the rest, stop the threads."""
-        if self._tasks:
-            _, pending = await asyncio.wait(list(self._tasks), timeout=timeout)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
+        await finish_tasks(list(self._tasks), timeout)
         self._invoker.shutdown()

@@ -30,10 +30,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from orbitmq.client import broker_api
-from orbitmq.client.consumer.consume import RAISED, ConsumeStatus, ListenerInvoker
+from orbitmq.client.consumer.consume import (
+    RAISED,
+    ConsumeStatus,
+    ListenerService,
+    finish_tasks,
+)
 from orbitmq.client.consumer.offset_store import OffsetStore
 from orbitmq.client.consumer.process_queue import ProcessQueue
-from orbitmq.client.heartbeat import CLUSTERING
 from orbitmq.client.instance import ClientInstance
 from orbitmq.client.message import MessageQueue
 from orbitmq.client.trace import TraceDispatcher
@@ -66,7 +70,7 @@ class _Worker:
     task: asyncio.Task[None] | None = None
 
 
-class OrderlyConsumeService:
+class OrderlyConsumeService(ListenerService):
     """One worker per queue; see the module docstring."""
 
     def __init__(
@@ -84,15 +88,17 @@ class OrderlyConsumeService:
         lock_queue: LockQueue,
         trace: TraceDispatcher | None = None,
     ) -> None:
-        self._instance = instance
-        self._trace = trace
-        self._group = group
-        self._clustering = message_model == CLUSTERING
-        self._offsets = offset_store
-        self._invoker = ListenerInvoker(listener, group, max_in_flight)
-        self._slots = asyncio.Semaphore(max_in_flight)
+        super().__init__(
+            instance,
+            group,
+            message_model,
+            offset_store,
+            listener,
+            max_in_flight,
+            max_reconsume_times,
+            trace,
+        )
         self._batch_size = max(1, batch_size)
-        self._max_reconsume_times = max_reconsume_times
         self._suspend_seconds = suspend_seconds
         self._lock_queue = lock_queue
         self._workers: dict[MessageQueue, _Worker] = {}
@@ -194,8 +200,7 @@ class OrderlyConsumeService:
         return spent
 
     async def _send_to_dlq(self, mq: MessageQueue, msg: MessageExt) -> bool:
-        addr = self._instance.routes.master_addr(mq.broker_name)
-        target = addr or f"{msg.store_host[0]}:{msg.store_host[1]}"
+        target = self._send_back_target(mq, msg)
         try:
             await broker_api.consumer_send_msg_back(
                 self._instance,
@@ -223,11 +228,6 @@ class OrderlyConsumeService:
         tasks = [w.task for w in self._workers.values() if w.task is not None]
         for worker in self._workers.values():
             worker.wake.set()
-        if tasks:
-            _, pending = await asyncio.wait(tasks, timeout=timeout)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
+        await finish_tasks(tasks, timeout)
         self._workers.clear()
         self._invoker.shutdown()
