@@ -84,9 +84,9 @@ class ServerProcess:
                 return
             if self.process.poll() is not None:
                 break
-        raise AssertionError(
-            f"{self.name} did not boot (exit {self.process.poll()}):\n" + self.tail()
-        )
+        exit_code = self.process.poll()
+        self.stop(timeout=5)  # never leave a half-started server behind
+        raise AssertionError(f"{self.name} did not boot (exit {exit_code}):\n" + self.tail())
 
     def tail(self, lines: int = 60) -> str:
         return "\n".join(list(self.output)[-lines:])

@@ -4,6 +4,7 @@ loss of one of several independent NameServers."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import time
 from pathlib import Path
@@ -39,12 +40,15 @@ async def wait_route(addr: str, topic: str, expected: set[str], timeout: float =
 
 
 async def test_killed_broker_is_dropped_and_one_namesrv_is_enough(tmp_path: Path) -> None:
-    first, first_addr = start_namesrv(tmp_path)
-    second, second_addr = start_namesrv(tmp_path)
-    both = f"{first_addr};{second_addr}"
-    props = broker_properties(tmp_path, both, brokerName="broker-ns")
-    broker = start_broker(tmp_path, props)
-    try:
+    with contextlib.ExitStack() as stack:
+        first, first_addr = start_namesrv(tmp_path)
+        stack.callback(first.stop)
+        second, second_addr = start_namesrv(tmp_path)
+        stack.callback(second.stop)
+        both = f"{first_addr};{second_addr}"
+        props = broker_properties(tmp_path, both, brokerName="broker-ns")
+        broker = start_broker(tmp_path, props)
+        stack.callback(broker.stop)
         topic = "NsTopic"
         await produce(both, topic, 3)
         # The auto-created topic reaches every NameServer with the next registration.
@@ -67,7 +71,3 @@ async def test_killed_broker_is_dropped_and_one_namesrv_is_enough(tmp_path: Path
         # well before the 120 s expiry.
         broker.kill()
         await wait_route(second_addr, topic, set(), timeout=10)
-    finally:
-        broker.stop()
-        first.stop()
-        second.stop()
