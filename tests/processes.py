@@ -7,6 +7,7 @@ boot line, and is stopped with a real signal.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -19,14 +20,15 @@ from pathlib import Path
 BOOT_TIMEOUT = 30.0
 
 
+# Below the kernel's ephemeral range (32768+), so a client socket lingering in TIME_WAIT
+# on the same port cannot make a server's bind fail.
+_PORT_RANGE = (20000, 32000)
+
+
 def free_port(count: int = 1) -> int:
-    """A port p such that p-2 .. p+1 are free too (broker VIP and HA ports)."""
-    for _ in range(200):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port < 1030 or port > 65000:
-            continue
+    """A port p such that p-2 .. p+count are free too (broker VIP and HA ports)."""
+    for _ in range(500):
+        port = random.randrange(*_PORT_RANGE)
         if all(_is_free(p) for p in range(port - 2, port + count + 1)):
             return port
     raise RuntimeError("no free port found")
@@ -34,9 +36,8 @@ def free_port(count: int = 1) -> int:
 
 def _is_free(port: int) -> bool:
     with socket.socket() as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            s.bind(("127.0.0.1", port))
+            s.bind(("0.0.0.0", port))
         except OSError:
             return False
     return True
