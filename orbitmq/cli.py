@@ -13,6 +13,8 @@ from collections.abc import Awaitable, Callable
 import click
 
 from orbitmq import __version__
+from orbitmq.admin.cli import main as admin_main
+from orbitmq.bench.cli import bench
 from orbitmq.config_file import ConfigError
 
 log = logging.getLogger("orbitmq")
@@ -239,20 +241,6 @@ def standalone(
         _fail(str(exc))
 
 
-def _register_optional_commands() -> None:
-    """`orbitmq admin` and `orbitmq bench` live in their own packages."""
-    try:
-        from orbitmq.admin.cli import main as admin_main
-    except ImportError:
-        pass
-    else:
-        main.add_command(admin_main, name="admin")
-    try:
-        from orbitmq.bench.cli import bench
-    except ImportError:
-        pass
-    else:
-        main.add_command(bench, name="bench")
-
-
-_register_optional_commands()
+# `orbitmq admin` and `orbitmq bench` live in their own packages.
+main.add_command(admin_main, name="admin")
+main.add_command(bench, name="bench")
