@@ -14,6 +14,7 @@ parks it as a transactional half message (transaction/), DELAY>0 in SCHEDULE_TOP
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import zlib
@@ -186,39 +187,20 @@ class SendMessageHandler:
                 properties.pop(MessageConst.DELAY, None)  # no delay on the way to the DLQ
 
         if batch:
-            body = request.body
-            if sys_flag & SysFlag.COMPRESSED:
-                try:
-                    body = zlib.decompress(body)
-                except zlib.error as exc:
-                    raise MessageIllegalError(f"compressed batch body is corrupt: {exc}") from exc
-                sys_flag &= ~SysFlag.COMPRESSED
-            if len(body) > self._broker.config.max_message_size:
-                raise MessageIllegalError(
-                    f"batch body is {len(body)} bytes; maxMessageSize is "
-                    f"{self._broker.config.max_message_size}"
-                )
-            messages = []
-            for entry in decode_batch(body):
-                merged = {**properties, **entry.properties, MessageConst.CLUSTER: cluster}
-                if delay_level_of(merged) > 0:
-                    raise MessageIllegalError("a batch message cannot carry a delay level")
-                messages.append(
-                    MessageExt(
-                        topic=topic,
-                        body=entry.body,
-                        properties=merged,
-                        queue_id=queue_id,
-                        flag=entry.flag,
-                        sys_flag=sys_flag,
-                        born_timestamp=born_timestamp,
-                        born_host=born_host,
-                        store_host=store_host,
-                        reconsume_times=reconsume_times,
-                    )
-                )
-            if not messages:
-                raise MessageIllegalError("batch body holds no message")
+            messages = self._batch_messages(
+                request.body,
+                properties,
+                MessageExt(
+                    topic=topic,
+                    body=b"",
+                    queue_id=queue_id,
+                    sys_flag=sys_flag,
+                    born_timestamp=born_timestamp,
+                    born_host=born_host,
+                    store_host=store_host,
+                    reconsume_times=reconsume_times,
+                ),
+            )
         else:
             properties[MessageConst.CLUSTER] = cluster
             message = MessageExt(
@@ -243,6 +225,38 @@ class SendMessageHandler:
         if store.flush_wait_needed(result, messages[0]):
             return self._response_after_flush(request, result, queue_id)
         return self._response(request, result, queue_id)
+
+    def _batch_messages(
+        self, body: bytes, properties: dict[str, str], template: MessageExt
+    ) -> list[MessageExt]:
+        """Split a batch body (section 6) into messages sharing the header's fields.
+
+        C++ 1.2.3 zlib-compresses the whole batch body and sets sysFlag bit 0.
+        """
+        sys_flag = template.sys_flag
+        if sys_flag & SysFlag.COMPRESSED:
+            try:
+                body = zlib.decompress(body)
+            except zlib.error as exc:
+                raise MessageIllegalError(f"compressed batch body is corrupt: {exc}") from exc
+            sys_flag &= ~SysFlag.COMPRESSED
+        limit = self._broker.config.max_message_size
+        if len(body) > limit:
+            raise MessageIllegalError(f"batch body is {len(body)} bytes; maxMessageSize is {limit}")
+        cluster = self._broker.config.broker_cluster_name
+        messages = []
+        for entry in decode_batch(body):
+            merged = {**properties, **entry.properties, MessageConst.CLUSTER: cluster}
+            if delay_level_of(merged) > 0:
+                raise MessageIllegalError("a batch message cannot carry a delay level")
+            messages.append(
+                dataclasses.replace(
+                    template, body=entry.body, properties=merged, flag=entry.flag, sys_flag=sys_flag
+                )
+            )
+        if not messages:
+            raise MessageIllegalError("batch body holds no message")
+        return messages
 
     async def _response_after_flush(
         self, request: RemotingCommand, result: PutMessageResult, queue_id: int
