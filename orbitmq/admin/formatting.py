@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orbitmq.protocol.perm import perm_to_string
+from orbitmq.protocol.topics import is_group_topic
 
 __all__ = [
     "CLUSTER_LIST_FORMAT",
@@ -196,7 +197,7 @@ def topic_cluster_lines(rows: Iterable[tuple[str, str, list[str]]]) -> list[str]
     """
     lines = [TOPIC_CLUSTER_FORMAT % ("#Cluster Name", "#Topic", "#Consumer Group")]
     for cluster, topic, groups in rows:
-        if topic.startswith(("%RETRY%", "%DLQ%")):
+        if is_group_topic(topic):
             continue
         for group in groups or [""]:
             lines.append(TOPIC_CLUSTER_FORMAT % (cluster, topic, group))

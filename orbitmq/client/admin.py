@@ -19,7 +19,7 @@ from orbitmq.client.consumer.broker_requests import parse_reset_offsets
 from orbitmq.client.errors import MQClientError, TopicNotExistError, error_for_code
 from orbitmq.client.instance import ClientInstance
 from orbitmq.client.message import MessageQueue
-from orbitmq.client.route import DEFAULT_TOPIC, BrokerData, TopicRouteData, parse_broker_data
+from orbitmq.client.route import BrokerData, TopicRouteData, parse_broker_data
 from orbitmq.errors import RemoteProtocolError
 from orbitmq.protocol.codes import RequestCode, ResponseCode
 from orbitmq.protocol.command import RemotingCommand
@@ -31,6 +31,7 @@ from orbitmq.protocol.message import (
     decode_record,
     decode_records,
 )
+from orbitmq.protocol.topics import DEFAULT_TOPIC
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,13 +33,12 @@ from orbitmq.client.message import MessageQueue
 from orbitmq.client.route import MASTER_ID
 from orbitmq.protocol.codes import RequestCode, ResponseCode
 from orbitmq.protocol.command import RemotingCommand
+from orbitmq.protocol.topics import retry_topic
 
 if TYPE_CHECKING:
     from orbitmq.client.admin import ClusterInfo
     from orbitmq.client.route import TopicRouteData
     from orbitmq.client.route_cache import RouteCache
-
-RETRY_GROUP_TOPIC_PREFIX = "%RETRY%"
 
 
 class AdminExtMixin:
@@ -75,7 +74,7 @@ class AdminExtMixin:
     async def group_broker_addrs(self, group: str) -> list[str]:
         """The brokers of the group's retry topic, else every master of every cluster."""
         try:
-            return await self.topic_broker_addrs(RETRY_GROUP_TOPIC_PREFIX + group)
+            return await self.topic_broker_addrs(retry_topic(group))
         except MQBrokerError as exc:
             if exc.code != ResponseCode.TOPIC_NOT_EXIST:
                 raise

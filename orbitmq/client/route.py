@@ -21,7 +21,6 @@ from orbitmq.protocol.fastjson import loads_tolerant
 from orbitmq.protocol.perm import PERM_READ, PERM_WRITE
 
 MASTER_ID = 0
-DEFAULT_TOPIC = "TBW102"
 DEFAULT_TOPIC_QUEUE_NUMS = 4
 
 

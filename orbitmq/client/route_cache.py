@@ -18,7 +18,6 @@ from collections.abc import Callable
 from orbitmq.client.errors import MQClientError, NoRouteError, error_for_code
 from orbitmq.client.message import MessageQueue
 from orbitmq.client.route import (
-    DEFAULT_TOPIC,
     MASTER_ID,
     BrokerData,
     TopicPublishInfo,
@@ -27,6 +26,7 @@ from orbitmq.client.route import (
 )
 from orbitmq.protocol.codes import RequestCode, ResponseCode
 from orbitmq.protocol.command import RemotingCommand
+from orbitmq.protocol.topics import DEFAULT_TOPIC
 from orbitmq.remoting.client import RemotingClient
 from orbitmq.remoting.errors import RemotingError
 

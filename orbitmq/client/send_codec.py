@@ -14,7 +14,7 @@ import zlib
 
 from orbitmq.client.errors import IllegalMessageError, error_for_code
 from orbitmq.client.message import Message, MessageQueue, SendResult, SendStatus
-from orbitmq.client.route import DEFAULT_TOPIC, DEFAULT_TOPIC_QUEUE_NUMS
+from orbitmq.client.route import DEFAULT_TOPIC_QUEUE_NUMS
 from orbitmq.protocol.codes import RequestCode, ResponseCode
 from orbitmq.protocol.command import RemotingCommand
 from orbitmq.protocol.message import (
@@ -24,6 +24,7 @@ from orbitmq.protocol.message import (
     SysFlag,
     encode_batch,
 )
+from orbitmq.protocol.topics import DEFAULT_TOPIC, is_retry_topic
 
 COMPRESS_LEVEL = 5
 BATCH_PROPERTIES = "WAIT\x01true"
@@ -161,7 +162,7 @@ def check_batch(msgs: list[Message], max_message_size: int) -> None:
             raise IllegalMessageError("every message of a batch must have the same topic")
         if msg.delay_time_level > 0:
             raise IllegalMessageError("a batch may not contain delayed messages")
-        if msg.topic.startswith("%RETRY%"):
+        if is_retry_topic(msg.topic):
             raise IllegalMessageError("a batch may not be sent to a retry topic")
         check_message(msg, max_message_size)
     total = sum(len(m.body) for m in msgs)

@@ -30,8 +30,7 @@ from orbitmq.admin.tables import (
 from orbitmq.client.admin import MQAdmin
 from orbitmq.client.admin_bodies import ConsumerConnection, ConsumeStats
 from orbitmq.client.message import MessageQueue
-
-RETRY_PREFIX = "%RETRY%"
+from orbitmq.protocol.topics import RETRY_GROUP_TOPIC_PREFIX
 
 
 async def _client_ips(admin: MQAdmin, group: str) -> dict[MessageQueue, str]:
@@ -90,7 +89,9 @@ def _progress_json(stats: ConsumeStats, ips: dict[MessageQueue, str] | None) -> 
 async def _all_groups(admin: MQAdmin) -> list[str]:
     """Groups with a retry topic (Java's way) plus the brokers' subscription groups."""
     groups = {
-        t[len(RETRY_PREFIX) :] for t in await admin.topic_list() if t.startswith(RETRY_PREFIX)
+        t[len(RETRY_GROUP_TOPIC_PREFIX) :]
+        for t in await admin.topic_list()
+        if t.startswith(RETRY_GROUP_TOPIC_PREFIX)
     }
     info = await admin.cluster_info()
     for broker in info.broker_addr_table.values():

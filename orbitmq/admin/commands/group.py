@@ -24,9 +24,8 @@ from orbitmq.admin.tables import (
     version_desc,
 )
 from orbitmq.client.admin import MQAdmin
+from orbitmq.protocol.topics import DLQ_GROUP_TOPIC_PREFIX, RETRY_GROUP_TOPIC_PREFIX
 
-RETRY_PREFIX = "%RETRY%"
-DLQ_PREFIX = "%DLQ%"
 # Groups every broker creates for itself (SubscriptionGroupManager.init).
 SYSTEM_GROUPS = frozenset(
     {
@@ -196,7 +195,7 @@ def delete_sub_group(
                         f"[{cluster.strip()}] success."
                     )
             if cluster is not None:  # and the group's retry and dead-letter topics
-                for prefix in (RETRY_PREFIX, DLQ_PREFIX):
+                for prefix in (RETRY_GROUP_TOPIC_PREFIX, DLQ_GROUP_TOPIC_PREFIX):
                     await delete_topic(admin, cluster.strip(), prefix + group)
         out.result({"group": group, "brokers": addrs, "removeOffset": remove_offset})
 

@@ -18,6 +18,7 @@ from orbitmq.admin.runner import admin_command, output, resolve_namesrv, run_com
 from orbitmq.admin.tables import front
 from orbitmq.client.admin import MQAdmin
 from orbitmq.client.route import MASTER_ID
+from orbitmq.protocol.topics import is_group_topic
 
 STATS_HEAD = "%-64s  %-64s %12s %11s %11s %14s %14s"
 STATS_ROW = "%-64s  %-64s %12d %11.2f %11.2f %14d %14d"
@@ -100,7 +101,7 @@ def stats_all(namesrv_addr: str | None, active_topic: bool, topic: str | None) -
             topics = [
                 t
                 for t in await admin.topic_list()
-                if not t.startswith(("%RETRY%", "%DLQ%")) and (selected is None or t == selected)
+                if not is_group_topic(t) and (selected is None or t == selected)
             ]
             if selected is not None and not topics:
                 await admin.topic_route(selected)  # unknown topic: a clear error

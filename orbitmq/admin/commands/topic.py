@@ -21,6 +21,7 @@ from orbitmq.client.route import MASTER_ID
 from orbitmq.client.route_cache import split_namesrv_addr
 from orbitmq.protocol.codes import RequestCode, ResponseCode
 from orbitmq.protocol.fastjson import loads_tolerant
+from orbitmq.protocol.topics import is_group_topic
 
 ORDER_TOPIC_CONFIG = "ORDER_TOPIC_CONFIG"
 TOPIC_SYS_FLAG_UNIT = 0x1
@@ -202,7 +203,7 @@ def topic_list(namesrv_addr: str | None, cluster_model: bool) -> None:
                     out.record(topic)
                 return
             info = await admin.cluster_info()
-            topics = [t for t in await admin.topic_list() if not t.startswith(("%RETRY%", "%DLQ%"))]
+            topics = [t for t in await admin.topic_list() if not is_group_topic(t)]
             rows = await asyncio.gather(*(_topic_cluster_row(admin, info, t) for t in topics))
             out.lines(topic_cluster_lines(rows))
             for cluster, topic, groups in rows:

@@ -12,10 +12,11 @@ from orbitmq import __version__
 from orbitmq.broker.errors import BrokerError, MessageIllegalError
 from orbitmq.broker.headers import Header
 from orbitmq.broker.subscription_group import SubscriptionGroupConfig
-from orbitmq.broker.topic_config import DEFAULT_TOPIC, TopicConfig, validate_topic
+from orbitmq.broker.topic_config import TopicConfig, validate_topic
 from orbitmq.config_file import to_properties
 from orbitmq.protocol.codes import ORBITMQ_VERSION_ORDINAL, RequestCode, ResponseCode
 from orbitmq.protocol.command import RemotingCommand
+from orbitmq.protocol.topics import DEFAULT_TOPIC
 from orbitmq.remoting.connection import RemotingConnection
 
 if TYPE_CHECKING:

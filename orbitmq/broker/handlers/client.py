@@ -24,7 +24,6 @@ from orbitmq.broker.client_manager import (
 )
 from orbitmq.broker.errors import BrokerError, SubscriptionParseError
 from orbitmq.broker.headers import Header
-from orbitmq.broker.topic_config import retry_topic
 from orbitmq.protocol.codes import RequestCode, ResponseCode
 from orbitmq.protocol.command import RemotingCommand
 from orbitmq.protocol.fastjson import loads_tolerant
@@ -37,6 +36,7 @@ from orbitmq.protocol.subscription import (
     normalize_expression_type,
     subscription_from_json,
 )
+from orbitmq.protocol.topics import retry_topic
 from orbitmq.remoting.connection import RemotingConnection
 
 if TYPE_CHECKING:

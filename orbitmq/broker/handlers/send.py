@@ -34,11 +34,8 @@ from orbitmq.broker.schedule import delay_level_of, park_delayed
 from orbitmq.broker.topic_config import (
     DLQ_NUMS_PER_GROUP,
     NOT_ALLOWED_SEND_TOPICS,
-    RETRY_GROUP_TOPIC_PREFIX,
     TopicConfig,
     check_send_allowed,
-    dlq_topic,
-    retry_topic,
 )
 from orbitmq.broker.transaction.bridge import is_transaction_prepared
 from orbitmq.protocol.codes import RequestCode, ResponseCode
@@ -51,6 +48,7 @@ from orbitmq.protocol.message import (
     decode_properties,
 )
 from orbitmq.protocol.perm import PERM_READ, PERM_WRITE, is_writeable
+from orbitmq.protocol.topics import RETRY_GROUP_TOPIC_PREFIX, dlq_topic, retry_topic
 from orbitmq.remoting.connection import RemotingConnection
 from orbitmq.store.message_store import PutMessageResult, PutMessageStatus
 

@@ -35,6 +35,7 @@ from orbitmq.protocol.codes import RequestCode
 from orbitmq.protocol.command import RemotingCommand
 from orbitmq.protocol.message import MessageConst, MessageExt
 from orbitmq.protocol.subscription import SubscriptionData
+from orbitmq.protocol.topics import retry_topic
 from orbitmq.remoting.errors import RemotingError
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ class QueuePuller:
         self._pull_batch_size = pull_batch_size
         self._consume_batch_size = max(1, consume_batch_size)
         self._commit_offsets = commit_offsets
-        self._retry_topic = "%RETRY%" + group
+        self._retry_topic = retry_topic(group)
         self._broker_id = 0
         self._lock_queue = lock_queue
 

@@ -67,6 +67,7 @@ from orbitmq.client.trace import TraceDispatcher
 from orbitmq.protocol.codes import RequestCode
 from orbitmq.protocol.command import RemotingCommand
 from orbitmq.protocol.subscription import SubscriptionData, parse_subscription
+from orbitmq.protocol.topics import retry_topic
 from orbitmq.remoting.connection import RemotingConnection
 from orbitmq.remoting.dispatch import RequestDispatcher
 
@@ -77,7 +78,6 @@ REBALANCE_RETRY_MIN = 0.5
 PERSIST_INTERVAL = 5.0
 LOCK_INTERVAL = 20.0  # rocketmq.client.rebalance.lockInterval
 RELEASE_WAIT = 1.0  # how long a rebalance waits for a released queue's in-flight batch
-RETRY_GROUP_TOPIC_PREFIX = "%RETRY%"
 
 
 class PushConsumer:
@@ -166,7 +166,7 @@ class PushConsumer:
 
     @property
     def retry_topic(self) -> str:
-        return RETRY_GROUP_TOPIC_PREFIX + self.group
+        return retry_topic(self.group)
 
     @property
     def owned_queues(self) -> list[MessageQueue]:

@@ -22,6 +22,7 @@ from orbitmq.client.heartbeat import (
 from orbitmq.client.instance import ClientInstance
 from orbitmq.client.message import MessageQueue
 from orbitmq.protocol.subscription import SubscriptionData
+from orbitmq.protocol.topics import is_retry_topic
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ async def compute_pull_from_where(
             return stored
         if consume_from_where == CONSUME_FROM_FIRST_OFFSET:
             return 0
-        retry = mq.topic.startswith("%RETRY%")
+        retry = is_retry_topic(mq.topic)
         if retry and consume_from_where != CONSUME_FROM_TIMESTAMP:
             return 0
         addr = await inst.routes.find_master(mq.broker_name, mq.topic)
