@@ -15,6 +15,7 @@ import click
 from orbitmq import __version__
 from orbitmq.admin.cli import main as admin_main
 from orbitmq.bench.cli import bench
+from orbitmq.cluster.cli import cluster
 from orbitmq.config_file import ConfigError
 
 log = logging.getLogger("orbitmq")
@@ -241,6 +242,7 @@ def standalone(
         _fail(str(exc))
 
 
-# `orbitmq admin` and `orbitmq bench` live in their own packages.
+# `orbitmq admin`, `orbitmq bench` and `orbitmq cluster` live in their own packages.
 main.add_command(admin_main, name="admin")
 main.add_command(bench, name="bench")
+main.add_command(cluster, name="cluster")

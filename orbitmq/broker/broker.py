@@ -27,9 +27,12 @@ from orbitmq.broker.handlers.transaction import EndTransactionHandler
 from orbitmq.broker.long_polling import PullRequestHoldService
 from orbitmq.broker.registration import BrokerRegistration
 from orbitmq.broker.schedule import ScheduleMessageService
+from orbitmq.broker.slave_sync import SlaveSynchronize
 from orbitmq.broker.subscription_group import SubscriptionGroupManager
 from orbitmq.broker.topic_config import SCHEDULE_TOPIC, TopicConfigManager
 from orbitmq.broker.transaction import TransactionalMessageService
+from orbitmq.ha.master import HAService
+from orbitmq.ha.slave import HAClient
 from orbitmq.remoting.dispatch import RequestDispatcher
 from orbitmq.remoting.server import RemotingServer
 from orbitmq.store.message_store import MessageStore
@@ -78,6 +81,15 @@ class BrokerController:
         )
         self.transaction_service = TransactionalMessageService(self)
         self.registration = BrokerRegistration(self)
+        # Replication (orbitmq/ha): masters serve slaves on haListenPort, slaves follow.
+        ha_config = config.ha_config()
+        self.ha_service = HAService(self.message_store, ha_config) if config.is_master else None
+        self.ha_client = (
+            None
+            if config.is_master
+            else HAClient(self.message_store, ha_config, lambda: self.registration.ha_server_addr)
+        )
+        self.slave_synchronize = SlaveSynchronize(self)
         self.stats = BrokerStats()
         self.dispatcher = RequestDispatcher(f"broker {config.broker_name}")
         self.admin_stats = AdminStatsHandler(self)
@@ -121,12 +133,23 @@ class BrokerController:
         except BaseException:
             await self.message_store.aclose()
             raise
+        if self.ha_service is not None:
+            try:
+                await self.ha_service.start()
+            except BaseException:
+                await self.server.aclose()
+                await self.message_store.aclose()
+                raise
         if config.listen_port == 0:
             config.listen_port = self.server.bound_ports[0]
+        if self.ha_service is not None and config.ha_listen_port == 0:
+            config.ha_listen_port = self.ha_service.bound_port
         self.store_host = (config.broker_ip1, config.listen_port)
         self.topic_config_manager.persist()
         # Clients may ask for routes as soon as we say we are up.
         await self.registration.register_all()
+        if self.ha_client is not None:  # the registration told it the master's HA address
+            await self.ha_client.start()
         self._tasks = [
             asyncio.create_task(self.registration.registration_service(), name="register_service"),
             asyncio.create_task(self._persist_offsets_loop(), name="consumer_offset_service"),
@@ -148,6 +171,12 @@ class BrokerController:
                     self.transaction_service.check_service(), name="transaction_check_service"
                 ),
             ]
+        else:
+            self._tasks.append(
+                asyncio.create_task(
+                    self.slave_synchronize.slave_sync_service(), name="slave_sync_service"
+                )
+            )
         log.info(
             "broker %s (%s, id %d) listening on %s, store %s",
             config.broker_name,
@@ -204,10 +233,15 @@ class BrokerController:
             async with asyncio.timeout(3.0):
                 await self.registration.unregister_all()
         await self.registration.aclose()
+        await self.slave_synchronize.aclose()
         self.pull_hold_service.wake_all()
         await asyncio.sleep(0)
         if self.server is not None:
             await self.server.aclose()
+        if self.ha_client is not None:
+            await self.ha_client.aclose()
+        if self.ha_service is not None:
+            await self.ha_service.aclose()
         self.transaction_service.commit_progress()
         self.schedule_service.persist()
         self.consumer_offset_manager.persist()

@@ -3,12 +3,14 @@ NettyServerConfig and MessageStoreConfig in apache/rocketmq 4.9.7)."""
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 from dataclasses import dataclass, field
 
 from orbitmq.config_file import ConfigError, apply_properties, read_properties
 from orbitmq.config_file import setting as _key
+from orbitmq.ha.config import HAConfig
 from orbitmq.store.config import MessageStoreConfig
 
 DEFAULT_DELAY_LEVELS = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"
@@ -58,6 +60,14 @@ def default_broker_ip() -> str:
     return candidates[-1] if candidates else "127.0.0.1"
 
 
+@functools.cache
+def total_physical_memory() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return 8 * 1024**3
+
+
 @dataclass
 class BrokerConfig:
     broker_cluster_name: str = field(default="DefaultCluster", metadata=_key("brokerClusterName"))
@@ -100,6 +110,14 @@ class BrokerConfig:
     disk_max_used_space_ratio: int = field(default=75, metadata=_key("diskMaxUsedSpaceRatio"))
     max_message_size: int = field(default=4 * 1024 * 1024, metadata=_key("maxMessageSize"))
     slave_read_enable: bool = field(default=False, metadata=_key("slaveReadEnable"))
+    # A record farther than this % of RAM from the commit log's end is "not in memory":
+    # pulls of it suggest the slave (slaveReadEnable), offset queries treat it as on disk.
+    access_message_in_memory_max_ratio: int = field(
+        default=40, metadata=_key("accessMessageInMemoryMaxRatio", bounds=(0, 100))
+    )
+    # false: a slave answers an out-of-range pull "retry" rather than moving the offset,
+    # since the slave may only be behind.
+    offset_check_in_slave: bool = field(default=False, metadata=_key("offsetCheckInSlave"))
     message_delay_level: str = field(
         default=DEFAULT_DELAY_LEVELS, metadata=_key("messageDelayLevel")
     )
@@ -124,6 +142,21 @@ class BrokerConfig:
         default=10_000, metadata=_key("flushCommitLogThoroughInterval")
     )
     sync_flush_timeout: int = field(default=5000, metadata=_key("syncFlushTimeout"))
+    # Classic master/slave replication (store-and-replication.md §8, orbitmq/ha).
+    ha_master_address: str = field(default="", metadata=_key("haMasterAddress"))
+    slave_timeout: int = field(default=3000, metadata=_key("slaveTimeout", bounds=(1, 2**31 - 1)))
+    ha_slave_fallbehind_max: int = field(
+        default=256 * 1024 * 1024, metadata=_key("haSlaveFallbehindMax", bounds=(0, 2**62))
+    )
+    ha_transfer_batch_size: int = field(
+        default=32 * 1024, metadata=_key("haTransferBatchSize", bounds=(1, 4 * 1024 * 1024))
+    )
+    ha_send_heartbeat_interval: int = field(
+        default=5000, metadata=_key("haSendHeartbeatInterval", bounds=(1, 2**31 - 1))
+    )
+    ha_housekeeping_interval: int = field(
+        default=20_000, metadata=_key("haHousekeepingInterval", bounds=(1, 2**31 - 1))
+    )
     flush_interval_consume_queue: int = field(
         default=1000, metadata=_key("flushIntervalConsumeQueue", bounds=(1, 2**31 - 1))
     )
@@ -204,6 +237,11 @@ class BrokerConfig:
         return f"{self.broker_ip2}:{self.ha_listen_port}"
 
     @property
+    def in_memory_max_bytes(self) -> int:
+        """TOTAL_PHYSICAL_MEMORY_SIZE * accessMessageInMemoryMaxRatio / 100."""
+        return total_physical_memory() * self.access_message_in_memory_max_ratio // 100
+
+    @property
     def namesrv_addresses(self) -> list[str]:
         return [a.strip() for a in self.namesrv_addr.split(";") if a.strip()]
 
@@ -213,7 +251,7 @@ class BrokerConfig:
             self.broker_ip1 = default_broker_ip()
         if not self.broker_ip2:
             self.broker_ip2 = self.broker_ip1
-        if self.ha_listen_port == 0:
+        if self.ha_listen_port == 0 and self.listen_port != 0:  # 0: both ports ephemeral
             self.ha_listen_port = self.listen_port + 1
         if self.is_master:
             self.broker_id = 0
@@ -227,6 +265,19 @@ class BrokerConfig:
             raise ConfigError("defaultTopicQueueNums must be positive")
         self.store_path_root_dir = os.path.expanduser(self.store_path_root_dir)
         return self
+
+    def ha_config(self) -> HAConfig:
+        return HAConfig(
+            listen_host=self.bind_address,
+            listen_port=self.ha_listen_port,
+            sync_master=self.broker_role == "SYNC_MASTER",
+            master_address=self.ha_master_address,
+            transfer_batch_size=self.ha_transfer_batch_size,
+            slave_fallbehind_max=self.ha_slave_fallbehind_max,
+            slave_timeout_s=self.slave_timeout / 1000,
+            heartbeat_interval_s=self.ha_send_heartbeat_interval / 1000,
+            housekeeping_interval_s=self.ha_housekeeping_interval / 1000,
+        )
 
     def store_config(self) -> MessageStoreConfig:
         return MessageStoreConfig(

@@ -52,6 +52,12 @@ class ConsumerOffsetManager:
             queues[queue_id] = offset
             self._dirty = True
 
+    def merge_offsets(self, offsets: dict[str, dict[int, int]]) -> None:
+        """Slave sync: the master's table replaces ours key by key (Java's putAll), and is
+        persisted at once."""
+        self.offset_table.update(offsets)
+        self.persist()
+
     def query_offset(self, group: str, topic: str, queue_id: int) -> int:
         """Committed offset, or -1 when the group never committed for that queue."""
         queues = self.offset_table.get(f"{topic}{TOPIC_GROUP_SEPARATOR}{group}")

@@ -16,10 +16,15 @@ class Header:
         self._aliases = aliases
 
     def _raw(self, name: str) -> str | None:
-        value = self._ext.get(name)
-        if value is None and self._aliases is not None:
-            value = self._ext.get(self._aliases[name]) if name in self._aliases else None
-        return value
+        aliases = self._aliases
+        if aliases is not None:
+            # Requests that use aliases use them for every field: try the alias first.
+            alias = aliases.get(name)
+            if alias is not None:
+                value = self._ext.get(alias)
+                if value is not None:
+                    return value
+        return self._ext.get(name)
 
     def str(self, name: str, default: str | None = None) -> str:
         value = self._raw(name)

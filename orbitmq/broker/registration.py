@@ -31,6 +31,7 @@ class BrokerRegistration:
         self._client = RemotingClient()
         self._wake = asyncio.Event()
         self.master_addr: str | None = None
+        self.ha_server_addr: str | None = None  # the master's HA address (for slaves)
 
     def request_register(self) -> None:
         self._wake.set()
@@ -78,6 +79,9 @@ class BrokerRegistration:
         master = response.ext_fields.get("masterAddr")
         if master:
             self.master_addr = master
+        ha_server = response.ext_fields.get("haServerAddr")
+        if ha_server:
+            self.ha_server_addr = ha_server
 
     async def registration_service(self) -> None:
         """Periodic and on-demand registration; the first one is done by start()."""

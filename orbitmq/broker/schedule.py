@@ -213,6 +213,12 @@ class ScheduleMessageService:
         persist_json_file(self.path, self.to_json())
         self._changed = False
 
+    def replace_offsets(self, offset_table: dict[int, int]) -> None:
+        """Slave sync: the master's progress becomes ours and is written at once. It is
+        not clamped to our queues, whose parked messages may not be replicated yet."""
+        self.offset_table = dict(offset_table)
+        self.persist()
+
     async def persist_service(self) -> None:
         """Background task: persist the offsets every flushDelayOffsetInterval if changed."""
         while True:

@@ -45,12 +45,21 @@ def validate_topic(topic: str) -> None:
         )
 
 
+_SEND_ALLOWED_TOPICS: set[str] = set()  # names already checked (the checks never change)
+_MAX_CHECKED_TOPICS = 100_000
+
+
 def check_send_allowed(topic: str) -> None:
+    if topic in _SEND_ALLOWED_TOPICS:
+        return
     validate_topic(topic)
     if topic in NOT_ALLOWED_SEND_TOPICS:
         raise NoPermissionError(f"Sending message to topic[{topic}] is forbidden.")
     if topic == DEFAULT_TOPIC:
         raise MessageIllegalError(f"The topic[{topic}] is conflict with the default topic.")
+    if len(_SEND_ALLOWED_TOPICS) >= _MAX_CHECKED_TOPICS:
+        _SEND_ALLOWED_TOPICS.clear()
+    _SEND_ALLOWED_TOPICS.add(topic)
 
 
 @dataclass(slots=True)

@@ -6,6 +6,12 @@ each at most once per request. `refresh(topic)` stores the route and rebuilds th
 address table (brokerName -> {brokerId: addr}) from every cached route, so brokers that
 vanished from all routes are forgotten. Producers use `publish_info`, which falls back to
 the default topic TBW102 (clamped to 4 queues) while a topic has no route yet (§4.5).
+
+Consumers pull from the broker id a broker last suggested, and read and commit offsets at
+the master; both fall back to a slave of the same broker set while the master is absent
+from the routes (store-and-replication.md §8.8). A failed pull calls
+`refresh_after_failure`, so a dead master leaves the table within a second or two rather
+than at the next 30 s refresh.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Callable
 
 from orbitmq.client.errors import MQClientError, NoRouteError, error_for_code
@@ -41,6 +48,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 ROUTE_TIMEOUT = 3.0
+# A topic's route is fetched again after a failure at most this often.
+REFRESH_AFTER_FAILURE_INTERVAL = 1.0
 
 
 def split_namesrv_addr(namesrv_addr: str) -> list[str]:
@@ -65,6 +74,7 @@ class RouteCache:
         self.broker_addrs: dict[str, dict[int, str]] = {}
         self._publish: dict[str, TopicPublishInfo] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._refreshed_at: dict[str, float] = {}
         self.on_brokers_changed: Callable[[], None] | None = None
 
     # NameServer requests ---------------------------------------------------------------
@@ -109,6 +119,7 @@ class RouteCache:
     # Cache -------------------------------------------------------------------------------
     async def refresh(self, topic: str) -> TopicRouteData | None:
         """Fetch and store the route of `topic` (kept unchanged if the topic vanished)."""
+        self._refreshed_at[topic] = time.monotonic()
         route = await self.query_route(topic)
         if route is None:
             return None
@@ -122,6 +133,16 @@ class RouteCache:
                 self._publish[topic] = info
         self._rebuild_broker_addrs()
         return route
+
+    async def refresh_after_failure(self, topic: str) -> None:
+        """A broker of `topic` failed: refresh its route unless that was just done."""
+        last = self._refreshed_at.get(topic)
+        if last is not None and time.monotonic() - last < REFRESH_AFTER_FAILURE_INTERVAL:
+            return
+        try:
+            await self.refresh(topic)
+        except (RemotingError, MQClientError) as exc:
+            log.warning("route refresh of %s after a failure failed: %s", topic, exc)
 
     def _rebuild_broker_addrs(self) -> None:
         table: dict[str, dict[int, str]] = {}
@@ -188,11 +209,30 @@ class RouteCache:
         return addr
 
     def find_subscribe_addr(self, broker_name: str, broker_id: int = MASTER_ID) -> str | None:
-        """Address for pulls: the suggested broker id, else the master, else any slave."""
+        """Address for pulls and offsets (findBrokerAddressInSubscribe): `broker_id`, for a
+        slave id also the next id, else the lowest id present (the master while it is up)."""
         addrs = self.broker_addrs.get(broker_name)
         if not addrs:
             return None
-        return addrs.get(broker_id) or addrs.get(MASTER_ID) or next(iter(addrs.values()))
+        addr = addrs.get(broker_id)
+        if addr is None and broker_id != MASTER_ID:
+            addr = addrs.get(broker_id + 1)
+        return addr or addrs[min(addrs)]
+
+    async def find_offset_addr(self, broker_name: str, topic: str) -> str:
+        """Where a group's offsets of `broker_name` are read and committed: the master, or a
+        slave while the master is down; `topic`'s route is refreshed once if the set is unknown.
+
+        Raises:
+            MQClientError: no broker of the set is known.
+        """
+        addr = self.find_subscribe_addr(broker_name)
+        if addr is None:
+            await self.refresh(topic)
+            addr = self.find_subscribe_addr(broker_name)
+        if addr is None:
+            raise MQClientError(f"the broker[{broker_name}] does not exist")
+        return addr
 
     def any_broker_addr(self, topic: str) -> str | None:
         """A random broker of the topic's route (GET_CONSUMER_LIST_BY_GROUP target)."""

@@ -18,6 +18,7 @@ import time
 from collections import deque
 
 from orbitmq.protocol.message import (
+    BLANK_MAGIC_CODE,
     MESSAGE_MAGIC_CODE,
     PHYSICAL_OFFSET_POSITION,
     MessageExt,
@@ -28,6 +29,7 @@ from orbitmq.protocol.message import (
     store_timestamp_position,
 )
 from orbitmq.store.config import MessageStoreConfig
+from orbitmq.store.errors import StoreError
 from orbitmq.store.layout import (
     END_FILE_MIN_BLANK_LENGTH,
     SIZE_MAGIC,
@@ -131,6 +133,19 @@ class CommitLog:
             store_timestamp=now,
         )
 
+    def warm_ahead(self, ahead: int) -> None:
+        """Pre-fault the next `ahead` bytes of the segment being written (blocking)."""
+        mapped = self.queue.last_file
+        if mapped is not None:
+            mapped.populate(mapped.wrote_position + ahead)
+
+    def warm_needed(self, ahead: int) -> bool:
+        mapped = self.queue.last_file
+        if mapped is None:
+            return False
+        wanted = min(mapped.reserved_position, mapped.wrote_position + ahead // 2)
+        return mapped.populated_position < wanted
+
     def get_record(self, offset: int, size: int) -> memoryview | None:
         """A zero-copy slice of the record at `offset`, or None if not (fully) stored."""
         mapped = self.queue.find_file(offset)
@@ -181,6 +196,85 @@ class CommitLog:
             (stamp,) = _I64.unpack_from(record, store_timestamp_position(sys_flag))
         return int(stamp)
 
+    # ---------------------------------------------------------------- replication
+    # Network-free primitives for orbitmq/ha: a master reads raw slices and checks where
+    # a slave resumes; a slave writes the master's bytes at the same offsets.
+
+    def read_data(self, offset: int, max_size: int) -> memoryview | None:
+        """Up to `max_size` written bytes from `offset`, within one segment (zero copy).
+
+        None when no segment holds `offset`; empty when nothing is written there yet.
+        """
+        mapped = self.queue.find_file(offset)
+        if mapped is None:
+            return None
+        pos = offset - mapped.file_from_offset
+        return mapped.slice(pos, max(0, min(max_size, mapped.wrote_position - pos)))
+
+    def is_record_start(self, offset: int) -> bool:
+        """True if a record or an end-of-file marker starts at `offset`, or it is the end.
+
+        A record start is recognised by its magic code and by its PHYSICALOFFSET field
+        naming `offset` itself, which bytes at any other position match by accident
+        about once in 2**96; a segment start is always one.
+        """
+        if offset == self.max_offset:
+            return True
+        mapped = self.queue.find_file(offset)
+        if mapped is None:
+            return False
+        pos = offset - mapped.file_from_offset
+        if pos == 0:
+            return True
+        if pos + PHYSICAL_OFFSET_POSITION + 8 > mapped.wrote_position:
+            return pos + 8 <= mapped.wrote_position and _is_blank_at(mapped.view, pos)
+        if _is_blank_at(mapped.view, pos):
+            return True
+        size, magic = SIZE_MAGIC.unpack_from(mapped.view, pos)
+        (physical,) = _I64.unpack_from(mapped.view, pos + PHYSICAL_OFFSET_POSITION)
+        return magic == MESSAGE_MAGIC_CODE and size > 0 and physical == offset
+
+    def append_replicated(self, offset: int, data: bytes | bytearray | memoryview) -> None:
+        """Write bytes replicated from the master at `offset` (a slave's commit log).
+
+        `offset` must be the max offset; an empty log starts its first segment there, so
+        it must then be a segment boundary. `data` must not cross a segment boundary.
+
+        Raises:
+            StoreError: the offset or size breaks those rules (nothing written).
+            DiskFullError: no disk blocks for the data (nothing written).
+        """
+        if self.queue.files and offset != self.max_offset:
+            raise StoreError(
+                f"replicated data at {offset} but the commit log ends at {self.max_offset}"
+            )
+        if not self.queue.files and offset % self.file_size:
+            raise StoreError(
+                f"replication into an empty commit log starts at a segment boundary, not {offset}"
+            )
+        mapped = self.queue.file_for_append(offset)
+        if len(data) > mapped.remaining:
+            raise StoreError(f"{len(data)} replicated bytes at {offset} cross a segment boundary")
+        mapped.reserve(mapped.wrote_position + len(data))
+        mapped.append(data)
+
+    def settle_replicated_tail(self, record_end: int) -> int:
+        """Make `record_end` (just past the last whole record) the end of a slave's log.
+
+        Replicated frames are not aligned to records: a partial record after
+        `record_end` is cut (the master sends it again), and a segment whose end-of-file
+        marker arrived without all of its padding is marked full. Returns the new max
+        offset, a record boundary a master can verify.
+        """
+        mapped = self.queue.last_file
+        if mapped is None:
+            return 0
+        if record_end > mapped.end_offset:
+            mapped.wrote_position = mapped.file_size  # past a blank marker: the rest is padding
+        elif record_end < mapped.end_offset:
+            self.queue.truncate_dirty_files(record_end)
+        return self.max_offset
+
     def roll_next_file(self, offset: int) -> int:
         return offset + self.file_size - offset % self.file_size
 
@@ -200,3 +294,9 @@ def _offset_msg_id(store_host: tuple[str, int], offset: int) -> str:
             _HOST_PREFIXES.clear()
         prefix = _HOST_PREFIXES[store_host] = create_offset_msg_id(store_host, 0)[:-16]
     return prefix + _I64.pack(offset).hex().upper()
+
+
+def _is_blank_at(view: memoryview, pos: int) -> bool:
+    """An end-of-file marker at `pos`, declaring exactly the rest of the segment."""
+    size, magic = SIZE_MAGIC.unpack_from(view, pos)
+    return bool(magic == BLANK_MAGIC_CODE and size == len(view) - pos)

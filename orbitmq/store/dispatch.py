@@ -19,13 +19,21 @@ from before a restart, or appended while the hint queue was full, are parsed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Protocol
 
+from orbitmq.protocol.message import MESSAGE_MAGIC_CODE
 from orbitmq.store.commit_log import CommitLog
 from orbitmq.store.errors import StoreError
-from orbitmq.store.layout import DispatchRequest, RecordKind, check_record
+from orbitmq.store.layout import (
+    MIN_RECORD_SIZE,
+    SIZE_MAGIC,
+    DispatchRequest,
+    RecordKind,
+    check_record,
+)
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +67,8 @@ class ReputService:
         self.failure: str | None = None
         # Called after every dispatch pass (the index records how far it got).
         self.after_pass: Callable[[], None] | None = None
+        # Resolved (and dropped) by the next pass; shared by every `wait_next_pass` caller.
+        self._next_pass: asyncio.Future[None] | None = None
 
     @property
     def dispatch_behind_bytes(self) -> int:
@@ -125,6 +135,8 @@ class ReputService:
                 elif size > 0 and pos + size <= limit_pos:
                     log.error("reput: skipping bad record at %d", mapped.file_from_offset + pos)
                     pos += size
+                elif _incomplete_tail(view, pos, limit_pos, mapped.file_size):
+                    break  # a slave has only part of the record yet: the rest follows
                 else:
                     log.error(
                         "reput: unreadable data at %d; waiting for the log to be repaired",
@@ -151,6 +163,10 @@ class ReputService:
     def _notify(self) -> None:
         if self.after_pass is not None:
             self.after_pass()
+        if self._next_pass is not None:
+            if not self._next_pass.done():
+                self._next_pass.set_result(None)
+            self._next_pass = None
         if self._touched:
             touched, self._touched = self._touched, {}
             listener = self.arrival_listener
@@ -171,6 +187,17 @@ class ReputService:
                     keep.append((offset, fut))
             self._waiters = keep
 
+    async def wait_next_pass(self, timeout: float) -> None:
+        """Return after the next dispatch pass (new data was appended), or after `timeout`.
+
+        One future serves every caller and is shielded, so a caller timing out leaves
+        nothing behind (the HA master waits with this for data to push to slaves).
+        """
+        if self._next_pass is None:
+            self._next_pass = asyncio.get_running_loop().create_future()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._next_pass), timeout)
+
     def fail_waiters(self, exc: BaseException) -> None:
         waiters, self._waiters = self._waiters, []
         for _, fut in waiters:
@@ -185,3 +212,12 @@ class ReputService:
         self._waiters.append((commit_log_offset, fut))
         self.wake.set()
         await fut
+
+
+def _incomplete_tail(view: memoryview, pos: int, limit: int, file_size: int) -> bool:
+    """The written data ends inside the record at `pos` (a slave's log: replication
+    frames are not aligned to records), as opposed to damaged data."""
+    if limit - pos < 8:
+        return True
+    size, magic = SIZE_MAGIC.unpack_from(view, pos)
+    return bool(magic == MESSAGE_MAGIC_CODE and size >= MIN_RECORD_SIZE and pos + size <= file_size)

@@ -76,6 +76,10 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# Pre-faulting ahead of the writer: 16 MiB is ~0.3 s of appends at 50k KiB messages/s.
+WARM_AHEAD_BYTES = 16 << 20
+WARM_INTERVAL_S = 0.05
+
 
 class MessageStore:
     """The message store.
@@ -106,6 +110,8 @@ class MessageStore:
         self.recovery: RecoveryReport | None = None
         self._checkpoint: StoreCheckpoint | None = None
         self._executor: ThreadPoolExecutor | None = None
+        # Its own thread: pre-faulting must never delay a group commit's fdatasync.
+        self._warm_executor: ThreadPoolExecutor | None = None
         self._flusher: CommitLogFlusher | None = None
         self._cq_flusher: ConsumeQueueFlusher | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -216,6 +222,7 @@ class MessageStore:
             ("clean_resource_service", self.clean_service.clean_resource_service()),
             ("disk_check_service", self.clean_service.disk_check_service()),
             ("store_stats_service", self._tps.sample_service()),
+            ("commit_log_warm_service", self._warm_service()),
         ):
             task = asyncio.create_task(coro, name=f"orbitmq-store-{name}")
             task.add_done_callback(_log_task_death)
@@ -276,9 +283,22 @@ class MessageStore:
         self.commit_log.queue.files = []
         if self._executor is not None:
             self._executor.shutdown(wait=False)
+        if self._warm_executor is not None:
+            self._warm_executor.shutdown(wait=False)
         if self._lock_fd >= 0:
             os.close(self._lock_fd)  # releases the flock
             self._lock_fd = -1
+
+    async def _warm_service(self) -> None:
+        """Keep the pages ahead of the commit log's write position faulted in."""
+        loop = asyncio.get_running_loop()
+        self._warm_executor = ThreadPoolExecutor(1, thread_name_prefix="orbitmq-store-warm")
+        while True:
+            await asyncio.sleep(WARM_INTERVAL_S)
+            if self.commit_log.warm_needed(WARM_AHEAD_BYTES):
+                await loop.run_in_executor(
+                    self._warm_executor, self.commit_log.warm_ahead, WARM_AHEAD_BYTES
+                )
 
     async def __aenter__(self) -> MessageStore:
         await self.start()
@@ -376,17 +396,32 @@ class MessageStore:
 
     async def wait_flushed(self, result: PutMessageResult) -> PutMessageResult:
         """Group commit: wait until the appended bytes are on disk, or time out."""
+        fut: asyncio.Future[PutMessageResult] = asyncio.get_running_loop().create_future()
+        self.on_flushed(result, fut.set_result)
+        return await fut
+
+    def on_flushed(
+        self, result: PutMessageResult, callback: Callable[[PutMessageResult], object]
+    ) -> None:
+        """Group commit without a task: `callback` gets `result` once the appended bytes
+        are on disk, or a FLUSH_DISK_TIMEOUT result (the message stays stored)."""
         assert self._flusher is not None and result.append_result is not None
         appended = result.append_result
-        end = appended.wrote_offset + appended.wrote_bytes
-        if await self._flusher.wait_flushed(end, self.config.sync_flush_timeout_ms / 1000):
-            return result
-        self._sync_flush_timeouts += 1
-        return PutMessageResult(
-            PutMessageStatus.FLUSH_DISK_TIMEOUT,
-            appended,
-            f"stored but not flushed within {self.config.sync_flush_timeout_ms} ms",
-        )
+
+        def flushed(ok: bool) -> None:
+            if ok:
+                callback(result)
+                return
+            self._sync_flush_timeouts += 1
+            callback(
+                PutMessageResult(
+                    PutMessageStatus.FLUSH_DISK_TIMEOUT,
+                    appended,
+                    f"stored but not flushed within {self.config.sync_flush_timeout_ms} ms",
+                )
+            )
+
+        self._flusher.add_waiter(appended.wrote_offset + appended.wrote_bytes, flushed)
 
     # ------------------------------------------------------------------ dispatch
 
@@ -409,6 +444,42 @@ class MessageStore:
             request.tags_code,
             request.consume_queue_offset,
         )
+
+    # ------------------------------------------------------------------ replication
+
+    def append_replicated(self, offset: int, data: bytes | bytearray | memoryview) -> None:
+        """A slave stores bytes from its master at `offset` (see CommitLog.append_replicated);
+        reput then builds consume queues and the index from them as on the master."""
+        if not self._running:
+            raise StoreClosedError("message store is not running")
+        self.commit_log.append_replicated(offset, data)
+        self._reput.wake.set()
+
+    def replication_resume_offset(self) -> int:
+        """Where a slave asks its master to resume: the end of its last whole record.
+
+        Dispatches what is there first, so that reput's position is that end; a partial
+        record after it is cut (see CommitLog.settle_replicated_tail).
+        """
+        self._reput.do_reput()
+        return self.commit_log.settle_replicated_tail(self._reput.reput_from_offset)
+
+    async def wait_appended(self, offset: int, timeout: float) -> bool:
+        """Wait until the commit log extends past `offset`; False after `timeout` seconds.
+
+        Raises:
+            StoreClosedError: the store is not running.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while self.commit_log.max_offset <= offset:
+            if not self._running:
+                raise StoreClosedError("message store is not running")
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            await self._reput.wait_next_pass(remaining)
+        return True
 
     def set_message_arrival_listener(self, listener: ArrivalListener | None) -> None:
         """`listener(topic, queue_id, next_queue_offset)` runs after reput adds units."""

@@ -49,6 +49,16 @@ async def _runtime_info(admin: MQAdmin, addr: str) -> dict[str, str] | None:
         return None
 
 
+async def cluster_rows(admin: MQAdmin) -> list[BrokerRow]:
+    """Every broker address, master and slave rows alike, with its runtime info."""
+    addresses = broker_addresses(await admin.cluster_info())
+    tables = await asyncio.gather(*(_runtime_info(admin, a[3]) for a in addresses))
+    return [
+        BrokerRow(cluster, name, broker_id, addr, table)
+        for (cluster, name, broker_id, addr), table in zip(addresses, tables, strict=True)
+    ]
+
+
 @admin_command("clusterList", help="List all of clusters")
 @click.option("-m", "--moreStats", "more_stats", is_flag=True, help="Print more stats")
 @click.option(
@@ -73,14 +83,7 @@ def cluster_list(
         done = 0
         async with MQAdmin(namesrv) as admin:
             while True:
-                addresses = broker_addresses(await admin.cluster_info())
-                tables = await asyncio.gather(*(_runtime_info(admin, a[3]) for a in addresses))
-                rows = [
-                    BrokerRow(cluster, name, broker_id, addr, table)
-                    for (cluster, name, broker_id, addr), table in zip(
-                        addresses, tables, strict=True
-                    )
-                ]
+                rows = await cluster_rows(admin)
                 if more_stats:
                     output().lines(cluster_more_stats_lines(rows))
                 else:

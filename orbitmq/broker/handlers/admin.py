@@ -34,6 +34,8 @@ class AdminHandler:
             (RequestCode.GET_ALL_TOPIC_CONFIG, self.get_all_topic_config),
             (RequestCode.UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, self.update_subscription_group),
             (RequestCode.GET_ALL_SUBSCRIPTIONGROUP_CONFIG, self.get_all_subscription_group),
+            (RequestCode.GET_ALL_CONSUMER_OFFSET, self.get_all_consumer_offset),
+            (RequestCode.GET_ALL_DELAY_OFFSET, self.get_all_delay_offset),
             (RequestCode.DELETE_SUBSCRIPTIONGROUP, self.delete_subscription_group),
             (RequestCode.GET_BROKER_CONFIG, self.get_broker_config),
             (RequestCode.GET_BROKER_RUNTIME_INFO, self.get_broker_runtime_info),
@@ -104,6 +106,19 @@ class AdminHandler:
             body=orjson.dumps(self._broker.subscription_group_manager.wrapper())
         )
 
+    def get_all_consumer_offset(
+        self, connection: RemotingConnection, request: RemotingCommand
+    ) -> RemotingCommand:
+        """ConsumerOffsetSerializeWrapper, what slaves merge every 10 s (slave_sync.py)."""
+        return request.response(body=orjson.dumps(self._broker.consumer_offset_manager.to_json()))
+
+    def get_all_delay_offset(
+        self, connection: RemotingConnection, request: RemotingCommand
+    ) -> RemotingCommand:
+        """delayOffset.json's content, what slaves take over every 10 s (slave_sync.py)."""
+        table = self._broker.schedule_service.to_json()
+        return request.response(body=orjson.dumps(table, option=orjson.OPT_NON_STR_KEYS))
+
     def delete_subscription_group(
         self, connection: RemotingConnection, request: RemotingCommand
     ) -> RemotingCommand:
@@ -146,6 +161,7 @@ class AdminHandler:
             "pullThreadPoolQueueHeadWaitTimeMills": "0",
             "pageCacheLockTimeMills": "0",
             **broker.message_store.runtime_info(),
+            **(broker.ha_service.runtime_info() if broker.ha_service is not None else {}),
         }
         return request.response(body=orjson.dumps({"table": table}))
 

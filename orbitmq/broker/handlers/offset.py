@@ -4,7 +4,6 @@ GET_MIN_OFFSET (31), GET_EARLIEST_MSG_STORETIME (32)."""
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING
 
 from orbitmq.broker.headers import Header
@@ -14,18 +13,6 @@ from orbitmq.remoting.connection import RemotingConnection
 
 if TYPE_CHECKING:
     from orbitmq.broker.broker import BrokerController
-
-
-def _memory_bytes() -> int:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError):
-        return 8 * 1024**3
-
-
-# A message within this distance of the commit log's end is "in memory" (page cache), as
-# accessMessageInMemoryMaxRatio=40 % of RAM decides in a Java broker.
-IN_MEMORY_BYTES = _memory_bytes() * 40 // 100
 
 
 class OffsetHandler:
@@ -76,7 +63,7 @@ class OffsetHandler:
         if not result.buffers:
             return False
         first = int.from_bytes(result.buffers[0][28:36], "big", signed=True)
-        return store.get_commit_log_max_offset() - first < IN_MEMORY_BYTES
+        return store.get_commit_log_max_offset() - first < self._broker.config.in_memory_max_bytes
 
     def update_consumer_offset(
         self, connection: RemotingConnection, request: RemotingCommand

@@ -5,6 +5,12 @@ PullSysFlag bits: 0x1 commit offset, 0x2 suspend (long poll), 0x4 subscription i
 TAG subscriptions are filtered by tag hash inside the store's scan; SQL92 ones (only with
 `enablePropertyFilter=true`, else SYSTEM_ERROR with Java's text) by evaluating the
 selector on each scanned record's properties (broker/message_filter.py).
+
+suggestWhichBrokerId (store-and-replication.md §8.7): 0 unless `slaveReadEnable`; with it,
+the group's whichBrokerWhenConsumeSlowly when the last pulled record lies farther from the
+commit log's end than `accessMessageInMemoryMaxRatio` % of RAM, else the group's brokerId.
+A slave (unless `offsetCheckInSlave`) answers an out-of-range offset with
+PULL_RETRY_IMMEDIATELY at the same offset: it may only be behind its master.
 """
 
 from __future__ import annotations
@@ -24,8 +30,10 @@ from orbitmq.broker.errors import (
 )
 from orbitmq.broker.headers import Header
 from orbitmq.broker.message_filter import filter_by_properties
+from orbitmq.broker.subscription_group import SubscriptionGroupConfig
 from orbitmq.protocol.codes import RequestCode, ResponseCode
 from orbitmq.protocol.command import RemotingCommand
+from orbitmq.protocol.message import PHYSICAL_OFFSET_POSITION
 from orbitmq.protocol.perm import is_readable
 from orbitmq.protocol.sql92 import SqlFilter, SqlSyntaxError, compile_sql
 from orbitmq.protocol.subscription import (
@@ -49,6 +57,7 @@ FLAG_SUBSCRIPTION = 0x4
 MAX_SUSPEND_SECONDS = 25.0
 # As a Java broker does, a held pull looks again this often even without a wake-up.
 HOLD_RECHECK_SECONDS = 5.0
+MASTER_ID = 0
 
 
 def _pull_code(result: GetMessageResult, requested: int) -> int:
@@ -152,7 +161,8 @@ class PullMessageHandler:
             raise NoPermissionError(
                 f"the broker[{broker.config.broker_addr}] pulling message is forbidden"
             )
-        if broker.subscription_group_manager.find(group) is None:
+        group_config = broker.subscription_group_manager.find(group)
+        if group_config is None:
             raise SubscriptionGroupNotExistError(
                 f"subscription group [{group}] does not exist; "
                 "create it with mqadmin updateSubGroup"
@@ -185,13 +195,22 @@ class PullMessageHandler:
             if not broker.config.long_polling_enable:
                 timeout_ms = broker.config.short_polling_time_mills
             return self._hold(
-                request, topic, queue_id, offset, max_nums, message_filter, selector, timeout_ms
+                request,
+                group_config,
+                topic,
+                queue_id,
+                offset,
+                max_nums,
+                message_filter,
+                selector,
+                timeout_ms,
             )
-        return self._response(request, result, code)
+        return self._response(request, group_config, offset, result, code)
 
     async def _hold(
         self,
         request: RemotingCommand,
+        group_config: SubscriptionGroupConfig,
         topic: str,
         queue_id: int,
         offset: int,
@@ -218,16 +237,47 @@ class PullMessageHandler:
                 or time.monotonic() >= deadline
                 or broker.closing
             ):
-                return self._response(request, result, code)
+                return self._response(request, group_config, offset, result, code)
+
+    def _suggest_which_broker_id(
+        self, group_config: SubscriptionGroupConfig, result: GetMessageResult
+    ) -> int:
+        config = self._broker.config
+        if not config.slave_read_enable:
+            return MASTER_ID  # a slave thus also sends clients back to a returning master
+        if result.buffers:
+            last = int.from_bytes(
+                result.buffers[-1][PHYSICAL_OFFSET_POSITION : PHYSICAL_OFFSET_POSITION + 8], "big"
+            )
+            behind = self._broker.message_store.get_commit_log_max_offset() - last
+            if behind > config.in_memory_max_bytes:
+                return group_config.which_broker_when_consume_slowly
+        return group_config.broker_id
 
     def _response(
-        self, request: RemotingCommand, result: GetMessageResult, code: int
+        self,
+        request: RemotingCommand,
+        group_config: SubscriptionGroupConfig,
+        offset: int,
+        result: GetMessageResult,
+        code: int,
     ) -> RemotingCommand:
+        config = self._broker.config
+        next_begin_offset = result.next_begin_offset
+        suggest = self._suggest_which_broker_id(group_config, result)
+        if (
+            code == ResponseCode.PULL_OFFSET_MOVED
+            and not config.is_master
+            and not config.offset_check_in_slave
+        ):
+            code = ResponseCode.PULL_RETRY_IMMEDIATELY
+            next_begin_offset = offset
+            suggest = group_config.broker_id
         ext = {
-            "nextBeginOffset": str(result.next_begin_offset),
+            "nextBeginOffset": str(next_begin_offset),
             "minOffset": str(result.min_offset),
             "maxOffset": str(result.max_offset),
-            "suggestWhichBrokerId": "0",
+            "suggestWhichBrokerId": str(suggest),
         }
         if code == ResponseCode.SUCCESS:
             self._broker.stats.get_count += result.message_count

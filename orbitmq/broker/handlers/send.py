@@ -93,6 +93,53 @@ def born_host_of(connection: RemotingConnection) -> tuple[str, int]:
     return host
 
 
+# (topic, queueId, sysFlag, bornTimestamp, flag, properties, reconsumeTimes)
+SendFields = tuple[str, int, int, int, int, str, int]
+_V1_KEYS = ("topic", "producerGroup", "queueId", "sysFlag", "bornTimestamp", "flag")
+_V2_KEYS = tuple(SEND_V2_ALIASES[name] for name in _V1_KEYS)
+_V1_OPTIONAL = ("properties", "reconsumeTimes")
+_V2_OPTIONAL = tuple(SEND_V2_ALIASES[name] for name in _V1_OPTIONAL)
+
+
+def _send_fields(ext: dict[str, str], v2: bool) -> SendFields | None:
+    """The send header read straight from the dict: the hot path of every send.
+
+    None when a field is missing or malformed (or a V2 request uses long names); then
+    `_send_fields_checked` reads it again and names the bad field.
+    """
+    topic_key, group_key, queue_key, sys_key, born_key, flag_key = _V2_KEYS if v2 else _V1_KEYS
+    properties_key, reconsume_key = _V2_OPTIONAL if v2 else _V1_OPTIONAL
+    try:
+        topic = ext[topic_key]
+        if group_key not in ext:
+            return None
+        return (
+            topic,
+            int(ext[queue_key]),
+            int(ext[sys_key]),
+            int(ext[born_key]),
+            int(ext[flag_key]),
+            ext.get(properties_key) or "",
+            int(ext.get(reconsume_key) or 0),
+        )
+    except (KeyError, ValueError):
+        return None
+
+
+def _send_fields_checked(header: Header) -> SendFields:
+    topic = header.str("topic")
+    header.str("producerGroup")
+    return (
+        topic,
+        header.int("queueId"),
+        header.int("sysFlag"),
+        header.int("bornTimestamp"),
+        header.int("flag"),
+        header.optional_str("properties") or "",
+        header.int("reconsumeTimes", 0),
+    )
+
+
 class SendMessageHandler:
     def __init__(self, broker: BrokerController) -> None:
         self._broker = broker
@@ -146,17 +193,17 @@ class SendMessageHandler:
 
     def send_message(
         self, connection: RemotingConnection, request: RemotingCommand
-    ) -> RemotingCommand | Awaitable[RemotingCommand]:
-        """Answer at once under ASYNC_FLUSH; under SYNC_FLUSH return a coroutine that
-        answers after the group commit (the dispatcher runs it as a task)."""
+    ) -> RemotingCommand | Awaitable[RemotingCommand] | None:
+        """Answer at once under ASYNC_FLUSH; under SYNC_FLUSH answer from the group
+        commit's callback (returns None); a SYNC_MASTER returns a coroutine that answers
+        once a slave has the message (the dispatcher runs it as a task)."""
         self._check_writable()
         v2 = request.code != RequestCode.SEND_MESSAGE
         header = Header(request, SEND_V2_ALIASES if v2 else None)
-        topic = header.str("topic")
-        header.str("producerGroup")
+        fields = _send_fields(request.ext_fields, v2) or _send_fields_checked(header)
+        topic, queue_id, sys_flag, born_timestamp, flag, properties_text, reconsume_times = fields
         check_send_allowed(topic)
         topic_config = self._topic_config(header, topic)
-        queue_id = header.int("queueId")
         queue_nums = max(topic_config.write_queue_nums, topic_config.read_queue_nums)
         if queue_id < 0:
             queue_id = random.randrange(topic_config.write_queue_nums)
@@ -164,11 +211,7 @@ class SendMessageHandler:
             raise MessageIllegalError(
                 f"request queueId[{queue_id}] is illegal, topic {topic} has {queue_nums} queues"
             )
-        sys_flag = header.int("sysFlag")
-        born_timestamp = header.int("bornTimestamp")
-        flag = header.int("flag")
-        properties = decode_properties(header.optional_str("properties") or "")
-        reconsume_times = header.int("reconsumeTimes", 0)
+        properties = decode_properties(properties_text)
         batch = request.code == RequestCode.SEND_BATCH_MESSAGE or header.bool("batch")
         born_host = born_host_of(connection)
         store_host = self._broker.store_host
@@ -220,8 +263,14 @@ class SendMessageHandler:
             messages = [message]
         store = self._broker.message_store
         result = store.append_messages(messages)
+        ha = self._broker.ha_service
+        if ha is not None and ha.config.sync_master and result.append_result is not None:
+            return self._response_after_replication(request, result, queue_id, messages[0])
         if store.flush_wait_needed(result, messages[0]):
-            return self._response_after_flush(request, result, queue_id)
+            store.on_flushed(
+                result, lambda flushed: self._answer_flushed(connection, request, flushed, queue_id)
+            )
+            return None  # answered by _answer_flushed after the group commit
         return self._response(request, result, queue_id)
 
     def _batch_messages(
@@ -256,11 +305,39 @@ class SendMessageHandler:
             raise MessageIllegalError("batch body holds no message")
         return messages
 
-    async def _response_after_flush(
-        self, request: RemotingCommand, result: PutMessageResult, queue_id: int
+    def _answer_flushed(
+        self,
+        connection: RemotingConnection,
+        request: RemotingCommand,
+        result: PutMessageResult,
+        queue_id: int,
+    ) -> None:
+        if not request.is_oneway:
+            connection.send(self._response(request, result, queue_id))
+
+    async def _response_after_replication(
+        self, request: RemotingCommand, result: PutMessageResult, queue_id: int, msg: MessageExt
     ) -> RemotingCommand:
-        result = await self._broker.message_store.wait_flushed(result)
-        return self._response(request, result, queue_id)
+        """SYNC_MASTER: answer once a slave has the message too (and, under SYNC_FLUSH,
+        it is on disk). SLAVE_NOT_AVAILABLE / FLUSH_SLAVE_TIMEOUT still mean "stored on
+        the master"; they win over a flush timeout, as in RocketMQ (applied last)."""
+        store = self._broker.message_store
+        ha = self._broker.ha_service
+        appended = result.append_result
+        assert ha is not None and appended is not None
+        if store.flush_wait_needed(result, msg):
+            result = await store.wait_flushed(result)
+        response = self._response(request, result, queue_id)
+        if msg.properties.get(MessageConst.WAIT) == "false" or response.code not in (
+            ResponseCode.SUCCESS,
+            ResponseCode.FLUSH_DISK_TIMEOUT,
+        ):
+            return response
+        code = await ha.wait_replicated(appended.wrote_offset + appended.wrote_bytes)
+        if code != ResponseCode.SUCCESS:
+            response.code = code
+            response.remark = code.name
+        return response
 
     def _retry_or_dlq(
         self, header: Header, topic: str, queue_id: int, reconsume_times: int

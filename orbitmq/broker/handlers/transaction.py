@@ -10,9 +10,8 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from orbitmq.broker.errors import ServiceNotAvailableError
 from orbitmq.broker.headers import Header
-from orbitmq.protocol.codes import RequestCode
+from orbitmq.protocol.codes import RequestCode, ResponseCode
 from orbitmq.protocol.command import RemotingCommand
 from orbitmq.remoting.connection import RemotingConnection
 
@@ -33,9 +32,10 @@ class EndTransactionHandler:
         self, connection: RemotingConnection, request: RemotingCommand
     ) -> RemotingCommand:
         broker = self._broker
-        if not broker.config.is_master:
-            raise ServiceNotAvailableError(
-                f"broker {broker.config.broker_name} is a slave: it takes no END_TRANSACTION"
+        if not broker.config.is_master:  # RocketMQ answers SLAVE_NOT_AVAILABLE here, not 14
+            return request.response(
+                ResponseCode.SLAVE_NOT_AVAILABLE,
+                f"broker {broker.config.broker_name} is a slave: it takes no END_TRANSACTION",
             )
         header = Header(request)
         producer_group = header.str("producerGroup")

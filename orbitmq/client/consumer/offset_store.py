@@ -4,7 +4,9 @@ An offset is the next offset to consume. Both stores keep a table in memory that
 consume path updates without I/O; `persist_all` writes it out (every 5 s, and on
 shutdown or queue release).
   RemoteOffsetStore     QUERY_CONSUMER_OFFSET to read, UPDATE_CONSUMER_OFFSET (one-way)
-                        to the queue's master to persist.
+                        to persist, at the queue's master, or at a slave of its broker
+                        set while the master is down (the slave keeps them; the memory
+                        table overwrites the master's older ones once it is back).
   LocalFileOffsetStore  <dir>/offsets.json, written atomically (temp file + rename):
                         {"offsetTable": [{"topic", "brokerName", "queueId", "offset"}]}
 """
@@ -71,7 +73,7 @@ class RemoteOffsetStore(OffsetStore):
         self._group = group
 
     async def read_store(self, mq: MessageQueue, zero_if_not_found: bool = True) -> int | None:
-        addr = await self._instance.routes.find_master(mq.broker_name, mq.topic)
+        addr = await self._instance.routes.find_offset_addr(mq.broker_name, mq.topic)
         offset = await broker_api.query_consumer_offset(
             self._instance, addr, self._group, mq, zero_if_not_found=zero_if_not_found
         )
@@ -84,9 +86,9 @@ class RemoteOffsetStore(OffsetStore):
             offset = self.table.get(mq)
             if offset is None:
                 continue
-            addr = self._instance.routes.master_addr(mq.broker_name)
+            addr = self._instance.routes.find_subscribe_addr(mq.broker_name)
             if addr is None:
-                log.warning("cannot persist offset of %s: no master", mq)
+                log.warning("cannot persist offset of %s: no broker of the set is known", mq)
                 continue
             try:
                 await broker_api.update_consumer_offset(

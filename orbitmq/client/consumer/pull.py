@@ -2,9 +2,10 @@
 
 Like DefaultMQPullConsumer: nothing is rebalanced or committed automatically. Pulls go to
 the queue's master (or the broker id it last suggested) with sysFlag SUBSCRIPTION, plus
-SUSPEND when `block=True`; offsets are read and written with explicit calls. The last
-expression pulled per topic is declared in the heartbeat (SQL92 ones as expressionType
-SQL92), as DefaultMQPullConsumer's subscriptions are.
+SUSPEND when `block=True`; offsets are read and written with explicit calls, at the
+master or, while it is down, at a slave of its broker set. The last expression pulled per
+topic is declared in the heartbeat (SQL92 ones as expressionType SQL92), as
+DefaultMQPullConsumer's subscriptions are.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from orbitmq.client.message import MessageQueue
 from orbitmq.protocol.codes import RequestCode
 from orbitmq.protocol.command import RemotingCommand
 from orbitmq.protocol.subscription import SubscriptionData
+from orbitmq.remoting.errors import RemotingError
 
 BLOCK_SUSPEND_MS = 20_000
 
@@ -132,9 +134,15 @@ class PullConsumer:
         suspend = BLOCK_SUSPEND_MS if block else 0
         ext = pull_ext(self.group, mq, offset, max_nums, sys_flag, 0, suspend, subscription)
         command = RemotingCommand(code=RequestCode.PULL_MESSAGE, ext_fields=ext)
-        response = await self._instance.invoke(
-            addr, command, max(timeout, 30.0) if block else timeout
-        )
+        try:
+            response = await self._instance.invoke(
+                addr, command, max(timeout, 30.0) if block else timeout
+            )
+        except RemotingError:
+            # The broker may be gone: back to the master id, with a fresh route.
+            self._broker_ids.pop(mq, None)
+            await self._routes.refresh_after_failure(mq.topic)
+            raise
         result = parse_pull_response(response, subscription)
         self._broker_ids[mq] = result.suggest_which_broker_id
         return result
@@ -154,14 +162,20 @@ class PullConsumer:
         self._topics.add(mq.topic)
         return await self._routes.find_master(mq.broker_name, mq.topic)
 
+    async def _offset_addr(self, mq: MessageQueue) -> str:
+        """The master, or a slave of the set while the master is down."""
+        self._check_started()
+        self._topics.add(mq.topic)
+        return await self._routes.find_offset_addr(mq.broker_name, mq.topic)
+
     async def query_consumer_offset(self, mq: MessageQueue) -> int | None:
         """The group's committed offset of `mq` at the broker, None if it has none."""
-        addr = await self._master(mq)
+        addr = await self._offset_addr(mq)
         return await broker_api.query_consumer_offset(self._instance, addr, self.group, mq)
 
     async def update_consumer_offset(self, mq: MessageQueue, offset: int) -> None:
         """Commit `offset` (the next offset to consume) for the group at the broker."""
-        addr = await self._master(mq)
+        addr = await self._offset_addr(mq)
         await broker_api.update_consumer_offset(
             self._instance, addr, self.group, mq, offset, oneway=False
         )

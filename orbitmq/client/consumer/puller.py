@@ -9,6 +9,9 @@ offset is known; the broker holds it up to 15 s, we wait 30 s), then:
   NO_MATCHED_MSG  consumed offset (the skipped range needs no consumer)
   OFFSET_ILLEGAL  jump to nextBeginOffset and persist it
 Transport errors and error codes pause 3 s (FLOW_CONTROL 20 ms); a pull timeout re-pulls.
+Pulls go to the broker id last suggested (0 after an error); a transport error also
+refreshes the topic's route, so a dead master is soon replaced by its slave. A slave that
+is behind answers NO_MATCHED_MSG without moving the offset: that retry waits a little.
 An orderly consumer in clustering mode passes `lock_queue`: the queue is pulled only while
 its broker lock is held (an unlocked queue tries to lock again every second).
 """
@@ -48,6 +51,7 @@ BROKER_FLOW_CONTROL_DELAY = 0.02
 SUSPEND_TIMEOUT_MS = 15_000
 PULL_TIMEOUT = 30.0
 PULL_LATER_WHEN_NOT_LOCKED = 1.0
+PULL_RETRY_WITHOUT_PROGRESS_DELAY = 0.5
 
 
 class ConsumeSink(Protocol):
@@ -149,6 +153,8 @@ class QueuePuller:
         except (RemotingError, ClientError) as exc:
             log.warning("pull of %s from %s failed: %s", mq, addr, exc)
             self._broker_id = 0
+            if isinstance(exc, RemotingError):
+                await self._instance.routes.refresh_after_failure(mq.topic)
             return PULL_ERROR_DELAY
         if self.pq.dropped:
             return 0.0
@@ -164,6 +170,8 @@ class QueuePuller:
             self._offsets.update(mq, self.offset, increase_only=False)
             await self._offsets.persist(mq)
             return 0.0
+        if result.status is PullStatus.NO_MATCHED_MSG and result.next_begin_offset == self.offset:
+            return PULL_RETRY_WITHOUT_PROGRESS_DELAY
         self.offset = result.next_begin_offset
         self.pq.advance(result.next_begin_offset)
         msgs = result.messages

@@ -6,7 +6,6 @@ import asyncio
 
 import pytest
 
-import orbitmq.broker.handlers.offset as offset_handler
 from orbitmq.client import ConsumeStatus, Message, MessageExt, Producer, PushConsumer
 
 from .conftest import Cluster, wait_for
@@ -18,11 +17,11 @@ from .test_push_consumer_live import create_topic
     [("CONSUME_FROM_LAST_OFFSET", False), ("CONSUME_FROM_FIRST_OFFSET", True)],
 )
 async def test_without_a_stored_offset_last_starts_at_the_end_and_first_at_zero(
-    cluster: Cluster, monkeypatch: pytest.MonkeyPatch, where: str, expect_old: bool
+    cluster: Cluster, where: str, expect_old: bool
 ) -> None:
     # No message counts as "in memory": QUERY_CONSUMER_OFFSET answers 22 (not found),
     # as a Java broker does once a queue's first message has left the page cache.
-    monkeypatch.setattr(offset_handler, "IN_MEMORY_BYTES", 0)
+    cluster.brokers["broker-a"].config.access_message_in_memory_max_ratio = 0
     await create_topic(cluster, "FromEnd", 2)
     got: list[bytes] = []
 
