@@ -1,109 +1,36 @@
-"""`orbitmq bench producer|consumer`: the click commands around ProducerBench/ConsumerBench.
-
-Every `--interval` seconds a line goes to stdout (to stderr with `--json`, so that
-stdout holds only the final JSON object). Failures to start (no route, bad pid, server
-down) print one line on stderr and exit with code 1.
+"""`orbitmq bench …`: the click group, and the producer/consumer commands around
+ProducerBench/ConsumerBench. With `--processes N` the command starts N copies of itself
+as fleet workers (fleet.py) and prints their merged figures.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import os
 import random
 import sys
-from collections.abc import Callable, Coroutine
-from typing import Any, TypeVar
 
 import click
-import orjson
 
-from orbitmq.bench.common import DEFAULT_DURATION
+from orbitmq.bench.cli_common import (
+    check_processes,
+    finish,
+    flag,
+    load_options,
+    run_async,
+    self_argv,
+    target_options,
+    worker_option,
+)
 from orbitmq.bench.consumer import ConsumerBench, ConsumerConfig, ConsumerOutcome
+from orbitmq.bench.cpp_cli import cpp_producer
+from orbitmq.bench.fleet import run_fleet, split_count
+from orbitmq.bench.peers.cli import peer_consumer, peer_producer
 from orbitmq.bench.producer import MODES, ProducerBench, ProducerConfig, ProducerOutcome
-from orbitmq.errors import OrbitMQError
+from orbitmq.bench.stats import ConsumeTally, SendTally
+from orbitmq.bench.suite.cli import suite
+from orbitmq.bench.worker import WorkerLink
 
-T = TypeVar("T")
-F = TypeVar("F", bound=Callable[..., Any])
-
-DEFAULT_NAMESRV_ADDR = "127.0.0.1:9876"
 MAX_MESSAGE_SIZE = 4 * 1024 * 1024
-
-
-def _common_options(fn: F) -> F:
-    options = [
-        click.option(
-            "-n",
-            "--namesrv",
-            "namesrv",
-            envvar="NAMESRV_ADDR",
-            default=DEFAULT_NAMESRV_ADDR,
-            show_default=True,
-            help="NameServer list, ';' separated (env NAMESRV_ADDR)",
-        ),
-        click.option("-t", "--topic", default="BenchmarkTest", show_default=True),
-        click.option(
-            "--count",
-            type=click.IntRange(min=1),
-            default=None,
-            help="stop after this many messages (default: no count limit)",
-        ),
-        click.option(
-            "--duration",
-            type=click.FloatRange(min=0, min_open=True),
-            default=DEFAULT_DURATION,
-            show_default=True,
-            help="stop after this many seconds (always bounded)",
-        ),
-        click.option(
-            "--interval",
-            type=click.FloatRange(min=0.1),
-            default=5.0,
-            show_default=True,
-            help="seconds between progress lines",
-        ),
-        click.option("--json", "as_json", is_flag=True, help="print one JSON summary on stdout"),
-        click.option(
-            "--broker-pid",
-            type=int,
-            default=None,
-            help="report this process's CPU µs per message (Linux /proc)",
-        ),
-    ]
-    for option in reversed(options):
-        fn = option(fn)
-    return fn
-
-
-def _run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run on uvloop when installed; map expected failures to stderr + exit 1."""
-    logging.basicConfig(level=logging.ERROR, stream=sys.stderr)
-    try:
-        try:
-            import uvloop
-        except ImportError:
-            return asyncio.run(coro)
-        return uvloop.run(coro)
-    except (OrbitMQError, OSError, ValueError, TimeoutError) as exc:
-        click.echo(f"bench failed: {exc or type(exc).__name__}", err=True)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        click.echo("bench interrupted", err=True)
-        sys.exit(1)
-
-
-def _finish(outcome: ProducerOutcome | ConsumerOutcome, as_json: bool) -> None:
-    if as_json:
-        click.echo(orjson.dumps(outcome.to_json()).decode())
-        return
-    click.echo(f"[Summary] {outcome.report.line()}")
-    report = outcome.report
-    click.echo(
-        f"[Summary] Messages: {report.messages} Elapsed(s): {report.elapsed_s:.3f} "
-        f"TPS: {report.tps:.1f}"
-    )
-    if outcome.cpu is not None:
-        click.echo(f"[Summary] {outcome.cpu.line()}")
 
 
 @click.group(
@@ -114,8 +41,21 @@ def bench() -> None:
     pass
 
 
+def _producer_worker_argv(c: ProducerConfig, count: int | None) -> list[str]:
+    args = [
+        "-n", c.namesrv_addr, "-t", c.topic, "--duration", str(c.duration), "-s", str(c.size),
+        "-w", str(c.window), "--mode", c.mode, "--batch", str(c.batch), flag(c.keys, "keys"),
+        flag(c.tags, "tags"), "-g", c.group, "--send-timeout", str(c.send_timeout),
+    ]  # fmt: skip
+    if count is not None:
+        args += ["--count", str(count)]
+    return self_argv("producer", *args)
+
+
 @bench.command(help="Send messages as fast as the window allows.")
-@_common_options
+@target_options
+@load_options
+@worker_option
 @click.option(
     "-s",
     "--size",
@@ -130,7 +70,7 @@ def bench() -> None:
     type=click.IntRange(min=1),
     default=64,
     show_default=True,
-    help="requests in flight at once (concurrent senders)",
+    help="requests in flight at once (concurrent senders), per process",
 )
 @click.option("--mode", type=click.Choice(MODES), default="sync", show_default=True)
 @click.option(
@@ -146,28 +86,52 @@ def bench() -> None:
 @click.option("--send-timeout", type=float, default=3.0, show_default=True)
 def producer(
     namesrv: str, topic: str, count: int | None, duration: float, interval: float,
-    as_json: bool, broker_pid: int | None, size: int, window: int, mode: str, batch: int,
-    keys: bool, tags: bool, group: str, send_timeout: float,
+    as_json: bool, broker_pid: int | None, processes: int, worker: bool, size: int,
+    window: int, mode: str, batch: int, keys: bool, tags: bool, group: str,
+    send_timeout: float,
 ) -> None:  # fmt: skip
+    check_processes(processes, count, worker)
     config = ProducerConfig(
         namesrv, topic, size, window, count, duration, mode, batch, keys, tags, interval,
         group, send_timeout,
     )  # fmt: skip
+    if worker:
+        run_async(ProducerBench(config, sys.stderr).run(None, WorkerLink()))
+        return
     out = sys.stderr if as_json else sys.stdout
     if not as_json:
         click.echo(
             f"Producer benchmark: topic={topic} size={size} window={window} mode={mode} "
-            f"batch={batch} count={count or '-'} duration={duration}s namesrv={namesrv}"
+            f"batch={batch} count={count or '-'} duration={duration}s processes={processes} "
+            f"namesrv={namesrv}"
         )
 
     async def main() -> ProducerOutcome:
-        return await ProducerBench(config, out).run(broker_pid)
+        if processes == 1:
+            return await ProducerBench(config, out).run(broker_pid)
+        argvs = [_producer_worker_argv(config, n) for n in split_count(count, processes)]
+        result = await run_fleet(argvs, interval=interval, out=out, broker_pid=broker_pid)
+        assert isinstance(result.tally, SendTally)
+        return ProducerOutcome(config, result.tally.report(), result.cpu, processes)
 
-    _finish(_run(main()), as_json)
+    finish(run_async(main()), as_json)
+
+
+def _consumer_worker_argv(c: ConsumerConfig) -> list[str]:
+    args = [
+        "-n", c.namesrv_addr, "-t", c.topic, "-g", c.group, "-e", c.expression,
+        "--duration", str(c.duration), "--threads", str(c.threads),
+        "--pull-batch", str(c.pull_batch), "--consume-batch", str(c.consume_batch),
+    ]  # fmt: skip
+    if c.from_first:
+        args.append("--from-first")
+    return self_argv("consumer", *args)
 
 
 @bench.command(help="Consume messages and report TPS and born/store-to-consumer delays.")
-@_common_options
+@target_options
+@load_options
+@worker_option
 @click.option("-g", "--group", default=None, help="consumer group (default: a new random one)")
 @click.option("--from-first", is_flag=True, help="a new group starts at the oldest message")
 @click.option("-e", "--expression", default="*", show_default=True, help="TAG subscription")
@@ -182,22 +146,42 @@ def producer(
 @click.option("--consume-batch", type=click.IntRange(1, 1024), default=1, show_default=True)
 def consumer(
     namesrv: str, topic: str, count: int | None, duration: float, interval: float,
-    as_json: bool, broker_pid: int | None, group: str | None, from_first: bool,
-    expression: str, threads: int, pull_batch: int, consume_batch: int,
+    as_json: bool, broker_pid: int | None, processes: int, worker: bool, group: str | None,
+    from_first: bool, expression: str, threads: int, pull_batch: int, consume_batch: int,
 ) -> None:  # fmt: skip
+    check_processes(processes, count, worker)
     group = group or f"benchmark_consumer_{random.randrange(10_000):04d}_{os.getpid()}"
     config = ConsumerConfig(
         namesrv, topic, group, expression, count, duration, from_first, interval, threads,
         pull_batch, consume_batch,
     )  # fmt: skip
+    if worker:
+        run_async(ConsumerBench(config, sys.stderr).run(None, WorkerLink()))
+        return
     out = sys.stderr if as_json else sys.stdout
     if not as_json:
         click.echo(
             f"Consumer benchmark: topic={topic} group={group} from_first={from_first} "
-            f"count={count or '-'} duration={duration}s namesrv={namesrv}"
+            f"count={count or '-'} duration={duration}s processes={processes} "
+            f"namesrv={namesrv}"
         )
 
     async def main() -> ConsumerOutcome:
-        return await ConsumerBench(config, out).run(broker_pid)
+        if processes == 1:
+            return await ConsumerBench(config, out).run(broker_pid)
+        # One group shared by all workers (they split the queues); the count is counted
+        # by the parent, which stops them all once it is reached.
+        argvs = [_consumer_worker_argv(config) for _ in range(processes)]
+        result = await run_fleet(
+            argvs, interval=interval, out=out, broker_pid=broker_pid, target=count
+        )
+        assert isinstance(result.tally, ConsumeTally)
+        return ConsumerOutcome(config, result.tally.report(), result.cpu, processes)
 
-    _finish(_run(main()), as_json)
+    finish(run_async(main()), as_json)
+
+
+bench.add_command(cpp_producer)
+bench.add_command(peer_producer)
+bench.add_command(peer_consumer)
+bench.add_command(suite)

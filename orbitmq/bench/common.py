@@ -1,13 +1,16 @@
-"""Pieces shared by the producer and consumer benchmarks: budgets, periodic lines, bodies."""
+"""Pieces shared by the load generators: budgets, periodic calls, bodies, the error type."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TextIO
 
 DEFAULT_DURATION = 60.0
 _BODY_PATTERN = b"OrbitMQ benchmark message body. "
+
+
+class BenchError(Exception):
+    """A benchmark could not run (a worker process failed, a server did not start)."""
 
 
 class Budget:
@@ -27,6 +30,10 @@ class Budget:
     def time_left(self) -> float:
         return max(0.0, self.deadline - self._clock())
 
+    def stop(self) -> None:
+        """End the run now: every later `take` returns 0."""
+        self.deadline = min(self.deadline, self._clock())
+
     def take(self, wanted: int) -> int:
         """Claim up to `wanted` messages; 0 means stop."""
         if self._clock() >= self.deadline:
@@ -44,8 +51,8 @@ def make_body(size: int) -> bytes:
     return (_BODY_PATTERN * repeats)[:size]
 
 
-async def print_every(interval: float, line: Callable[[], str], out: TextIO) -> None:
-    """Print `line()` every `interval` seconds until cancelled."""
+async def call_every(interval: float, fn: Callable[[], None]) -> None:
+    """Call `fn()` every `interval` seconds until cancelled."""
     while True:
         await asyncio.sleep(interval)
-        print(line(), file=out, flush=True)
+        fn()

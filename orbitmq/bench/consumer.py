@@ -4,8 +4,9 @@ A PushConsumer in clustering mode with an `async def` listener (so no thread poo
 counts every message and records two delays per message, both from the wall clock in ms:
 B2C = consumed - born (producer's clock), S2C = consumed - stored (broker's clock).
 The run ends when `count` messages were consumed or `duration` seconds passed, whichever
-comes first. Summary TPS is measured from the first message consumed to the last, so
-neither the group's start-up (route, heartbeat, rebalance) nor idle time dilutes it.
+comes first (or, as a fleet worker, when the parent says `stop`). Summary TPS is
+measured from the first message consumed to the last, so neither the group's start-up
+(route, heartbeat, rebalance) nor idle time dilutes it.
 """
 
 from __future__ import annotations
@@ -16,9 +17,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from orbitmq.bench.common import print_every
+from orbitmq.bench.common import call_every
 from orbitmq.bench.cpu import CpuMeter, CpuUsage
 from orbitmq.bench.stats import ConsumeReport, ConsumeStats
+from orbitmq.bench.worker import LineSink, WorkerLink
 from orbitmq.client.consumer.consume import ConsumeStatus
 from orbitmq.client.consumer.push import PushConsumer
 from orbitmq.client.heartbeat import CONSUME_FROM_FIRST_OFFSET, CONSUME_FROM_LAST_OFFSET
@@ -45,6 +47,7 @@ class ConsumerOutcome:
     config: ConsumerConfig
     report: ConsumeReport
     cpu: CpuUsage | None
+    processes: int = 1
 
     def to_json(self) -> dict[str, Any]:
         c = self.config
@@ -53,6 +56,7 @@ class ConsumerOutcome:
             "topic": c.topic,
             "group": c.group,
             "from_first": c.from_first,
+            "processes": self.processes,
             **self.report.to_json(),
             "broker_cpu": self.cpu.to_json() if self.cpu is not None else None,
         }
@@ -81,10 +85,17 @@ class ConsumerBench:
             self._done.set()
         return ConsumeStatus.CONSUME_SUCCESS
 
-    async def run(self, broker_pid: int | None = None) -> ConsumerOutcome:
+    def stop(self) -> None:
+        """End the run early."""
+        self._done.set()
+
+    async def run(
+        self, broker_pid: int | None = None, link: WorkerLink | None = None
+    ) -> ConsumerOutcome:
         c = self.config
         loop = asyncio.get_running_loop()
         meter = CpuMeter(broker_pid) if broker_pid is not None else None
+        sink = link or LineSink(self._out, c.interval)
         self._stats = stats = ConsumeStats(loop.time())
         consumer = PushConsumer(
             c.group,
@@ -98,10 +109,11 @@ class ConsumerBench:
         )
         consumer.subscribe(c.topic, c.expression)
         consumer.register_message_listener(self._listener)
+        await sink.wait_go(self.stop)
         if meter is not None:
             meter.start()
         ticker = loop.create_task(
-            print_every(c.interval, lambda: stats.snapshot(loop.time()).line(), self._out)
+            call_every(sink.period, lambda: sink.tick(stats.take_interval(loop.time())))
         )
         try:
             await consumer.start()
@@ -110,10 +122,13 @@ class ConsumerBench:
                     await self._done.wait()
         finally:
             ticker.cancel()
+            sink.close()
             end = loop.time()
             async with asyncio.timeout(15):
                 await consumer.shutdown()
-        report = stats.summary(self._summary_end(end), self._first_at)
+        run = stats.run_tally(self._summary_end(end), self._first_at)
+        sink.done(run)
+        report = run.report()
         cpu = meter.stop(report.messages) if meter is not None else None
         return ConsumerOutcome(c, report, cpu)
 

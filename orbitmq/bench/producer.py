@@ -10,6 +10,8 @@ Theory of operation. Up to `window` requests are in flight at once:
           bounded. RT is the time to hand the frame to the socket.
 Every loop asks the Budget (count and deadline) before each request. After the deadline
 the in-flight requests get `send_timeout` more seconds to finish, then are cancelled.
+As a fleet worker (`link`), the load starts on the parent's `go` (after the route is
+known) and `stop` ends it early.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, TextIO
 
-from orbitmq.bench.common import Budget, make_body, print_every
+from orbitmq.bench.common import Budget, call_every, make_body
 from orbitmq.bench.cpu import CpuMeter, CpuUsage
 from orbitmq.bench.stats import SendReport, SendStats
+from orbitmq.bench.worker import LineSink, WorkerLink
 from orbitmq.client.errors import MQBrokerError
 from orbitmq.client.message import Message
 from orbitmq.client.producer import Producer
@@ -54,6 +57,7 @@ class ProducerOutcome:
     config: ProducerConfig
     report: SendReport
     cpu: CpuUsage | None
+    processes: int = 1
 
     def to_json(self) -> dict[str, Any]:
         c = self.config
@@ -64,6 +68,7 @@ class ProducerOutcome:
             "message_size": c.size,
             "window": c.window,
             "batch": c.batch,
+            "processes": self.processes,
             **self.report.to_json(),
             "broker_cpu": self.cpu.to_json() if self.cpu is not None else None,
         }
@@ -79,6 +84,7 @@ class ProducerBench:
         self._out = out
         self._body = make_body(config.size)
         self._seq = 0
+        self._budget: Budget | None = None
         self._producer = Producer(
             config.group, config.namesrv_addr, send_timeout=config.send_timeout
         )
@@ -176,18 +182,27 @@ class ProducerBench:
             else:
                 self._settle(stats, started, n, None)
 
-    async def run(self, broker_pid: int | None = None) -> ProducerOutcome:
+    def stop(self) -> None:
+        """End the load early (in-flight requests still finish)."""
+        if self._budget is not None:
+            self._budget.stop()
+
+    async def run(
+        self, broker_pid: int | None = None, link: WorkerLink | None = None
+    ) -> ProducerOutcome:
         """Run the load. Raises (before any load) if the topic has no usable route."""
         c = self.config
         loop = asyncio.get_running_loop()
         meter = CpuMeter(broker_pid) if broker_pid is not None else None
+        sink = link or LineSink(self._out, c.interval)
         await self._producer.start()
         try:
             await self._producer.fetch_publish_queues(c.topic)  # fail fast: no route
+            await sink.wait_go(self.stop)
             stats = SendStats(loop.time())
-            budget = Budget(c.count, loop.time() + c.duration, loop.time)
+            self._budget = budget = Budget(c.count, loop.time() + c.duration, loop.time)
             ticker = loop.create_task(
-                print_every(c.interval, lambda: stats.snapshot(loop.time()).line(), self._out)
+                call_every(sink.period, lambda: sink.tick(stats.take_interval(loop.time())))
             )
             if meter is not None:
                 meter.start()
@@ -196,7 +211,10 @@ class ProducerBench:
                     await self._load(budget, stats)
             finally:
                 ticker.cancel()
-            report = stats.summary(loop.time())
+                sink.close()
+            run = stats.run_tally(loop.time())
+            sink.done(run)
+            report = run.report()
             cpu = meter.stop(report.messages) if meter is not None else None
         finally:
             async with asyncio.timeout(10):

@@ -5,6 +5,16 @@ delay) goes into two histograms, one for the current interval and one for the ru
 `snapshot(now)` reports the interval and starts the next one, so the periodic lines and
 the final summary come from the same numbers. Time is always passed in by the caller.
 
+Several client processes (`--processes N`, the C++ load generator) are merged from raw
+counters, never from reports: each process sends `SendTally`/`ConsumeTally` records in
+`to_wire()` form, the parent `merge`s them (histogram counts add up, so a merged p99 is
+the p99 of all samples, not an average of p99s) and only then makes the report. Tally
+times are CLOCK_MONOTONIC seconds, which Linux shares between the processes of a machine,
+so a merged tally spans from the earliest start to the latest end.
+
+This module imports only the standard library: the C++ load generator, which runs in
+the C++ client's own virtualenv without orbitmq's dependencies, loads it by file path.
+
 Histogram: log-linear buckets of microseconds, exact below 64 µs, then 32 buckets per
 power of two, so a percentile is off by at most 1/32 (3.1 %) and `record` is a few
 integer operations.
@@ -12,7 +22,7 @@ integer operations.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 _EXACT = 64
@@ -57,6 +67,37 @@ class LatencyHistogram:
 
     def mean(self) -> float:
         return self.total / self.count if self.count else 0.0
+
+    def merge(self, other: LatencyHistogram) -> None:
+        """Add `other`'s samples to this histogram."""
+        for index, n in enumerate(other._counts):
+            if n:
+                self._counts[index] += n
+        self.count += other.count
+        self.total += other.total
+        self.max = max(self.max, other.max)
+
+    def to_wire(self) -> dict[str, Any]:
+        """A JSON-able form: sparse `[bucket, count]` pairs plus the exact count/sum/max."""
+        pairs = [[index, n] for index, n in enumerate(self._counts) if n]
+        return {"count": self.count, "total": self.total, "max": self.max, "buckets": pairs}
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> LatencyHistogram:
+        """The inverse of `to_wire`.
+
+        Raises:
+            ValueError: a bucket index out of range or counts that do not add up.
+        """
+        hist = cls()
+        for index, n in data["buckets"]:
+            if not 0 <= index < _BUCKETS or n < 0:
+                raise ValueError(f"bad histogram bucket [{index}, {n}]")
+            hist._counts[index] += int(n)
+        hist.count, hist.total, hist.max = int(data["count"]), int(data["total"]), int(data["max"])
+        if sum(hist._counts) != hist.count:
+            raise ValueError("histogram buckets do not add up to its count")
+        return hist
 
     def percentile(self, fraction: float) -> int:
         """The value (µs) at or below which `fraction` of the samples lie (0 if empty)."""
@@ -123,64 +164,105 @@ class SendReport:
         }
 
 
-class SendStats:
-    """Counters of a producer run. `messages` counts messages (a batch counts its size)."""
+@dataclass(slots=True)
+class SendTally:
+    """Raw counters of one stretch of a producer run (mergeable; see the module doc)."""
 
-    def __init__(self, now: float) -> None:
-        self._start = now
-        self._interval_start = now
-        self._interval = LatencyHistogram()
-        self._run = LatencyHistogram()
-        self.messages = 0
-        self._interval_messages = 0
-        self.send_failed = 0
-        self.response_failed = 0
-        self._interval_send_failed = 0
-        self._interval_response_failed = 0
+    start: float
+    end: float
+    messages: int = 0
+    send_failed: int = 0
+    response_failed: int = 0
+    rt: LatencyHistogram = field(default_factory=LatencyHistogram)
 
-    def record_ok(self, micros: int, messages: int = 1) -> None:
-        self._interval.record(micros)
-        self._run.record(micros)
-        self.messages += messages
-        self._interval_messages += messages
+    def merge(self, other: SendTally) -> None:
+        self.start = min(self.start, other.start)
+        self.end = max(self.end, other.end)
+        self.messages += other.messages
+        self.send_failed += other.send_failed
+        self.response_failed += other.response_failed
+        self.rt.merge(other.rt)
 
-    def record_send_failed(self, messages: int = 1) -> None:
-        """The request never got an answer (network, timeout, no route)."""
-        self.send_failed += messages
-        self._interval_send_failed += messages
-
-    def record_response_failed(self, messages: int = 1) -> None:
-        """The broker answered with an error code."""
-        self.response_failed += messages
-        self._interval_response_failed += messages
-
-    def snapshot(self, now: float) -> SendReport:
-        """The interval since the last snapshot; starts a new one."""
-        elapsed = max(now - self._interval_start, 1e-9)
-        report = SendReport(
-            elapsed,
-            self._interval_messages,
-            self._interval_messages / elapsed,
-            LatencyReport.of(self._interval),
-            self._interval_send_failed,
-            self._interval_response_failed,
-        )
-        self._interval_start = now
-        self._interval = LatencyHistogram()
-        self._interval_messages = 0
-        self._interval_send_failed = self._interval_response_failed = 0
-        return report
-
-    def summary(self, now: float) -> SendReport:
-        elapsed = max(now - self._start, 1e-9)
+    def report(self) -> SendReport:
+        elapsed = max(self.end - self.start, 1e-9)
         return SendReport(
             elapsed,
             self.messages,
             self.messages / elapsed,
-            LatencyReport.of(self._run),
+            LatencyReport.of(self.rt),
             self.send_failed,
             self.response_failed,
         )
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "kind": "send",
+            "start": self.start,
+            "end": self.end,
+            "messages": self.messages,
+            "send_failed": self.send_failed,
+            "response_failed": self.response_failed,
+            "rt": self.rt.to_wire(),
+        }
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> SendTally:
+        return cls(
+            float(data["start"]),
+            float(data["end"]),
+            int(data["messages"]),
+            int(data["send_failed"]),
+            int(data["response_failed"]),
+            LatencyHistogram.from_wire(data["rt"]),
+        )
+
+
+class SendStats:
+    """Counters of a producer run. `messages` counts messages (a batch counts its size)."""
+
+    def __init__(self, now: float) -> None:
+        self._interval = SendTally(now, now)
+        self._run = SendTally(now, now)
+
+    @property
+    def messages(self) -> int:
+        return self._run.messages
+
+    def record_ok(self, micros: int, messages: int = 1) -> None:
+        """One answered request of `messages` messages that took `micros`."""
+        for tally in (self._interval, self._run):
+            tally.rt.record(micros)
+            tally.messages += messages
+
+    def record_send_failed(self, messages: int = 1) -> None:
+        """The request never got an answer (network, timeout, no route)."""
+        self._interval.send_failed += messages
+        self._run.send_failed += messages
+
+    def record_response_failed(self, messages: int = 1) -> None:
+        """The broker answered with an error code."""
+        self._interval.response_failed += messages
+        self._run.response_failed += messages
+
+    def take_interval(self, now: float) -> SendTally:
+        """The raw interval since the last one ends at `now`; a new one starts."""
+        interval, self._interval = self._interval, SendTally(now, now)
+        interval.end = now
+        return interval
+
+    def snapshot(self, now: float) -> SendReport:
+        """The interval since the last snapshot; starts a new one."""
+        return self.take_interval(now).report()
+
+    def run_tally(self, now: float) -> SendTally:
+        """The whole run so far, as raw counters ending at `now`."""
+        run = self._run
+        rt = LatencyHistogram()
+        rt.merge(run.rt)
+        return SendTally(run.start, now, run.messages, run.send_failed, run.response_failed, rt)
+
+    def summary(self, now: float) -> SendReport:
+        return self.run_tally(now).report()
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,49 +293,111 @@ class ConsumeReport:
         }
 
 
-class ConsumeStats:
-    """Counters of a consumer run: born-to-consumer (B2C) and store-to-consumer (S2C)."""
+@dataclass(slots=True)
+class ConsumeTally:
+    """Raw counters of one stretch of a consumer run (mergeable; see the module doc)."""
 
-    def __init__(self, now: float) -> None:
-        self._start = now
-        self._interval_start = now
-        self._b2c = (LatencyHistogram(), LatencyHistogram())  # (interval, run)
-        self._s2c = (LatencyHistogram(), LatencyHistogram())
-        self.messages = 0
-        self._interval_messages = 0
+    start: float
+    end: float
+    messages: int = 0
+    b2c: LatencyHistogram = field(default_factory=LatencyHistogram)
+    s2c: LatencyHistogram = field(default_factory=LatencyHistogram)
 
-    def record(self, b2c_ms: int, s2c_ms: int) -> None:
-        b2c, s2c = b2c_ms * 1000, s2c_ms * 1000
-        for hist in self._b2c:
-            hist.record(b2c)
-        for hist in self._s2c:
-            hist.record(s2c)
-        self.messages += 1
-        self._interval_messages += 1
+    def merge(self, other: ConsumeTally) -> None:
+        self.start = min(self.start, other.start)
+        self.end = max(self.end, other.end)
+        self.messages += other.messages
+        self.b2c.merge(other.b2c)
+        self.s2c.merge(other.s2c)
 
-    def snapshot(self, now: float) -> ConsumeReport:
-        elapsed = max(now - self._interval_start, 1e-9)
-        report = ConsumeReport(
-            elapsed,
-            self._interval_messages,
-            self._interval_messages / elapsed,
-            LatencyReport.of(self._b2c[0]),
-            LatencyReport.of(self._s2c[0]),
-        )
-        self._interval_start = now
-        self._b2c = (LatencyHistogram(), self._b2c[1])
-        self._s2c = (LatencyHistogram(), self._s2c[1])
-        self._interval_messages = 0
-        return report
-
-    def summary(self, now: float, first_at: float | None = None) -> ConsumeReport:
-        """The whole run; TPS counts from `first_at` (the first message) when given."""
-        start = first_at if first_at is not None else self._start
-        elapsed = max(now - start, 1e-9)
+    def report(self) -> ConsumeReport:
+        elapsed = max(self.end - self.start, 1e-9)
         return ConsumeReport(
             elapsed,
             self.messages,
             self.messages / elapsed,
-            LatencyReport.of(self._b2c[1]),
-            LatencyReport.of(self._s2c[1]),
+            LatencyReport.of(self.b2c),
+            LatencyReport.of(self.s2c),
         )
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "kind": "consume",
+            "start": self.start,
+            "end": self.end,
+            "messages": self.messages,
+            "b2c": self.b2c.to_wire(),
+            "s2c": self.s2c.to_wire(),
+        }
+
+    @classmethod
+    def from_wire(cls, data: dict[str, Any]) -> ConsumeTally:
+        return cls(
+            float(data["start"]),
+            float(data["end"]),
+            int(data["messages"]),
+            LatencyHistogram.from_wire(data["b2c"]),
+            LatencyHistogram.from_wire(data["s2c"]),
+        )
+
+
+def tally_from_wire(data: dict[str, Any]) -> SendTally | ConsumeTally:
+    """A tally of either kind from its `to_wire()` form.
+
+    Raises:
+        ValueError: unknown kind or malformed counters.
+    """
+    try:
+        if data["kind"] == "send":
+            return SendTally.from_wire(data)
+        if data["kind"] == "consume":
+            return ConsumeTally.from_wire(data)
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"malformed tally: {exc!r}") from exc
+    raise ValueError(f"unknown tally kind {data['kind']!r}")
+
+
+class ConsumeStats:
+    """Counters of a consumer run: born-to-consumer (B2C) and store-to-consumer (S2C)."""
+
+    def __init__(self, now: float) -> None:
+        self._interval = ConsumeTally(now, now)
+        self._run = ConsumeTally(now, now)
+
+    @property
+    def messages(self) -> int:
+        return self._run.messages
+
+    def record(self, b2c_ms: int, s2c_ms: int) -> None:
+        b2c, s2c = b2c_ms * 1000, s2c_ms * 1000
+        for tally in (self._interval, self._run):
+            tally.b2c.record(b2c)
+            tally.s2c.record(s2c)
+            tally.messages += 1
+
+    def record_unstamped(self, messages: int) -> None:
+        """Messages that carry no born/store time (peer systems): counted, no delays."""
+        self._interval.messages += messages
+        self._run.messages += messages
+
+    def take_interval(self, now: float) -> ConsumeTally:
+        interval, self._interval = self._interval, ConsumeTally(now, now)
+        interval.end = now
+        return interval
+
+    def snapshot(self, now: float) -> ConsumeReport:
+        return self.take_interval(now).report()
+
+    def run_tally(self, now: float, first_at: float | None = None) -> ConsumeTally:
+        """The whole run ending at `now`; it starts at `first_at` (the first message) when
+        given, so start-up time does not dilute TPS."""
+        run = self._run
+        b2c, s2c = LatencyHistogram(), LatencyHistogram()
+        b2c.merge(run.b2c)
+        s2c.merge(run.s2c)
+        start = first_at if first_at is not None else run.start
+        return ConsumeTally(start, now, run.messages, b2c, s2c)
+
+    def summary(self, now: float, first_at: float | None = None) -> ConsumeReport:
+        """The whole run; TPS counts from `first_at` (the first message) when given."""
+        return self.run_tally(now, first_at).report()

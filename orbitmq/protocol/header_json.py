@@ -58,8 +58,13 @@ def decode_json_header(data: bytes | memoryview, body: bytes) -> RemotingCommand
     raw_ext = header.get("extFields") or {}
     if not isinstance(raw_ext, dict):
         raise RemoteProtocolError("extFields is not an object")
-    # JSON object keys are always str; most values are too (C++ sends some numbers).
-    ext = {k: v if v.__class__ is str else _as_text(v) for k, v in raw_ext.items() if v is not None}
+    # JSON object keys are always str; values usually are too (C++ sends some numbers),
+    # and then the parsed object is used as it is.
+    ext = raw_ext
+    for value in raw_ext.values():
+        if value.__class__ is not str:
+            ext = {k: _as_text(v) for k, v in raw_ext.items() if v is not None}
+            break
     remark = header.get("remark")
     return RemotingCommand(
         code=code,

@@ -27,12 +27,11 @@ entries and slots go straight into the mapping.
 from __future__ import annotations
 
 import logging
-import operator
 import struct
 import time
 from dataclasses import dataclass
 
-from orbitmq.protocol.message import java_hash
+from orbitmq.protocol.message import java_hash_unsigned
 from orbitmq.store.mapped_file import MappedFile
 
 log = logging.getLogger(__name__)
@@ -83,19 +82,8 @@ def index_file_name(now_ms: int) -> str:
     return time.strftime("%Y%m%d%H%M%S", time.localtime(seconds)) + f"{millis:03d}"
 
 
-# Java's String.hashCode over ASCII as one C-level sum: h = sum(c[i] * 31^(n-1-i)) mod 2^32.
 _POW_LEN = 256
-_POW31_DESC = [pow(31, _POW_LEN - 1 - i, 1 << 32) for i in range(_POW_LEN)]
 _POW31 = [pow(31, n, 1 << 32) for n in range(_POW_LEN + 1)]
-
-
-def _unsigned_hash(text: str) -> int:
-    """Java's hashCode of `text` as an unsigned 32-bit number."""
-    data = text.encode() if text.isascii() else b""
-    if data and len(data) <= _POW_LEN:
-        total: int = sum(map(operator.mul, data, _POW31_DESC[_POW_LEN - len(data) :]))
-        return total & 0xFFFFFFFF
-    return java_hash(text) & 0xFFFFFFFF
 
 
 def _positive(h: int) -> int:
@@ -107,7 +95,7 @@ def _positive(h: int) -> int:
 
 def index_key_hash(key: str) -> int:
     """IndexFile.indexKeyHashMethod: abs(javaHash(key)), Integer.MIN_VALUE -> 0."""
-    return _positive(_unsigned_hash(key))
+    return _positive(java_hash_unsigned(key))
 
 
 class KeyHasher:
@@ -122,11 +110,11 @@ class KeyHasher:
         if prefix is None:
             if len(self._prefixes) > 10_000:
                 self._prefixes.clear()
-            prefix = self._prefixes[topic] = _unsigned_hash(topic + "#")
+            prefix = self._prefixes[topic] = java_hash_unsigned(topic + "#")
         n = len(key)
         if n > _POW_LEN or not key.isascii():
             return index_key_hash(f"{topic}#{key}")
-        return _positive((prefix * _POW31[n] + _unsigned_hash(key)) & 0xFFFFFFFF)
+        return _positive((prefix * _POW31[n] + java_hash_unsigned(key)) & 0xFFFFFFFF)
 
 
 class IndexFile:

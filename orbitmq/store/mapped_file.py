@@ -18,6 +18,7 @@ the filesystem has none left. Reads never need blocks: a hole reads as zeros.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import errno
 import logging
 import mmap
@@ -30,11 +31,20 @@ log = logging.getLogger(__name__)
 
 _ZERO_CHUNK = bytes(1 << 20)
 
+# madvise through ctypes rather than mmap.madvise: ctypes drops the GIL, so a background
+# thread can pre-fault pages while the event loop keeps appending.
+_LIBC = ctypes.CDLL(None, use_errno=True)
+_madvise = _LIBC.madvise
+_madvise.argtypes = (ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int)
+_madvise.restype = ctypes.c_int
+MADV_POPULATE_WRITE = 23  # Linux 5.14+: fault pages in writable without touching data
+
 
 class MappedFile:
     """A fixed-size segment starting at `file_from_offset` of its queue."""
 
     __slots__ = (
+        "_address",
         "_mm",
         "_view",
         "closed",
@@ -42,6 +52,7 @@ class MappedFile:
         "file_size",
         "flushed_position",
         "path",
+        "populated_position",
         "reserve_chunk",
         "reserved_position",
         "wrote_position",
@@ -79,6 +90,9 @@ class MappedFile:
             # into a 6 MB consume queue file (measured); appends never need it.
             self._mm.madvise(mmap.MADV_RANDOM)
         self._view = memoryview(self._mm)
+        # The mapping never moves (no resize), so its address stays valid until close.
+        self._address = ctypes.addressof(ctypes.c_char.from_buffer(self._mm))
+        self.populated_position = 0  # bytes [0, this) were pre-faulted by `populate`
         self.wrote_position = 0
         self.flushed_position = 0
         self.closed = False
@@ -145,6 +159,26 @@ class MappedFile:
         self._mm[pos:end] = data
         self.wrote_position = end
         return pos
+
+    def populate(self, end: int) -> None:
+        """Pre-fault the pages from the write position up to `end` (blocking, GIL free).
+
+        An append that first touches a page of a new segment takes a page fault on the
+        event loop (~1 µs per KiB record measured); faulting pages in ahead, from a
+        background thread, takes that off the send path. Safe against a racing close: the
+        kernel refuses an unmapped range, and the advice never changes file data.
+        Stays within the reserved region, so it never takes disk space early.
+        """
+        start = max(self.populated_position, self.wrote_position) & ~(OS_PAGE_SIZE - 1)
+        end = min(end, self.reserved_position)  # only blocks `reserve` already allocated
+        if end <= start or self.closed:
+            return
+        if _madvise(self._address + start, end - start, MADV_POPULATE_WRITE) != 0:
+            # Old kernel (EINVAL) or no blocks left (ENOSPC): appends fault as usual.
+            log.debug("%s: no pre-faulting: %s", self.path, os.strerror(ctypes.get_errno()))
+            self.populated_position = self.file_size
+            return
+        self.populated_position = end
 
     def write_at(self, pos: int, data: bytes | bytearray) -> None:
         self._mm[pos : pos + len(data)] = data

@@ -74,6 +74,19 @@ def test_java_hash_vectors(text: str, expected: int) -> None:
     assert java_hash(text) == expected
 
 
+def _java_hash_by_definition(text: str) -> int:
+    units = text.encode("utf-16-be")
+    h = 0
+    for i in range(0, len(units), 2):
+        h = (31 * h + int.from_bytes(units[i : i + 2], "big")) % (1 << 32)
+    return h - (1 << 32) if h >= 1 << 31 else h
+
+
+@given(st.text(max_size=300) | st.text(alphabet=st.characters(max_codepoint=127), max_size=5000))
+def test_java_hash_matches_the_definition(text: str) -> None:
+    assert java_hash(text) == _java_hash_by_definition(text)
+
+
 def test_properties_accept_cpp_trailing_separator_and_drop_empty() -> None:
     text = "KEYS\x01key1 key2\x02TAGS\x01TagA\x02EMPTY\x01\x02WAIT\x01true\x02"
     assert decode_properties(text) == {"KEYS": "key1 key2", "TAGS": "TagA", "WAIT": "true"}

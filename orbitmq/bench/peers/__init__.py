@@ -1,0 +1,1 @@
+"""The same load on other brokers (NATS JetStream, Redis Streams), for comparison."""

@@ -1,0 +1,1 @@
+"""`orbitmq bench suite`: every performance figure of docs/performance.md in one run."""

@@ -1,0 +1,433 @@
+"""The suite's scenarios: each starts its own servers, runs `orbitmq bench …` commands
+(real processes, exactly the commands listed in the document) and records figures.
+
+Theory of operation. `Suite` holds the figures, the peer rows and the commands. A
+scenario starts a fresh server in a new directory under `workdir`, runs its load `runs`
+times, appends one sample per run to each of its figures and stops the server. Every
+bench command runs with `--json`; its progress lines (stderr) pass through to ours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import shlex
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from orbitmq.bench.common import BenchError, make_body
+from orbitmq.bench.memory import read_memory
+from orbitmq.bench.suite.report import Figure, PeerRow
+from orbitmq.bench.suite.servers import (
+    TOPIC,
+    Server,
+    create_topic,
+    free_port,
+    start_nats,
+    start_redis,
+    start_standalone,
+)
+
+__all__ = ["Suite", "SuiteConfig"]
+
+KIB = 1024
+MIB = 1024 * 1024
+_STARTUP_GIVE_UP = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class SuiteConfig:
+    workdir: Path
+    runs: int = 3
+    duration: float = 20.0
+    sustained_duration: float = 60.0
+    backlog: int = 1_000_000
+    store_gib: float = 10.0
+    processes: int = 2
+    window: int = 64
+    cpp_python: str | None = None
+    peers: bool = True
+
+
+class Suite:
+    def __init__(self, config: SuiteConfig, log: TextIO) -> None:
+        self.config = config
+        self.log = log
+        self.figures: list[Figure] = []
+        self.peers: list[PeerRow] = []
+        self.commands: list[str] = []
+        self.notes: list[str] = []
+        self._dirs = 0
+
+    # ------------------------------------------------------------------ plumbing
+
+    def say(self, text: str) -> None:
+        print(f"[suite] {text}", file=self.log, flush=True)
+
+    def _home(self, name: str) -> Path:
+        self._dirs += 1
+        return self.config.workdir / f"{self._dirs:02d}-{name}"
+
+    def _command(self, args: list[str], server: Server) -> int:
+        """The index of a command in the list (added once), with the server's address
+        and pid shown as variables."""
+        shown = []
+        for arg in args:
+            if arg == server.address:
+                arg = "$URL" if "://" in arg else "$NAMESRV"
+            elif arg == str(server.pid):
+                arg = "$PID"
+            shown.append(arg)
+        text = "python -m orbitmq bench " + " ".join(
+            arg if arg.startswith("$") else shlex.quote(arg) for arg in shown
+        )
+        if text not in self.commands:
+            self.commands.append(text)
+        return self.commands.index(text)
+
+    def bench(self, args: list[str], timeout: float) -> dict[str, Any]:
+        """Run `orbitmq bench ARGS --json`; its summary object."""
+        argv = [sys.executable, "-m", "orbitmq", "bench", *args, "--json"]
+        self.say("$ " + shlex.join(argv[1:]))
+        try:
+            result = subprocess.run(
+                argv, stdout=subprocess.PIPE, stderr=None, text=True, timeout=timeout,
+                check=False,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired as exc:
+            raise BenchError(f"{shlex.join(args)} ran past {timeout:.0f}s") from exc
+        if result.returncode != 0:
+            raise BenchError(f"{shlex.join(args)} exited with {result.returncode}")
+        summary: dict[str, Any] = json.loads(result.stdout)
+        return summary
+
+    def figure(self, label: str, unit: str, command: int, target: Any = None) -> Figure:
+        figure = Figure(label, unit, command, target)
+        self.figures.append(figure)
+        return figure
+
+    @contextmanager
+    def standalone(self, name: str, flush: str = "ASYNC_FLUSH") -> Iterator[Server]:
+        server = start_standalone(self._home(name), flush)
+        try:
+            create_topic(server)
+            yield server
+        finally:
+            server.stop()
+
+    def _timeout(self, duration: float) -> float:
+        return duration * 3 + 120
+
+    @staticmethod
+    def _cpu(summary: dict[str, Any]) -> float:
+        return float(summary["broker_cpu"]["us_per_msg"] or 0.0)
+
+    def _producer_args(self, server: Server, duration: float, *extra: str) -> list[str]:
+        return [
+            "producer", "-n", server.address, "-t", TOPIC, "-s", str(KIB),
+            "--duration", str(duration), "--broker-pid", str(server.pid), *extra,
+        ]  # fmt: skip
+
+    # ------------------------------------------------------------------ scenarios
+
+    def produce(self) -> None:
+        """Sustained per-message async sends, ASYNC_FLUSH."""
+        c = self.config
+        with self.standalone("produce") as server:
+            args = self._producer_args(
+                server, c.sustained_duration, "--mode", "async", "-w", str(c.window),
+                "--processes", str(c.processes),
+            )  # fmt: skip
+            cmd = self._command(args, server)
+            tps = self.figure(
+                f"Produce 1 KiB, {c.window} in flight x {c.processes} processes, "
+                f"{c.sustained_duration:g} s (msg/s)", "msg/s", cmd, (">=", 50_000),
+            )  # fmt: skip
+            p99 = self.figure("Produce p99 latency", "ms", cmd, ("<", 20))
+            cpu = self.figure("Broker CPU per produced message", "µs/msg", cmd, ("<=", 15))
+            rss = self.figure("Broker RSS after the produce run (VmRSS)", "MiB", cmd)
+            for _ in range(c.runs):
+                s = self.bench(args, self._timeout(c.sustained_duration))
+                tps.samples.append(s["tps"])
+                p99.samples.append(s["p99_rt_ms"])
+                cpu.samples.append(self._cpu(s))
+                rss.samples.append(read_memory(server.pid).rss_kib / 1024)
+        self._orbit_row("OrbitMQ (ASYNC_FLUSH)", tps, p99, cpu)
+
+    def _orbit_row(self, system: str, tps: Figure, p99: Figure, cpu: Figure) -> None:
+        self.peers.append(PeerRow(system, tps.median, p99.median, cpu.median))
+
+    def produce_batch(self) -> None:
+        c = self.config
+        with self.standalone("batch") as server:
+            args = self._producer_args(
+                server, c.duration, "--mode", "async", "--batch", "32", "-w", "8",
+                "--processes", str(c.processes),
+            )  # fmt: skip
+            cmd = self._command(args, server)
+            tps = self.figure("Produce 1 KiB in batches of 32 (reported separately)", "msg/s", cmd)
+            p99 = self.figure("Batch produce p99 latency (per batch)", "ms", cmd)
+            cpu = self.figure("Broker CPU per message, batches", "µs/msg", cmd)
+            for _ in range(c.runs):
+                s = self.bench(args, self._timeout(c.duration))
+                tps.samples.append(s["tps"])
+                p99.samples.append(s["p99_rt_ms"])
+                cpu.samples.append(self._cpu(s))
+
+    def sync_flush(self) -> None:
+        c = self.config
+        with self.standalone("sync-flush", "SYNC_FLUSH") as server:
+            args = self._producer_args(
+                server, c.duration, "--mode", "async", "-w", str(c.window),
+                "--processes", str(c.processes),
+            )  # fmt: skip
+            cmd = self._command(args, server)
+            in_flight = c.window * c.processes
+            tps = self.figure(
+                f"SYNC_FLUSH group commit, {in_flight} in flight (msg/s)", "msg/s", cmd,
+                (">=", 25_000),
+            )  # fmt: skip
+            p99 = self.figure("SYNC_FLUSH p99 latency", "ms", cmd, ("<", 15))
+            cpu = self.figure("Broker CPU per message, SYNC_FLUSH", "µs/msg", cmd)
+            for _ in range(c.runs):
+                s = self.bench(args, self._timeout(c.duration))
+                tps.samples.append(s["tps"])
+                p99.samples.append(s["p99_rt_ms"])
+                cpu.samples.append(self._cpu(s))
+        self._orbit_row("OrbitMQ (SYNC_FLUSH)", tps, p99, cpu)
+
+    def single_sender(self) -> None:
+        c = self.config
+        with self.standalone("single-sender") as server:
+            args = self._producer_args(server, c.duration, "--mode", "sync", "-w", "1")
+            cmd = self._command(args, server)
+            tps = self.figure("One synchronous sender (sends/s)", "msg/s", cmd, (">=", 3_000))
+            p50 = self.figure("One synchronous sender p50 latency", "ms", cmd, ("<", 0.35))
+            cpu = self.figure("Broker CPU per message, one sender", "µs/msg", cmd)
+            for _ in range(c.runs):
+                s = self.bench(args, self._timeout(c.duration))
+                tps.samples.append(s["tps"])
+                p50.samples.append(s["p50_rt_ms"])
+                cpu.samples.append(self._cpu(s))
+
+    def consume_backlog(self) -> None:
+        c = self.config
+        with self.standalone("consume") as server:
+            fill = self._producer_args(
+                server, 3600, "--mode", "async", "--batch", "64", "-w", "8",
+                "--count", str(c.backlog), "--processes", str(c.processes),
+            )  # fmt: skip
+            self._command(fill, server)
+            self.bench(fill, 3600)
+            tps = cpu = None
+            for run in range(c.runs):
+                args = [
+                    "consumer", "-n", server.address, "-t", TOPIC, "--from-first",
+                    "--count", str(c.backlog), "--pull-batch", "64", "--consume-batch", "16",
+                    "--duration", "600", "--processes", str(c.processes),
+                    "--broker-pid", str(server.pid),
+                ]  # fmt: skip
+                cmd = self._command(args, server)
+                args += ["-g", f"perf-consume-{run}"]  # a new group reads the backlog anew
+                if tps is None or cpu is None:
+                    tps = self.figure(
+                        f"Consume from a backlog of {c.backlog:,} x 1 KiB (msg/s)", "msg/s",
+                        cmd, (">=", 100_000),
+                    )  # fmt: skip
+                    cpu = self.figure("Broker CPU per consumed message", "µs/msg", cmd)
+                s = self.bench(args, 900)
+                tps.samples.append(s["tps"])
+                cpu.samples.append(self._cpu(s))
+        self.peers[0].consume_tps = tps.median
+        self.peers[0].consume_cpu_us = cpu.median
+
+    def cpp_producer(self) -> None:
+        c = self.config
+        if c.cpp_python is None:
+            self.notes.append("C++ producer skipped: no C++ client venv (cpp_client_env.sh).")
+            return
+        with self.standalone("cpp-producer") as server:
+            args = [
+                "cpp-producer", "-n", server.address, "-t", TOPIC, "-s", str(KIB),
+                "--mode", "sync", "--threads", "32", "--duration", str(c.duration),
+                "--processes", str(c.processes), "--broker-pid", str(server.pid),
+                "--cpp-python", c.cpp_python,
+            ]  # fmt: skip
+            cmd = self._command(args[:-2], server)
+            tps = self.figure("Produce with the C++ client (rocketmq 0.4.4), 32 sync "
+                              f"threads x {c.processes} processes", "msg/s", cmd)  # fmt: skip
+            p99 = self.figure("C++ client produce p99 latency", "ms", cmd)
+            cpu = self.figure("Broker CPU per message, C++ client", "µs/msg", cmd)
+            failed = 0
+            for _ in range(c.runs):
+                s = self.bench(args, self._timeout(c.duration))
+                tps.samples.append(s["tps"])
+                p99.samples.append(s["p99_rt_ms"])
+                cpu.samples.append(self._cpu(s))
+                failed += s["send_failed"] + s["response_failed"]
+            if failed:
+                self.notes.append(f"C++ client: {failed} sends failed over the runs.")
+
+    def startup(self) -> None:
+        """Time from spawning `orbitmq standalone` on an empty store to the first send
+        the broker accepts (topic auto-created), measured by an in-process client."""
+        self.commands.append(
+            "python -m orbitmq standalone --home $EMPTY_DIR --namesrv-port $P --broker-port $Q"
+            "  (then one send to a new topic, retried until accepted)"
+        )
+        figure = self.figure(
+            "Empty store: `orbitmq standalone` start to first accepted send", "s",
+            len(self.commands) - 1, ("<=", 2),
+        )  # fmt: skip
+        for _ in range(self.config.runs):
+            figure.samples.append(self._time_to_first_send(self._home("startup")))
+
+    def _time_to_first_send(self, home: Path) -> float:
+        home.mkdir(parents=True)
+        namesrv_port, broker_port = free_port(), free_port()
+        argv = [
+            sys.executable, "-m", "orbitmq", "standalone", "--home", str(home),
+            "--namesrv-port", str(namesrv_port), "--broker-port", str(broker_port),
+        ]  # fmt: skip
+        server = Server("orbitmq standalone", argv, home, f"127.0.0.1:{namesrv_port}")
+        try:
+            elapsed = asyncio.run(_first_send(server.address, server.started_at))
+        finally:
+            server.stop()
+        self.say(f"first send accepted {elapsed:.3f}s after start")
+        return elapsed
+
+    def memory(self) -> None:
+        """Fill a store to `store_gib` with 1 MiB messages, then read the broker's memory
+        right after, and after each of `runs` restarts plus a short 1 KiB load."""
+        c = self.config
+        count = max(1, int(c.store_gib * 1024))
+        home = self._home("memory")
+        server = start_standalone(home)
+        try:
+            create_topic(server)
+            fill = [
+                "producer", "-n", server.address, "-t", TOPIC, "-s", str(MIB),
+                "--mode", "async", "-w", "4", "--count", str(count), "--duration", "3600",
+                "--processes", str(c.processes), "--send-timeout", "30",
+            ]  # fmt: skip
+            fill_cmd = self._command(fill, server)
+            started = time.monotonic()
+            self.bench(fill, 3600)
+            self.say(f"wrote {count} MiB in {time.monotonic() - started:.1f}s")
+            label = f"{c.store_gib:g} GiB store"
+            anon = self.figure(f"Broker RSS without mapped files (RssAnon), {label}, "
+                               "right after writing it", "MiB", fill_cmd, ("<", 300))  # fmt: skip
+            after = read_memory(server.pid)
+            anon.samples.append(after.anon_kib / 1024)
+            mapped = self.figure(f"Mapped-file RSS (RssFile), {label}, after writing it",
+                                 "MiB", fill_cmd)  # fmt: skip
+            mapped.samples.append(after.file_kib / 1024)
+        finally:
+            server.stop()
+        load = ["producer", "-n", server.address, "-t", TOPIC, "-s", str(KIB), "--mode",
+                "async", "-w", str(c.window), "--duration", str(min(c.duration, 10.0))]  # fmt: skip
+        restart_anon = self.figure(f"Broker RssAnon, {label}, after restart + 1 KiB load",
+                                   "MiB", -1, ("<", 300))  # fmt: skip
+        restart_rss = self.figure(f"Broker VmRSS (incl. mapped files), {label}, after "
+                                  "restart + load", "MiB", -1)  # fmt: skip
+        boot = self.figure(f"Restart on the {label} until boot line", "s", -1)
+        for _ in range(c.runs):
+            started = time.monotonic()
+            server = start_standalone(home)
+            boot.samples.append(time.monotonic() - started)
+            try:
+                load[2] = server.address
+                self.bench(load, self._timeout(c.duration))
+                usage = read_memory(server.pid)
+                restart_anon.samples.append(usage.anon_kib / 1024)
+                restart_rss.samples.append(usage.rss_kib / 1024)
+            finally:
+                server.stop()
+        restart_anon.command = restart_rss.command = boot.command = self._command(load, server)
+
+    # ------------------------------------------------------------------ peers
+
+    def peer(self, system: str, label: str, redis_fsync: str = "everysec",
+             consume: bool = True) -> None:  # fmt: skip
+        c = self.config
+
+        def start(name: str) -> Server:
+            home = self._home(name)
+            return start_nats(home) if system == "nats" else start_redis(home, redis_fsync)
+
+        row = PeerRow(label)
+        server = start(f"{system}-produce")
+        try:
+            args = [
+                "peer-producer", "--system", system, "--url", server.address, "-s", str(KIB),
+                "-w", str(c.window), "--processes", str(c.processes),
+                "--duration", str(c.duration), "--broker-pid", str(server.pid),
+            ]  # fmt: skip
+            self._command(args, server)
+            runs = [self.bench(args, self._timeout(c.duration)) for _ in range(c.runs)]
+        finally:
+            server.stop()
+        row.produce_tps = _median([s["tps"] for s in runs])
+        row.produce_p99_ms = _median([s["p99_rt_ms"] for s in runs])
+        row.produce_cpu_us = _median([self._cpu(s) for s in runs])
+        if consume:
+            server = start(f"{system}-consume")
+            try:
+                fill = [
+                    "peer-producer", "--system", system, "--url", server.address,
+                    "-s", str(KIB), "-w", "256", "--count", str(c.backlog),
+                    "--processes", str(c.processes), "--duration", "3600",
+                ]  # fmt: skip
+                self._command(fill, server)
+                self.bench(fill, 3600)
+                runs = []
+                for run in range(c.runs):
+                    args = [
+                        "peer-consumer", "--system", system, "--url", server.address,
+                        "--count", str(c.backlog), "--processes", str(c.processes),
+                        "--duration", "600", "--broker-pid", str(server.pid),
+                        "-g", f"perf-{run}",
+                    ]  # fmt: skip
+                    self._command(args[:-2], server)
+                    runs.append(self.bench(args, 900))
+            finally:
+                server.stop()
+            row.consume_tps = _median([s["tps"] for s in runs])
+            row.consume_cpu_us = _median([self._cpu(s) for s in runs])
+        self.peers.append(row)
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+async def _first_send(namesrv_addr: str, started_at: float) -> float:
+    """Seconds from `started_at` (monotonic) to the first send the broker accepted."""
+    from orbitmq.client.message import Message
+    from orbitmq.client.producer import Producer
+    from orbitmq.errors import OrbitMQError
+
+    # Refused connections are expected until the server listens: keep them out of the log.
+    logging.getLogger("orbitmq.client").setLevel(logging.CRITICAL)
+    producer = Producer("perf_startup", namesrv_addr, send_timeout=1.0)
+    await producer.start()
+    try:
+        while time.monotonic() - started_at < _STARTUP_GIVE_UP:
+            try:
+                await producer.send(Message("PerfStartup", make_body(KIB)))
+            except (OrbitMQError, OSError):
+                await asyncio.sleep(0.01)
+                continue
+            return time.monotonic() - started_at
+    finally:
+        await producer.shutdown()
+    raise BenchError(f"no send accepted within {_STARTUP_GIVE_UP:.0f}s of start")
