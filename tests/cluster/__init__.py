@@ -1,0 +1,1 @@
+"""Cluster tests: several hosts played by Linux network namespaces (ARCHITECTURE.md §5)."""
