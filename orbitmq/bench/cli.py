@@ -26,6 +26,8 @@ from orbitmq.bench.cpp_cli import cpp_producer
 from orbitmq.bench.fleet import run_fleet, split_count
 from orbitmq.bench.peers.cli import peer_consumer, peer_producer
 from orbitmq.bench.producer import MODES, ProducerBench, ProducerConfig, ProducerOutcome
+from orbitmq.bench.replication import replication
+from orbitmq.bench.send_path import send_path
 from orbitmq.bench.stats import ConsumeTally, SendTally
 from orbitmq.bench.suite.cli import suite
 from orbitmq.bench.worker import WorkerLink
@@ -185,3 +187,5 @@ bench.add_command(cpp_producer)
 bench.add_command(peer_producer)
 bench.add_command(peer_consumer)
 bench.add_command(suite)
+bench.add_command(replication)
+bench.add_command(send_path)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from orbitmq.broker.subscription_group import SubscriptionGroupConfig
 from orbitmq.broker.topic_config import DataVersion, TopicConfig
@@ -113,6 +113,27 @@ def parse_delay_offsets(body: bytes) -> dict[int, int]:
         raise SlaveSyncError(f"GET_ALL_DELAY_OFFSET body is invalid: {exc}") from exc
 
 
+class _VersionedTable(Protocol):
+    """TopicConfigManager and SubscriptionGroupManager: a table with a dataVersion."""
+
+    table: Any
+    data_version: DataVersion
+
+    def persist(self) -> None: ...
+
+
+def _replace_if_changed(
+    manager: _VersionedTable, version: DataVersion, table: dict[str, Any], what: str
+) -> None:
+    """Take the master's table over when its dataVersion differs (Java: !equals)."""
+    if same_version(version, manager.data_version):
+        return
+    manager.table = table
+    manager.data_version = version
+    manager.persist()
+    log.info("%s taken over (version %d)", what, version.counter)
+
+
 # --------------------------------------------------------------------------- the service
 
 
@@ -183,13 +204,9 @@ class SlaveSynchronize:
         version, table = parse_topic_configs(
             await self._fetch(master, RequestCode.GET_ALL_TOPIC_CONFIG)
         )
-        manager = self._broker.topic_config_manager
-        if same_version(version, manager.data_version):
-            return
-        manager.table = table
-        manager.data_version = version
-        manager.persist()
-        log.info("topic configs taken from master %s (version %d)", master, version.counter)
+        _replace_if_changed(
+            self._broker.topic_config_manager, version, table, f"topic configs from {master}"
+        )
 
     async def sync_consumer_offset(self, master: str) -> None:
         offsets = parse_consumer_offsets(
@@ -205,13 +222,12 @@ class SlaveSynchronize:
         version, table = parse_subscription_groups(
             await self._fetch(master, RequestCode.GET_ALL_SUBSCRIPTIONGROUP_CONFIG)
         )
-        manager = self._broker.subscription_group_manager
-        if same_version(version, manager.data_version):
-            return
-        manager.table = table
-        manager.data_version = version
-        manager.persist()
-        log.info("subscription groups taken from master %s (version %d)", master, version.counter)
+        _replace_if_changed(
+            self._broker.subscription_group_manager,
+            version,
+            table,
+            f"subscription groups from {master}",
+        )
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -17,11 +17,23 @@ from orbitmq.bench.cpu import CpuMeter, CpuUsage
 from orbitmq.bench.stats import ConsumeReport, ConsumeStats, SendReport, SendStats
 from orbitmq.bench.worker import Sink
 
-__all__ = ["PeerOutcome", "PeerRun"]
+__all__ = ["PeerLoad", "PeerOutcome", "PeerRun"]
 
 SendLoad = Callable[[Budget, SendStats], Awaitable[None]]
 # A consume load calls `received(n)` for every n messages it got, until `done` is set.
 ConsumeLoad = Callable[[Callable[[int], None], asyncio.Event], Awaitable[None]]
+
+
+class PeerLoad:
+    """What every peer load is given: its server, the body to send, the in-flight window,
+    the consume batch and the consumer group."""
+
+    def __init__(self, url: str, body: bytes, window: int, batch: int, group: str) -> None:
+        self._url = url
+        self._body = body
+        self._window = window
+        self._batch = batch
+        self._group = group
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import api
 
 from orbitmq.bench.common import Budget
+from orbitmq.bench.peers.frame import PeerLoad
 from orbitmq.bench.stats import SendStats
 
 __all__ = ["NatsLoad"]
@@ -30,14 +31,8 @@ SUBJECT = "orbitmq.bench"
 _ACK_TIMEOUT = 5.0
 
 
-class NatsLoad:
-    def __init__(self, url: str, body: bytes, window: int, batch: int, group: str) -> None:
-        self._url = url
-        self._body = body
-        self._window = window
-        self._batch = batch
-        self._group = group
-        self._nc: nats.NATS | None = None
+class NatsLoad(PeerLoad):
+    _nc: nats.NATS | None = None
 
     async def connect(self) -> None:
         self._nc = await nats.connect(self._url, allow_reconnect=False)

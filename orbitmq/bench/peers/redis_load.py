@@ -19,6 +19,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from orbitmq.bench.common import Budget
+from orbitmq.bench.peers.frame import PeerLoad
 from orbitmq.bench.stats import SendStats
 
 __all__ = ["RedisLoad"]
@@ -28,14 +29,8 @@ _PIPELINES = 4
 _BLOCK_MS = 1000
 
 
-class RedisLoad:
-    def __init__(self, url: str, body: bytes, window: int, batch: int, group: str) -> None:
-        self._url = url
-        self._body = body
-        self._window = window
-        self._batch = batch
-        self._group = group
-        self._redis: aioredis.Redis | None = None
+class RedisLoad(PeerLoad):
+    _redis: aioredis.Redis | None = None
 
     async def connect(self) -> None:
         self._redis = aioredis.Redis.from_url(self._url, max_connections=_PIPELINES + 1)

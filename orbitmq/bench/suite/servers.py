@@ -24,6 +24,7 @@ __all__ = [
     "Server",
     "create_topic",
     "free_port",
+    "is_port_free",
     "start_nats",
     "start_redis",
     "start_standalone",
@@ -36,7 +37,7 @@ BOOT_TIMEOUT = 60.0
 _PORT_RANGE = (20000, 32000)
 
 
-def _is_free(port: int) -> bool:
+def is_port_free(port: int) -> bool:
     with socket.socket() as s:
         try:
             s.bind(("0.0.0.0", port))
@@ -49,7 +50,7 @@ def free_port() -> int:
     """A port p with p-2 .. p+1 free too (a broker also binds its VIP and HA ports)."""
     for _ in range(500):
         port = random.randrange(*_PORT_RANGE)
-        if all(_is_free(p) for p in range(port - 2, port + 2)):
+        if all(is_port_free(p) for p in range(port - 2, port + 2)):
             return port
     raise BenchError("no free port found")
 
@@ -64,6 +65,9 @@ class Server:
         self.address = address
         self.started_at = time.monotonic()
         self._log_path = home / "server.log"
+        # A restart appends to the same log: look only at what this process wrote, or
+        # the last run's boot line would pass for this one's.
+        self._log_start = self._log_path.stat().st_size if self._log_path.exists() else 0
         with open(self._log_path, "ab") as log:
             self.process = subprocess.Popen(
                 argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=home
@@ -75,7 +79,9 @@ class Server:
 
     def log_tail(self, lines: int = 30) -> str:
         try:
-            text = self._log_path.read_text(errors="replace")
+            with open(self._log_path, "rb") as log:
+                log.seek(self._log_start)
+                text = log.read().decode(errors="replace")
         except OSError:
             return ""
         return "\n".join(text.splitlines()[-lines:])

@@ -1,0 +1,35 @@
+"""`orbitmq bench replication` and `orbitmq bench send-path` as real subprocesses."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from tests.integration.test_bench import run_bench
+
+pytestmark = pytest.mark.slow
+
+
+def test_replication_measures_three_layouts_and_the_slaves_lag() -> None:
+    result = run_bench("replication", "--duration", "2", "-w", "16", "--json", timeout=300)
+    assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
+    rows = {row["layout"]: row for row in json.loads(result.stdout)}
+    assert list(rows) == ["master alone", "ASYNC_MASTER + 1 slave", "SYNC_MASTER + 1 slave"]
+    for row in rows.values():
+        assert row["tps"] > 0 and row["send_failed"] == 0
+        assert row["broker_cpu_us_per_msg"] > 0
+    alone = rows["master alone"]
+    assert alone["lag_max_bytes"] is None and alone["catch_up_s"] is None
+    for layout in ("ASYNC_MASTER + 1 slave", "SYNC_MASTER + 1 slave"):
+        # The slave caught up after the load, so replication really ran.
+        assert rows[layout]["catch_up_s"] is not None
+        assert rows[layout]["lag_max_bytes"] >= 0
+
+
+def test_send_path_reports_cpu_per_message() -> None:
+    result = run_bench("send-path", "--count", "3000", timeout=120)
+    assert result.returncode == 0, result.stderr
+    match = re.search(r"3000 sends: ([0-9.]+) µs CPU per message", result.stdout)
+    assert match and float(match.group(1)) > 0, result.stdout
