@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
-import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +39,7 @@ from orbitmq.ha.config import HAConfig
 from orbitmq.ha.wire import OffsetReportDecoder, encode_transfer_header, transfer_start_offset
 from orbitmq.protocol.codes import ResponseCode
 from orbitmq.store.message_store import MessageStore
+from orbitmq.store.offset_waiters import OffsetWaiters
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +78,8 @@ class HAService:
         self.push2slave_max_offset = 0
         self.connections: set[HAConnection] = set()
         self._server: asyncio.Server | None = None
-        self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []  # heap by offset
-        self._sequence = itertools.count()
+        # SYNC_MASTER sends waiting for a slave's ack (callbacks, one expiry timer).
+        self._waiters = OffsetWaiters(config.slave_timeout_s)
 
     async def start(self) -> None:
         """Return once haListenPort is listening."""
@@ -119,42 +118,41 @@ class HAService:
         acks = [c.ack_offset for c in self.connections if c.ack_offset >= 0]
         return bool(acks) and end_offset - max(acks) < self.config.slave_fallbehind_max
 
-    async def wait_replicated(self, end_offset: int) -> ResponseCode:
-        """Wait until a slave has everything before `end_offset`.
+    def on_replicated(
+        self, end_offset: int, callback: Callable[[ResponseCode], object]
+    ) -> None:
+        """Call back once a slave has everything before `end_offset`.
 
-        Returns SUCCESS, SLAVE_NOT_AVAILABLE at once when no slave is connected within
-        haSlaveFallbehindMax, or FLUSH_SLAVE_TIMEOUT after slaveTimeout. Both failures
-        leave the message stored on the master.
+        With SUCCESS; SLAVE_NOT_AVAILABLE at once when no slave is connected within
+        haSlaveFallbehindMax; FLUSH_SLAVE_TIMEOUT after slaveTimeout. Both failures leave
+        the message stored on the master.
         """
         if self.push2slave_max_offset >= end_offset:
-            return ResponseCode.SUCCESS
-        if not self.is_slave_ok(end_offset):
-            return ResponseCode.SLAVE_NOT_AVAILABLE
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._waiters, (end_offset, next(self._sequence), future))
-        try:
-            async with asyncio.timeout(self.config.slave_timeout_s):
-                await future
-        except TimeoutError:
-            return ResponseCode.FLUSH_SLAVE_TIMEOUT
-        return ResponseCode.SUCCESS
+            callback(ResponseCode.SUCCESS)
+        elif not self.is_slave_ok(end_offset):
+            callback(ResponseCode.SLAVE_NOT_AVAILABLE)
+        else:
+            self._waiters.add(
+                end_offset,
+                lambda acked: callback(
+                    ResponseCode.SUCCESS if acked else ResponseCode.FLUSH_SLAVE_TIMEOUT
+                ),
+            )
+
+    async def wait_replicated(self, end_offset: int) -> ResponseCode:
+        """`on_replicated` for a coroutine."""
+        future: asyncio.Future[ResponseCode] = asyncio.get_running_loop().create_future()
+        self.on_replicated(end_offset, future.set_result)
+        return await future
 
     def _on_ack(self, ack_offset: int) -> None:
         if ack_offset <= self.push2slave_max_offset:
             return
         self.push2slave_max_offset = ack_offset
-        waiters = self._waiters
-        while waiters and waiters[0][0] <= ack_offset:
-            _, _, future = heapq.heappop(waiters)
-            if not future.done():
-                future.set_result(None)
+        self._waiters.advance(ack_offset)
 
     def _on_connection_lost(self, connection: HAConnection) -> None:
         self.connections.discard(connection)
-        if not self.connections:
-            # Timed-out waiters would otherwise stay until some slave acks past them.
-            self._waiters = [w for w in self._waiters if not w[2].done()]
-            heapq.heapify(self._waiters)
 
     # ------------------------------------------------------------------ figures
 

@@ -5,11 +5,11 @@ pulls meanwhile. A flush snapshots each dirty segment's write position first and
 only that much as flushed afterwards, so appends racing with the fsync are never
 reported durable too early.
 
-Group commit (GroupCommitService): a SYNC_FLUSH put registers (end offset, future) and
+Group commit (GroupCommitService): a SYNC_FLUSH put registers (end offset, callback) and
 wakes the flusher. Each round flushes everything written so far with one fdatasync per
 dirty segment, then completes every waiter whose end offset is covered. Puts arriving
 while an fsync is in flight are all covered by the next round, so many sends share one
-fsync. The waiter gives up after sync_flush_timeout_ms (FLUSH_DISK_TIMEOUT; the message
+fsync. A waiter is answered False after sync_flush_timeout_ms (FLUSH_DISK_TIMEOUT; the message
 stays stored).
 
 The consume-queue flusher also syncs the index files (on thorough rounds and when a
@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor
 
@@ -35,6 +34,7 @@ from orbitmq.store.consume_queue import ConsumeQueue
 from orbitmq.store.errors import StoreError
 from orbitmq.store.index_service import IndexService
 from orbitmq.store.mapped_file import MappedFile
+from orbitmq.store.offset_waiters import OffsetWaiters, WaiterCallback
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +56,6 @@ def _able_to_flush(files: list[MappedFile], least_pages: int) -> bool:
 
 
 SyncFunction = Callable[[list[MappedFile]], None]
-FlushCallback = Callable[[bool], object]
-
-
-def _notify(callback: FlushCallback, flushed: bool) -> None:
-    try:
-        callback(flushed)
-    except Exception:
-        log.exception("flush callback failed")
 
 
 async def flush_files(
@@ -99,8 +91,7 @@ class CommitLogFlusher:
         self.flush_seconds_max = 0.0
         self.flush_seconds_last = 0.0
         self.wake = asyncio.Event()
-        self._waiters: deque[tuple[int, float, FlushCallback]] = deque()
-        self._expiry_timer: asyncio.TimerHandle | None = None
+        self._waiters = OffsetWaiters(config.sync_flush_timeout_ms / 1000)
 
     async def flush(self, least_pages: int = 0) -> bool:
         """Flush written data if enough is dirty; True if an fsync round ran."""
@@ -125,21 +116,13 @@ class CommitLogFlusher:
         self.checkpoint.physic_flushed_offset = self.commit_log.queue.flushed_where()
         return True
 
-    def add_waiter(self, offset: int, callback: FlushCallback) -> None:
+    def add_waiter(self, offset: int, callback: WaiterCallback) -> None:
         """Call `callback(True)` once the commit log is on disk up to `offset`, or
-        `callback(False)` after syncFlushTimeout (even if an fsync hangs meanwhile).
-
-        A callback rather than a coroutine per send: no task and no timeout scope per
-        message, which measured as the larger part of a SYNC_FLUSH send's cost.
-        """
+        `callback(False)` after syncFlushTimeout (even if an fsync hangs meanwhile)."""
         if self.flushed_offset >= offset:
             callback(True)
             return
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.config.sync_flush_timeout_ms / 1000
-        self._waiters.append((offset, deadline, callback))
-        if self._expiry_timer is None:
-            self._expiry_timer = loop.call_at(deadline, self._expire)
+        self._waiters.add(offset, callback)
         self.wake.set()
 
     async def wait_flushed(self, offset: int) -> bool:
@@ -151,23 +134,7 @@ class CommitLogFlusher:
         return await fut
 
     def complete_waiters(self) -> None:
-        flushed = self.flushed_offset
-        waiters = self._waiters
-        while waiters and waiters[0][0] <= flushed:
-            _notify(waiters.popleft()[2], True)
-
-    def _expire(self) -> None:
-        """One timer for all waiters: they arrive in offset order with one timeout, so
-        their deadlines ascend and only the oldest needs watching."""
-        self._expiry_timer = None
-        self.complete_waiters()
-        waiters = self._waiters
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        while waiters and waiters[0][1] <= now:
-            _notify(waiters.popleft()[2], False)
-        if waiters:
-            self._expiry_timer = loop.call_at(waiters[0][1], self._expire)
+        self._waiters.advance(self.flushed_offset)
 
     async def group_commit_service(self) -> None:
         """SYNC_FLUSH background task."""

@@ -194,9 +194,8 @@ class SendMessageHandler:
     def send_message(
         self, connection: RemotingConnection, request: RemotingCommand
     ) -> RemotingCommand | Awaitable[RemotingCommand] | None:
-        """Answer at once under ASYNC_FLUSH; under SYNC_FLUSH answer from the group
-        commit's callback (returns None); a SYNC_MASTER returns a coroutine that answers
-        once a slave has the message (the dispatcher runs it as a task)."""
+        """Answer at once under ASYNC_FLUSH; under SYNC_FLUSH, or as a SYNC_MASTER, return
+        None and answer from the group commit's or the slave ack's callback."""
         self._check_writable()
         v2 = request.code != RequestCode.SEND_MESSAGE
         header = Header(request, SEND_V2_ALIASES if v2 else None)
@@ -265,12 +264,13 @@ class SendMessageHandler:
         result = store.append_messages(messages)
         ha = self._broker.ha_service
         if ha is not None and ha.config.sync_master and result.append_result is not None:
-            return self._response_after_replication(request, result, queue_id, messages[0])
+            self._answer_after_replication(connection, request, result, queue_id, messages[0])
+            return None  # answered once a slave has it
         if store.flush_wait_needed(result, messages[0]):
             store.on_flushed(
-                result, lambda flushed: self._answer_flushed(connection, request, flushed, queue_id)
+                result, lambda flushed: self._answer(connection, request, flushed, queue_id)
             )
-            return None  # answered by _answer_flushed after the group commit
+            return None  # answered after the group commit
         return self._response(request, result, queue_id)
 
     def _batch_messages(
@@ -305,39 +305,61 @@ class SendMessageHandler:
             raise MessageIllegalError("batch body holds no message")
         return messages
 
-    def _answer_flushed(
+    def _answer(
         self,
         connection: RemotingConnection,
         request: RemotingCommand,
         result: PutMessageResult,
         queue_id: int,
     ) -> None:
-        if not request.is_oneway:
-            connection.send(self._response(request, result, queue_id))
+        self._send(connection, request, self._response(request, result, queue_id))
 
-    async def _response_after_replication(
-        self, request: RemotingCommand, result: PutMessageResult, queue_id: int, msg: MessageExt
-    ) -> RemotingCommand:
+    def _answer_after_replication(
+        self,
+        connection: RemotingConnection,
+        request: RemotingCommand,
+        result: PutMessageResult,
+        queue_id: int,
+        msg: MessageExt,
+    ) -> None:
         """SYNC_MASTER: answer once a slave has the message too (and, under SYNC_FLUSH,
         it is on disk). SLAVE_NOT_AVAILABLE / FLUSH_SLAVE_TIMEOUT still mean "stored on
-        the master"; they win over a flush timeout, as in RocketMQ (applied last)."""
+        the master"; they win over a flush timeout, as in RocketMQ (applied last).
+        Callbacks all the way: no task per send."""
         store = self._broker.message_store
         ha = self._broker.ha_service
-        appended = result.append_result
-        assert ha is not None and appended is not None
+        assert ha is not None
+
+        def replicate(stored: PutMessageResult) -> None:
+            response = self._response(request, stored, queue_id)
+            appended = stored.append_result
+            if (
+                appended is None
+                or msg.properties.get(MessageConst.WAIT) == "false"
+                or response.code not in (ResponseCode.SUCCESS, ResponseCode.FLUSH_DISK_TIMEOUT)
+            ):
+                self._send(connection, request, response)
+                return
+
+            def replicated(code: ResponseCode) -> None:
+                if code != ResponseCode.SUCCESS:
+                    response.code = code
+                    response.remark = code.name
+                self._send(connection, request, response)
+
+            ha.on_replicated(appended.wrote_offset + appended.wrote_bytes, replicated)
+
         if store.flush_wait_needed(result, msg):
-            result = await store.wait_flushed(result)
-        response = self._response(request, result, queue_id)
-        if msg.properties.get(MessageConst.WAIT) == "false" or response.code not in (
-            ResponseCode.SUCCESS,
-            ResponseCode.FLUSH_DISK_TIMEOUT,
-        ):
-            return response
-        code = await ha.wait_replicated(appended.wrote_offset + appended.wrote_bytes)
-        if code != ResponseCode.SUCCESS:
-            response.code = code
-            response.remark = code.name
-        return response
+            store.on_flushed(result, replicate)
+        else:
+            replicate(result)
+
+    @staticmethod
+    def _send(
+        connection: RemotingConnection, request: RemotingCommand, response: RemotingCommand
+    ) -> None:
+        if not request.is_oneway:
+            connection.send(response)
 
     def _retry_or_dlq(
         self, header: Header, topic: str, queue_id: int, reconsume_times: int
