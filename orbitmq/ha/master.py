@@ -109,10 +109,6 @@ class HAService:
 
     # ------------------------------------------------------------------ SYNC_MASTER
 
-    def wait_needed(self, end_offset: int) -> bool:
-        """Whether a send ending at `end_offset` must wait (SYNC_MASTER, not yet acked)."""
-        return self.config.sync_master and self.push2slave_max_offset < end_offset
-
     def is_slave_ok(self, end_offset: int) -> bool:
         """A slave is connected and within haSlaveFallbehindMax of `end_offset`."""
         acks = [c.ack_offset for c in self.connections if c.ack_offset >= 0]

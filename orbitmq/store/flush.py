@@ -125,14 +125,6 @@ class CommitLogFlusher:
         self._waiters.add(offset, callback)
         self.wake.set()
 
-    async def wait_flushed(self, offset: int) -> bool:
-        """Wait until the commit log is on disk up to `offset`; False on timeout."""
-        if self.flushed_offset >= offset:
-            return True
-        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self.add_waiter(offset, lambda ok: fut.done() or fut.set_result(ok))
-        return await fut
-
     def complete_waiters(self) -> None:
         self._waiters.advance(self.flushed_offset)
 

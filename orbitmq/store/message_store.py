@@ -323,7 +323,7 @@ class MessageStore:
     def append_messages(self, msgs: list[MessageExt]) -> PutMessageResult:
         """The synchronous half of a put: append now, without waiting for the disk.
 
-        Callers on the hot path use it with `flush_wait_needed` / `wait_flushed` so that an
+        Callers on the hot path use it with `flush_wait_needed` / `on_flushed` so that an
         ASYNC_FLUSH send is answered without a task switch.
         """
         result = self._append(msgs)

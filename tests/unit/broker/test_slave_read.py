@@ -14,7 +14,7 @@ from orbitmq.client import Message, MQAdmin, Producer
 from orbitmq.protocol.codes import RequestCode, ResponseCode
 from orbitmq.protocol.command import RemotingCommand
 from orbitmq.remoting.client import RemotingClient
-from tests.unit.broker.test_slave_sync import BrokerSet, start_broker_set, stop_broker_set
+from tests.unit.inprocess import BrokerSet, start_broker_set, stop_broker_set
 
 TOPIC = "SlaveReadTopic"
 FLAG_COMMIT_OFFSET = 0x1

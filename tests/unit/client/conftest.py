@@ -13,10 +13,9 @@ from typing import Any
 import pytest
 
 from orbitmq.broker.broker import BrokerController
-from orbitmq.broker.config import BrokerConfig
 from orbitmq.client import MQAdmin
-from orbitmq.namesrv.config import NamesrvConfig
 from orbitmq.namesrv.server import NamesrvController
+from tests.unit.inprocess import broker_config, start_namesrv
 
 WAIT_TIMEOUT = 15.0
 
@@ -54,16 +53,13 @@ class Cluster:
         return self.brokers[name].config.broker_addr
 
     async def add_broker(self, name: str) -> BrokerController:
-        config = BrokerConfig(
+        config = broker_config(
+            self.tmp,
+            self.namesrv_addr,
             broker_name=name,
             listen_port=0,
-            broker_ip1="127.0.0.1",
-            bind_address="127.0.0.1",
             store_path_root_dir=str(self.tmp / name),
-            namesrv_addr=self.namesrv_addr,
-            mapped_file_size_commit_log=8 * 1024 * 1024,
-            mapped_file_size_consume_queue=20 * 1000,
-        ).finish()
+        )
         broker = BrokerController(config)
         await broker.start()
         self.brokers[name] = broker
@@ -82,10 +78,7 @@ class Cluster:
 
 @pytest.fixture
 async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
-    namesrv = NamesrvController(
-        NamesrvConfig(listen_port=0, host="127.0.0.1", kv_config_path=str(tmp_path / "kv.json"))
-    )
-    await namesrv.start()
+    namesrv = await start_namesrv(tmp_path)
     result = Cluster(tmp_path, namesrv)
     try:
         await result.add_broker("broker-a")
@@ -115,10 +108,7 @@ def cluster_addr(tmp_path: Path) -> Iterator[tuple[str, str]]:
     stop = threading.Event()
 
     async def run() -> None:
-        namesrv = NamesrvController(
-            NamesrvConfig(listen_port=0, host="127.0.0.1", kv_config_path=str(tmp_path / "kv"))
-        )
-        await namesrv.start()
+        namesrv = await start_namesrv(tmp_path)
         result = Cluster(tmp_path, namesrv)
         try:
             await result.add_broker("broker-a")

@@ -16,7 +16,7 @@ from orbitmq.client.instance import ClientInstance
 from orbitmq.client.message import MessageQueue
 from orbitmq.client.route_cache import RouteCache
 from orbitmq.remoting.client import RemotingClient
-from tests.unit.broker.test_slave_sync import BrokerSet, start_broker_set, stop_broker_set
+from tests.unit.inprocess import BrokerSet, start_broker_set, stop_broker_set
 
 MASTER = "10.0.0.1:10911"
 SLAVE = "10.0.0.2:10911"
