@@ -16,6 +16,7 @@ from orbitmq import __version__
 from orbitmq.admin.cli import main as admin_main
 from orbitmq.bench.cli import bench
 from orbitmq.cluster.cli import cluster
+from orbitmq.dledger.cli import dledger
 from orbitmq.config_file import ConfigError
 
 log = logging.getLogger("orbitmq")
@@ -246,3 +247,4 @@ def standalone(
 main.add_command(admin_main, name="admin")
 main.add_command(bench, name="bench")
 main.add_command(cluster, name="cluster")
+main.add_command(dledger, name="dledger")

@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from orbitmq.broker.client_manager import ClientManager
 from orbitmq.broker.config import BrokerConfig
 from orbitmq.broker.consumer_offset import ConsumerOffsetManager
+from orbitmq.broker.dledger_role import DLEDGER_SYNC_SECONDS, DLedgerRole
 from orbitmq.broker.handlers.admin import AdminHandler
 from orbitmq.broker.handlers.admin_config import AdminConfigHandler
 from orbitmq.broker.handlers.admin_stats import AdminStatsHandler
 from orbitmq.broker.handlers.client import ClientHandler
+from orbitmq.broker.handlers.dledger import DLedgerAdminHandler
 from orbitmq.broker.handlers.lock import LockHandler
 from orbitmq.broker.handlers.offset import OffsetHandler
 from orbitmq.broker.handlers.pull import PullMessageHandler
@@ -72,7 +74,13 @@ class BrokerController:
             expire_seconds=config.channel_expired_timeout / 1000,
         )
         self.pull_hold_service = PullRequestHoldService()
-        self.message_store = MessageStore(config.store_config())
+        store_config = config.store_config()
+        self.dledger_config = config.dledger_config()
+        if self.dledger_config is not None:
+            # The Raft log is what a send waits for (fsynced under SYNC_FLUSH); the
+            # commit log holds committed records only and is flushed in the background.
+            store_config.flush_disk_type = "ASYNC_FLUSH"
+        self.message_store = MessageStore(store_config)
         self.schedule_service = ScheduleMessageService(
             self.message_store,
             config.message_delay_level,
@@ -81,15 +89,26 @@ class BrokerController:
         )
         self.transaction_service = TransactionalMessageService(self)
         self.registration = BrokerRegistration(self)
-        # Replication (orbitmq/ha): masters serve slaves on haListenPort, slaves follow.
-        ha_config = config.ha_config()
-        self.ha_service = HAService(self.message_store, ha_config) if config.is_master else None
-        self.ha_client = (
-            None
-            if config.is_master
-            else HAClient(self.message_store, ha_config, lambda: self.registration.ha_server_addr)
-        )
-        self.slave_synchronize = SlaveSynchronize(self)
+        self.ha_service: HAService | None = None
+        self.ha_client: HAClient | None = None
+        self.dledger: DLedgerRole | None = None
+        if self.dledger_config is not None:
+            # DLedger mode: a Raft group replicates the log and elects the master.
+            self.dledger = DLedgerRole(self, self.dledger_config)
+            self.message_store.replicated_log = self.dledger.commit_log
+            self.slave_synchronize = SlaveSynchronize(
+                self, period=DLEDGER_SYNC_SECONDS, first_delay=DLEDGER_SYNC_SECONDS
+            )
+        else:
+            # Replication (orbitmq/ha): masters serve slaves on haListenPort, slaves follow.
+            ha_config = config.ha_config()
+            if config.is_master:
+                self.ha_service = HAService(self.message_store, ha_config)
+            else:
+                self.ha_client = HAClient(
+                    self.message_store, ha_config, lambda: self.registration.ha_server_addr
+                )
+            self.slave_synchronize = SlaveSynchronize(self)
         self.stats = BrokerStats()
         self.dispatcher = RequestDispatcher(f"broker {config.broker_name}")
         self.admin_stats = AdminStatsHandler(self)
@@ -105,6 +124,7 @@ class BrokerController:
             QueryMessageHandler(self),
             self.admin_stats,
             AdminConfigHandler(self),
+            DLedgerAdminHandler(self),
         ):
             handler.register(self.dispatcher)
         self.server: RemotingServer | None = None
@@ -112,6 +132,7 @@ class BrokerController:
         self.boot_timestamp = int(time.time() * 1000)
         self.closing = False
         self._tasks: list[asyncio.Task[None]] = []
+        self._role_tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
         """Return once the store is recovered and the ports are listening."""
@@ -146,8 +167,16 @@ class BrokerController:
             config.ha_listen_port = self.ha_service.bound_port
         self.store_host = (config.broker_ip1, config.listen_port)
         self.topic_config_manager.persist()
-        # Clients may ask for routes as soon as we say we are up.
-        await self.registration.register_all()
+        if self.dledger is not None:
+            try:
+                await self.dledger.start()
+            except BaseException:
+                await self.server.aclose()
+                await self.message_store.aclose()
+                raise
+        else:
+            # Clients may ask for routes as soon as we say we are up.
+            await self.registration.register_all()
         if self.ha_client is not None:  # the registration told it the master's HA address
             await self.ha_client.start()
         self._tasks = [
@@ -159,8 +188,24 @@ class BrokerController:
                 self.admin_stats.sampler.stats_service(), name="offset_stats_service"
             ),
         ]
-        if config.is_master:  # slaves neither deliver delayed messages nor check
-            self._tasks += [
+        if self.dledger is not None:
+            self._tasks.append(
+                asyncio.create_task(self.dledger.role_service(), name="dledger_role_service")
+            )
+        else:
+            self._start_role_services()
+        log.info(
+            "broker %s (%s, id %d) listening on %s, store %s",
+            config.broker_name,
+            config.broker_role,
+            config.broker_id,
+            config.broker_addr,
+            config.store_path_root_dir,
+        )
+
+    def _start_role_services(self) -> None:
+        if self.config.is_master:  # slaves neither deliver delayed messages nor check
+            self._role_tasks = [
                 asyncio.create_task(
                     self.schedule_service.schedule_service(), name="schedule_message_service"
                 ),
@@ -172,19 +217,31 @@ class BrokerController:
                 ),
             ]
         else:
-            self._tasks.append(
+            self._role_tasks = [
                 asyncio.create_task(
                     self.slave_synchronize.slave_sync_service(), name="slave_sync_service"
                 )
-            )
-        log.info(
-            "broker %s (%s, id %d) listening on %s, store %s",
-            config.broker_name,
-            config.broker_role,
-            config.broker_id,
-            config.broker_addr,
-            config.store_path_root_dir,
-        )
+            ]
+
+    async def _stop_role_services(self) -> None:
+        for task in self._role_tasks:
+            task.cancel()
+        for task in self._role_tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._role_tasks = []
+
+    async def change_role(self, role: str, broker_id: int) -> None:
+        """DLedger mode: become master (SYNC_MASTER, id 0) or slave, and re-register now."""
+        config = self.config
+        await self._stop_role_services()
+        if not config.is_master:
+            self.schedule_service.persist()  # what slave sync copied is where masters go on
+        config.broker_role = role
+        config.broker_id = broker_id
+        self._start_role_services()
+        log.info("broker %s is now %s (id %d)", config.broker_name, role, broker_id)
+        self.registration.request_register()
 
     def _on_message_arrival(self, topic: str, queue_id: int, next_offset: int) -> None:
         self.pull_hold_service.notify_message_arriving(topic, queue_id, next_offset)
@@ -229,6 +286,7 @@ class BrokerController:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        await self._stop_role_services()
         with contextlib.suppress(Exception):
             async with asyncio.timeout(3.0):
                 await self.registration.unregister_all()
@@ -242,6 +300,8 @@ class BrokerController:
             await self.ha_client.aclose()
         if self.ha_service is not None:
             await self.ha_service.aclose()
+        if self.dledger is not None:
+            await self.dledger.aclose()
         self.transaction_service.commit_progress()
         self.schedule_service.persist()
         self.consumer_offset_manager.persist()

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from orbitmq.config_file import ConfigError, apply_properties, read_properties
 from orbitmq.config_file import setting as _key
+from orbitmq.dledger.config import DLedgerConfig, parse_peers
 from orbitmq.ha.config import HAConfig
 from orbitmq.store.config import MessageStoreConfig
 
@@ -216,6 +217,24 @@ class BrokerConfig:
     dleger_group: str = field(default="", metadata=_key("dLegerGroup"))
     dleger_peers: str = field(default="", metadata=_key("dLegerPeers"))
     dleger_self_id: str = field(default="", metadata=_key("dLegerSelfId"))
+    preferred_leader_id: str = field(default="", metadata=_key("preferredLeaderId"))
+    # "": <storePathRootDir>/dledger-<dLegerSelfId>, RocketMQ's default.
+    store_path_dledger_commit_log: str = field(
+        default="", metadata=_key("storePathDLedgerCommitLog")
+    )
+    enable_batch_push: bool = field(default=False, metadata=_key("enableBatchPush"))
+    # OrbitMQ's own DLedger tuning (not RocketMQ keys; docs/deployment.md). RocketMQ's
+    # brokers cannot set these and run DLedger's 2 s heartbeat and 6 s leader-loss
+    # detection; shorter defaults make a failover take seconds less.
+    dleger_heartbeat_interval_ms: int = field(
+        default=200, metadata=_key("dLegerHeartBeatIntervalMs", bounds=(1, 2**31 - 1))
+    )
+    dleger_election_timeout_ms: int = field(
+        default=1000, metadata=_key("dLegerElectionTimeoutMs", bounds=(1, 2**31 - 1))
+    )
+    # Fewer than 3 members cannot lose one and keep a majority; a lower value is the
+    # explicit "I know" for tests and demos.
+    dleger_min_peers: int = field(default=3, metadata=_key("dLegerMinPeers", bounds=(1, 2**31 - 1)))
     acl_enable: bool = field(default=False, metadata=_key("aclEnable"))
     notify_consumer_ids_changed_enable: bool = field(
         default=True, metadata=_key("notifyConsumerIdsChangedEnable")
@@ -253,7 +272,9 @@ class BrokerConfig:
             self.broker_ip2 = self.broker_ip1
         if self.ha_listen_port == 0 and self.listen_port != 0:  # 0: both ports ephemeral
             self.ha_listen_port = self.listen_port + 1
-        if self.is_master:
+        if self.enable_dleger_commit_log:
+            self._finish_dledger()
+        elif self.is_master:
             self.broker_id = 0
         elif self.broker_id <= 0:
             raise ConfigError(f"brokerId={self.broker_id}: a SLAVE needs a brokerId above 0")
@@ -266,7 +287,84 @@ class BrokerConfig:
         self.store_path_root_dir = os.path.expanduser(self.store_path_root_dir)
         return self
 
+    def _finish_dledger(self) -> None:
+        """Check the DLedger keys; brokerRole and brokerId give way to the election."""
+        peers = parse_peers(self.dleger_peers)
+        if not peers:
+            raise ConfigError("dLegerPeers is required when enableDLegerCommitLog=true")
+        names = ", ".join(peers)
+        if not self.dleger_self_id:
+            raise ConfigError(
+                f"dLegerSelfId is required when enableDLegerCommitLog=true (one of {names})"
+            )
+        if self.dleger_self_id not in peers:
+            raise ConfigError(f"dLegerSelfId={self.dleger_self_id} is not in dLegerPeers ({names})")
+        if len(peers) < self.dleger_min_peers:
+            raise ConfigError(
+                f"dLegerPeers lists {len(peers)} member(s); a DLedger group needs at least "
+                f"{self.dleger_min_peers} so that it keeps a majority when one is lost. "
+                f"Set dLegerMinPeers={len(peers)} to run with fewer (for a test only)"
+            )
+        for preferred in self.preferred_leader_ids:
+            if preferred not in peers:
+                raise ConfigError(f"preferredLeaderId {preferred} is not in dLegerPeers ({names})")
+        if self.dleger_election_timeout_ms <= self.dleger_heartbeat_interval_ms:
+            raise ConfigError(
+                f"dLegerElectionTimeoutMs={self.dleger_election_timeout_ms} must exceed "
+                f"dLegerHeartBeatIntervalMs={self.dleger_heartbeat_interval_ms}, or followers "
+                "start elections between two heartbeats of a live leader"
+            )
+        data_dir = self.store_path_dledger_commit_log
+        if data_dir and os.path.normpath(os.path.expanduser(data_dir)) == os.path.normpath(
+            os.path.expanduser(self.store_path_root_dir)
+        ):
+            # Both directories hold a file named `checkpoint`, with different contents.
+            raise ConfigError(
+                f"storePathDLedgerCommitLog={data_dir} is storePathRootDir; leave it "
+                "empty for <storePathRootDir>/dledger-<dLegerSelfId>"
+            )
+        if not self.dleger_group:
+            self.dleger_group = self.broker_name  # as RocketMQ's docs set them
+        # As RocketMQ: the id is -1 until the first election decides leader (0) or follower
+        # (follower_broker_id). Until then the node is no master: it must refuse writes, and
+        # classic HA never runs in this mode (ha_config refuses).
+        self.broker_id = -1
+        self.broker_role = "SLAVE"
+
+    @property
+    def preferred_leader_ids(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.preferred_leader_id.split(";") if p.strip())
+
+    def dledger_config(self) -> DLedgerConfig | None:
+        """The Raft group settings; None unless enableDLegerCommitLog=true."""
+        if not self.enable_dleger_commit_log:
+            return None
+        data_dir = self.store_path_dledger_commit_log or os.path.join(
+            self.store_path_root_dir, f"dledger-{self.dleger_self_id}"
+        )
+        return DLedgerConfig(
+            group=self.dleger_group or self.broker_name,
+            self_id=self.dleger_self_id,
+            peers=parse_peers(self.dleger_peers),
+            preferred_leader_ids=self.preferred_leader_ids,
+            data_dir=os.path.expanduser(data_dir),
+            heartbeat_interval_ms=self.dleger_heartbeat_interval_ms,
+            election_timeout_ms=self.dleger_election_timeout_ms,
+            sync_flush=self.flush_disk_type == "SYNC_FLUSH",
+            data_file_size=self.mapped_file_size_commit_log,
+        )
+
     def ha_config(self) -> HAConfig:
+        """Classic master/slave replication settings.
+
+        Raises:
+            ConfigError: enableDLegerCommitLog=true, where DLedger replicates instead.
+        """
+        if self.enable_dleger_commit_log:
+            raise ConfigError(
+                "enableDLegerCommitLog=true: DLedger replicates the log; classic HA "
+                "(haListenPort, brokerRole) is not used"
+            )
         return HAConfig(
             listen_host=self.bind_address,
             listen_port=self.ha_listen_port,

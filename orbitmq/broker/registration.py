@@ -47,6 +47,8 @@ class BrokerRegistration:
 
     async def register_all(self) -> None:
         config = self._broker.config
+        if config.broker_id < 0:
+            return  # DLedger mode before its first role change: not yet leader or follower
         wrapper = self._broker.topic_config_manager.wrapper()
         if not is_readable(config.broker_permission) or not is_writeable(config.broker_permission):
             # registerBrokerAll: a read- or write-disabled broker registers every topic so.
@@ -101,6 +103,8 @@ class BrokerRegistration:
                 log.exception("broker registration failed")
 
     async def unregister_all(self) -> None:
+        if self._broker.config.broker_id < 0:
+            return
         request_ext = self._header()
         for address in self._broker.config.namesrv_addresses:
             try:

@@ -33,7 +33,7 @@ _port_offset = click.option(
     type=int,
     default=0,
     show_default=True,
-    help="Added to every listenPort and namesrvAddr port of the folder.",
+    help="Added to every listenPort, haListenPort, namesrvAddr and dLegerPeers port of the folder.",
 )
 
 
@@ -63,7 +63,9 @@ def cluster() -> None:
     pass
 
 
-@cluster.command(help="Start the NameServers, masters and slaves of TEMPLATE in the background.")
+@cluster.command(
+    help="Start the NameServers, masters, DLedger groups and slaves of TEMPLATE in the background."
+)
 @_template
 @_home
 @_port_offset
@@ -80,7 +82,9 @@ def start(template: str, home: str, port_offset: int, timeout: float) -> None:
     _print_cluster_table(plan)
 
 
-@cluster.command(help="Stop the brokers (slaves first) and then the NameServers of TEMPLATE.")
+@cluster.command(
+    help="Stop the brokers (slaves first, masters last) and then the NameServers of TEMPLATE."
+)
 @_template
 @_home
 @_port_offset

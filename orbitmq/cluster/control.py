@@ -3,7 +3,8 @@
 Theory of operation: every process writes its pid to HOME/run/<name>.pid as soon as it
 is spawned, so whatever has been started can always be found and stopped again, by
 this call on failure or by `cluster stop` from another shell. A start only succeeds once
-every broker shows up in GET_BROKER_CLUSTER_INFO of every NameServer.
+every broker shows up in GET_BROKER_CLUSTER_INFO of every NameServer, and every DLedger
+group has a leader there (readiness.py has the rule).
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from orbitmq.admin.formatting import cluster_list_lines
 from orbitmq.client.admin import ClusterInfo, MQAdmin
 from orbitmq.cluster.errors import ClusterError
 from orbitmq.cluster.processes import is_running, log_tail, read_pid, spawn, terminate
+from orbitmq.cluster.readiness import registration_problems
 from orbitmq.cluster.template import ClusterPlan, ProcessSpec
+from orbitmq.dledger.config import parse_peers
 
 __all__ = [
     "ProcessState",
@@ -101,6 +104,13 @@ def _check_can_start(plan: ClusterPlan) -> None:
                 f"NameServer {spec.address} is not on this machine; start it there with "
                 "mqnamesrv (remote hosts over ssh are not supported yet)"
             )
+    for spec in plan.dledger:
+        host, port = parse_peers(spec.properties["dLegerPeers"])[spec.dledger_self_id]
+        if not _can_bind(host, 0):
+            raise ClusterError(
+                f"{spec.name}: its dLegerPeers address {host}:{port} is not on this machine "
+                "(remote hosts over ssh are not supported yet)"
+            )
     for spec in plan.processes:
         for port in spec.ports:
             if not _can_bind("0.0.0.0", port):
@@ -142,8 +152,12 @@ def _booted(plan: ClusterPlan, spec: ProcessSpec, log_start: int) -> bool:
 
 
 def _failure(plan: ClusterPlan, spec: ProcessSpec, what: str) -> ClusterError:
+    return _failure_with_log(plan, spec, f"{spec.name} {what}")
+
+
+def _failure_with_log(plan: ClusterPlan, spec: ProcessSpec, message: str) -> ClusterError:
     log = plan.log_path(spec)
-    return ClusterError(f"{spec.name} {what}; last lines of {log}:\n{log_tail(log)}")
+    return ClusterError(f"{message}; last lines of {log}:\n{log_tail(log)}")
 
 
 def _wait_booted(plan: ClusterPlan, children: list[_Child], deadline: float) -> None:
@@ -159,37 +173,33 @@ def _wait_booted(plan: ClusterPlan, children: list[_Child], deadline: float) -> 
         time.sleep(0.05)
 
 
-def _unregistered(plan: ClusterPlan, info: ClusterInfo) -> list[ProcessSpec]:
-    missing = []
-    for spec in plan.brokers:
-        broker = info.broker_addr_table.get(spec.broker_name)
-        if (
-            broker is None
-            or broker.broker_addrs.get(spec.broker_id) != spec.address
-            or spec.broker_name not in info.cluster_addr_table.get(spec.cluster_name, [])
-        ):
-            missing.append(spec)
-    return missing
+async def _cluster_info(admin: MQAdmin) -> ClusterInfo | None:
+    try:
+        return await admin.cluster_info()
+    except Exception:
+        return None  # not answering yet: retried until the deadline decides
 
 
 async def _wait_registered(plan: ClusterPlan, deadline: float) -> None:
-    for namesrv in plan.namesrvs:
-        async with MQAdmin(namesrv.address) as admin:
-            missing = list(plan.brokers)
-            while missing:
-                # A NameServer not answering yet is retried; the deadline decides.
-                with contextlib.suppress(Exception):
-                    missing = _unregistered(plan, await admin.cluster_info())
-                if missing and time.monotonic() > deadline:
-                    raise _failure(
-                        plan, missing[0], f"is not registered with NameServer {namesrv.address}"
-                    )
-                if missing:
-                    await asyncio.sleep(0.2)
+    async with contextlib.AsyncExitStack() as stack:
+        admins = {
+            n.address: await stack.enter_async_context(MQAdmin(n.address)) for n in plan.namesrvs
+        }
+        while True:
+            # Every NameServer in one round: a DLedger failover between two rounds could
+            # otherwise leave one NameServer's earlier "ready" stale.
+            infos = {address: await _cluster_info(admin) for address, admin in admins.items()}
+            problems = registration_problems(plan, infos)
+            if not problems:
+                return
+            if time.monotonic() > deadline:
+                raise _failure_with_log(plan, problems[0].spec, problems[0].message)
+            await asyncio.sleep(0.2)
 
 
 def start_cluster(plan: ClusterPlan, timeout: float, echo: Echo) -> None:
-    """Start NameServers, masters, then slaves; return once all brokers are registered.
+    """Start NameServers, masters, DLedger groups, then slaves; return once all brokers
+    are registered and every DLedger group has a leader.
 
     On failure whatever was started is stopped again before the error propagates.
 
@@ -222,7 +232,8 @@ def start_cluster(plan: ClusterPlan, timeout: float, echo: Echo) -> None:
 
 
 def stop_cluster(plan: ClusterPlan, timeout: float, echo: Echo) -> None:
-    """SIGTERM slaves, then masters, then NameServers; SIGKILL after `timeout` seconds."""
+    """SIGTERM slaves, DLedger groups, masters, then NameServers; SIGKILL after
+    `timeout` seconds."""
     for tier in plan.stop_tiers():
         pids: dict[int, ProcessSpec] = {}
         for spec in tier:

@@ -7,8 +7,12 @@ addresses in the brokers' `namesrvAddr`, one NameServer per distinct address.
 Resolution against the cluster home (`--home`, default `$ORBITMQ_HOME` or ~/orbitmq):
   - a relative `storePathRootDir` / `storePathCommitLog` is HOME/<value>; `~` expands;
   - NameServer `host:port` keeps its kvConfig under HOME/namesrv-<port>/;
-  - `port_offset` is added to every `listenPort`, `haListenPort` and namesrvAddr port,
-    so one folder can run twice on a machine (tests run it on free ports).
+  - `port_offset` is added to every `listenPort`, `haListenPort`, namesrvAddr port and
+    dLegerPeers port, so one folder can run twice on a machine (tests run it on free
+    ports).
+A broker file with enableDLegerCommitLog=true belongs to a DLedger group: its members
+start together (no election without a majority) and the election, not the file, decides
+which of them is brokerId 0; every member of the group must have its file in the folder.
 Process names are stable whatever the offset: the broker file's stem (`broker-a-s`) and
 `namesrv-<template port>`; pid files, logs and rendered configs are named after them.
 """
@@ -21,10 +25,12 @@ from pathlib import Path
 
 from orbitmq.broker.config import BrokerConfig, load_broker_config
 from orbitmq.config_file import ConfigError, read_properties
+from orbitmq.dledger.config import follower_broker_id, format_peers, parse_peers
 
-__all__ = ["ClusterPlan", "ProcessSpec", "load_plan"]
+__all__ = ["DLEDGER", "ClusterPlan", "ProcessSpec", "load_plan"]
 
 NAMESRV = "NAMESRV"
+DLEDGER = "DLEDGER"  # the role of a DLedger group member: leader or follower by election
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,13 +39,15 @@ class ProcessSpec:
 
     name: str
     kind: str  # "namesrv" or "broker": the `orbitmq` sub-command that runs it
-    role: str  # NAMESRV, ASYNC_MASTER, SYNC_MASTER or SLAVE
+    role: str  # NAMESRV, ASYNC_MASTER, SYNC_MASTER, SLAVE or DLEDGER
     properties: dict[str, str]
     ports: tuple[int, ...]  # every port it binds
     address: str  # host:port clients reach it at
     broker_name: str = ""
+    # DLEDGER: the id it has while a follower; as leader it registers as 0 instead.
     broker_id: int = 0
     cluster_name: str = ""
+    dledger_self_id: str = ""  # DLEDGER only: dLegerSelfId
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +57,7 @@ class ClusterPlan:
     namesrvs: tuple[ProcessSpec, ...]
     masters: tuple[ProcessSpec, ...]
     slaves: tuple[ProcessSpec, ...]
+    dledger: tuple[ProcessSpec, ...] = ()  # members of DLedger groups, by group
 
     @property
     def namesrv_addr(self) -> str:
@@ -56,11 +65,12 @@ class ClusterPlan:
 
     @property
     def brokers(self) -> tuple[ProcessSpec, ...]:
-        return self.masters + self.slaves
+        return self.masters + self.dledger + self.slaves
 
     def start_tiers(self) -> list[tuple[ProcessSpec, ...]]:
-        """NameServers, then masters, then slaves; a tier starts once the previous is up."""
-        return [t for t in (self.namesrvs, self.masters, self.slaves) if t]
+        """NameServers, masters, DLedger members, slaves; a tier starts once the previous
+        is up. All members of a DLedger group are one tier: none is elected alone."""
+        return [t for t in (self.namesrvs, self.masters, self.dledger, self.slaves) if t]
 
     def stop_tiers(self) -> list[tuple[ProcessSpec, ...]]:
         # Slaves first so none of them sees its master vanish and retries meanwhile.
@@ -68,7 +78,14 @@ class ClusterPlan:
 
     @property
     def processes(self) -> tuple[ProcessSpec, ...]:
-        return self.namesrvs + self.masters + self.slaves
+        return self.namesrvs + self.brokers
+
+    def dledger_groups(self) -> dict[str, tuple[ProcessSpec, ...]]:
+        """brokerName -> the members of its DLedger group."""
+        groups: dict[str, tuple[ProcessSpec, ...]] = {}
+        for spec in self.dledger:
+            groups[spec.broker_name] = (*groups.get(spec.broker_name, ()), spec)
+        return groups
 
     def ports(self) -> list[int]:
         return sorted(port for p in self.processes for port in p.ports)
@@ -105,33 +122,59 @@ def _shift_addresses(namesrv_addr: str, offset: int) -> str:
     return ";".join(shifted)
 
 
+def _shift_peers(dleger_peers: str, offset: int) -> str:
+    peers = parse_peers(dleger_peers)
+    return format_peers({i: (host, port + offset) for i, (host, port) in peers.items()})
+
+
 def _broker_spec(path: Path, home: Path, offset: int) -> ProcessSpec:
     properties = read_properties(path)
     if not properties.get("namesrvAddr"):
         raise ConfigError(f"{path}: namesrvAddr is required in a cluster template")
     # Validate with the broker's own rules before anything is rewritten.
-    template = load_broker_config(None, properties)
+    try:
+        template = load_broker_config(None, properties)
+    except ConfigError as exc:
+        raise ConfigError(f"{path.name}: {exc}") from exc
     properties["namesrvAddr"] = _shift_addresses(template.namesrv_addr, offset)
     properties["listenPort"] = str(template.listen_port + offset)
     if "haListenPort" in properties:
         properties["haListenPort"] = str(template.ha_listen_port + offset)
-    for key in ("storePathRootDir", "storePathCommitLog"):
+    if template.enable_dleger_commit_log:
+        properties["dLegerPeers"] = _shift_peers(template.dleger_peers, offset)
+    for key in ("storePathRootDir", "storePathCommitLog", "storePathDLedgerCommitLog"):
         if properties.get(key):
             properties[key] = _resolve_path(properties[key], home)
     if "storePathRootDir" not in properties:
         properties["storePathRootDir"] = template.store_path_root_dir
     config: BrokerConfig = load_broker_config(None, properties)
+    dledger = config.dledger_config()
+    # listenPort - 2 is the VIP channel RocketMQ clients may send to.
+    ports = (config.listen_port - 2, config.listen_port)
+    if dledger is None:
+        return ProcessSpec(
+            name=path.stem,
+            kind="broker",
+            role=config.broker_role,
+            properties=properties,
+            ports=(*ports, config.ha_listen_port),
+            address=config.broker_addr,
+            broker_name=config.broker_name,
+            broker_id=config.broker_id,
+            cluster_name=config.broker_cluster_name,
+        )
+    # No HA port in DLedger mode: replication runs on the member's dLegerPeers port.
     return ProcessSpec(
         name=path.stem,
         kind="broker",
-        role=config.broker_role,
+        role=DLEDGER,
         properties=properties,
-        # listenPort - 2 is the VIP channel RocketMQ clients may send to.
-        ports=(config.listen_port - 2, config.listen_port, config.ha_listen_port),
+        ports=(*ports, dledger.self_address[1]),
         address=config.broker_addr,
         broker_name=config.broker_name,
-        broker_id=config.broker_id,
+        broker_id=follower_broker_id(dledger.self_id),
         cluster_name=config.broker_cluster_name,
+        dledger_self_id=dledger.self_id,
     )
 
 
@@ -163,10 +206,10 @@ def _check(plan: ClusterPlan) -> None:
             owners[port] = spec.name
     stores: dict[str, str] = {}
     for spec in plan.brokers:
-        store = os.path.normpath(spec.properties["storePathRootDir"])
-        if store in stores:
-            raise ConfigError(f"{stores[store]} and {spec.name} share storePathRootDir {store}")
-        stores[store] = spec.name
+        for key, store in _store_paths(spec):
+            if store in stores:
+                raise ConfigError(f"{stores[store]} and {spec.name} share {key} {store}")
+            stores[store] = spec.name
     seen: dict[tuple[str, int], str] = {}
     for spec in plan.brokers:
         key = (spec.broker_name, spec.broker_id)
@@ -179,6 +222,57 @@ def _check(plan: ClusterPlan) -> None:
     for spec in plan.slaves:
         if spec.broker_name not in master_names:
             raise ConfigError(f"{spec.name}: no master for broker set {spec.broker_name}")
+    for broker_name, members in plan.dledger_groups().items():
+        _check_dledger_group(plan, broker_name, members)
+
+
+def _store_paths(spec: ProcessSpec) -> list[tuple[str, str]]:
+    """(key, normalised path) of each directory the broker owns alone."""
+    paths = [("storePathRootDir", os.path.normpath(spec.properties["storePathRootDir"]))]
+    dledger_dir = spec.properties.get("storePathDLedgerCommitLog")
+    if spec.role == DLEDGER and dledger_dir:
+        # The default, <storePathRootDir>/dledger-<selfId>, is unique with the root.
+        paths.append(("storePathDLedgerCommitLog", os.path.normpath(dledger_dir)))
+    return paths
+
+
+def _group_identity(spec: ProcessSpec) -> tuple[str, str, str]:
+    """What every member of a group must agree on, as the broker reads it (an absent
+    dLegerGroup is the brokerName; dLegerPeers was normalised by _shift_peers)."""
+    group = spec.properties.get("dLegerGroup") or spec.broker_name
+    return spec.cluster_name, group, spec.properties["dLegerPeers"]
+
+
+def _check_dledger_group(
+    plan: ClusterPlan, broker_name: str, members: tuple[ProcessSpec, ...]
+) -> None:
+    """One brokerName, one Raft group: same peers everywhere, a file for every peer."""
+    classic = [s.name for s in plan.masters + plan.slaves if s.broker_name == broker_name]
+    if classic:
+        raise ConfigError(
+            f"broker set {broker_name} mixes DLedger members ({members[0].name}) with "
+            f"classic brokers ({', '.join(classic)})"
+        )
+    first = members[0]
+    for spec in members[1:]:
+        for key, mine, theirs in zip(
+            ("brokerClusterName", "dLegerGroup", "dLegerPeers"),
+            _group_identity(first),
+            _group_identity(spec),
+            strict=True,
+        ):
+            if mine != theirs:
+                raise ConfigError(
+                    f"{first.name} and {spec.name} are both in broker set {broker_name} "
+                    f"but differ in {key}"
+                )
+    files = {spec.dledger_self_id: spec.name for spec in members}
+    for peer_id in parse_peers(first.properties["dLegerPeers"]):
+        if peer_id not in files:
+            raise ConfigError(
+                f"dLegerPeers of {broker_name} lists {peer_id}, but no file of the folder "
+                f"has dLegerSelfId={peer_id}; a group on one machine needs all its members"
+            )
 
 
 def load_plan(
@@ -216,8 +310,11 @@ def load_plan(
         template=folder,
         home=home_path,
         namesrvs=tuple(namesrvs),
-        masters=tuple(sorted((b for b in brokers if b.role != "SLAVE"), key=_broker_order)),
+        masters=tuple(
+            sorted((b for b in brokers if b.role not in ("SLAVE", DLEDGER)), key=_broker_order)
+        ),
         slaves=tuple(sorted((b for b in brokers if b.role == "SLAVE"), key=_broker_order)),
+        dledger=tuple(sorted((b for b in brokers if b.role == DLEDGER), key=_broker_order)),
     )
     _check(plan)
     return plan

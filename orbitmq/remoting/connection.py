@@ -131,6 +131,11 @@ class RemotingConnection(asyncio.Protocol):
     def is_open(self) -> bool:
         return self._transport is not None and not self._transport.is_closing()
 
+    def write_buffer_size(self) -> int:
+        """Bytes queued in the transport, not yet taken by the peer."""
+        transport = self._transport
+        return transport.get_write_buffer_size() if transport is not None else 0
+
     def add_close_callback(self, callback: Callable[[RemotingConnection], None]) -> None:
         self._close_callbacks.append(callback)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import struct
 import time
 from collections import deque
+from dataclasses import dataclass
 
 from orbitmq.protocol.message import (
     BLANK_MAGIC_CODE,
@@ -44,6 +45,16 @@ _I64 = struct.Struct(">q")
 _I32 = struct.Struct(">i")
 _ENTERS_QUEUE = (0, SysFlag.TRANSACTION_COMMIT)
 _MAX_DISPATCH_HINTS = 65536
+
+
+@dataclass(slots=True)
+class LaidOutRecords:
+    """Records encoded for the log position `physical` (see CommitLog.lay_out)."""
+
+    physical: int
+    data: bytes | bytearray
+    result: AppendMessageResult
+    queue_key: tuple[str, int] | None  # None: the records take no queue offsets
 
 
 class CommitLog:
@@ -82,6 +93,30 @@ class CommitLog:
         message's store_timestamp, queue_offset, commit_log_offset, body_crc and
         store_size. The caller has checked sizes (see MessageStore.put_message).
         """
+        mapped = self.queue.file_for_append()
+        laid = self.lay_out(msgs, properties, mapped.end_offset)
+        if laid.physical != mapped.end_offset:
+            mapped.reserve(mapped.wrote_position + END_FILE_MIN_BLANK_LENGTH)
+            mapped.append(encode_blank(mapped.remaining))
+            mapped.wrote_position = mapped.file_size  # the marker stands for the rest
+            mapped = self.queue.file_for_append()
+        # Blocks first: a store into a hole on a full disk would be SIGBUS, not an error.
+        mapped.reserve(mapped.wrote_position + len(laid.data))
+        mapped.append(laid.data)
+        self.commit_laid_out(msgs, laid)
+        if len(self.dispatch_hints) < _MAX_DISPATCH_HINTS:
+            self.dispatch_hints.extend(map(dispatch_request_for, msgs))
+        return laid.result
+
+    def lay_out(
+        self, msgs: list[MessageExt], properties: list[str], end_offset: int
+    ) -> LaidOutRecords:
+        """Encode `msgs` as they go into a log ending at `end_offset`, writing nothing.
+
+        Assigns store timestamp, queue offsets and physical offsets (in the next segment
+        when they do not fit with the blank reserve in this one). DLedger mode lays out
+        records at the end of the log as it will be once every proposed entry is applied.
+        """
         now = time.time_ns() // 1_000_000
         # Store timestamps never go backwards in log order, even if the clock does.
         if now < self.last_store_timestamp:
@@ -91,9 +126,7 @@ class CommitLog:
         # PREPARED/ROLLBACK records never enter a consume queue: offset 0, no advance.
         assign = (first.sys_flag & SysFlag.TRANSACTION_MASK) in _ENTERS_QUEUE
         queue_offset = self.topic_queue_table.get(key, 0) if assign else 0
-        mapped = self.queue.file_for_append()
-        physical = mapped.end_offset
-
+        physical = end_offset
         encoded: list[bytearray] = []
         total = 0
         for i, msg in enumerate(msgs):
@@ -103,28 +136,14 @@ class CommitLog:
             record = encode_record(msg, properties[i])
             encoded.append(record)
             total += len(record)
-
-        if total + END_FILE_MIN_BLANK_LENGTH > mapped.remaining:
-            mapped.reserve(mapped.wrote_position + END_FILE_MIN_BLANK_LENGTH)
-            mapped.append(encode_blank(mapped.remaining))
-            mapped.wrote_position = mapped.file_size  # the marker stands for the rest
-            mapped = self.queue.file_for_append()
-            physical = mapped.file_from_offset
+        if total + END_FILE_MIN_BLANK_LENGTH > self.file_size - end_offset % self.file_size:
+            physical = self.roll_next_file(end_offset)
             position = physical
             for msg, record in zip(msgs, encoded, strict=True):
                 _I64.pack_into(record, PHYSICAL_OFFSET_POSITION, position)
                 msg.commit_log_offset = position
                 position += len(record)
-
-        # Blocks first: a store into a hole on a full disk would be SIGBUS, not an error.
-        mapped.reserve(mapped.wrote_position + total)
-        mapped.append(encoded[0] if len(encoded) == 1 else b"".join(encoded))
-        self.last_store_timestamp = now
-        if assign:
-            self.topic_queue_table[key] = queue_offset + len(msgs)
-        if len(self.dispatch_hints) < _MAX_DISPATCH_HINTS:
-            self.dispatch_hints.extend(map(dispatch_request_for, msgs))
-        return AppendMessageResult(
+        result = AppendMessageResult(
             wrote_offset=physical,
             wrote_bytes=total,
             msg_ids=[_offset_msg_id(m.store_host, m.commit_log_offset) for m in msgs],
@@ -132,6 +151,14 @@ class CommitLog:
             message_count=len(msgs),
             store_timestamp=now,
         )
+        data = encoded[0] if len(encoded) == 1 else b"".join(encoded)
+        return LaidOutRecords(physical, data, result, key if assign else None)
+
+    def commit_laid_out(self, msgs: list[MessageExt], laid: LaidOutRecords) -> None:
+        """Advance the queue offsets and timestamps past records laid out by `lay_out`."""
+        self.last_store_timestamp = laid.result.store_timestamp
+        if laid.queue_key is not None:
+            self.topic_queue_table[laid.queue_key] = laid.result.queue_offset + len(msgs)
 
     def warm_ahead(self, ahead: int) -> None:
         """Pre-fault the next `ahead` bytes of the segment being written (blocking)."""
@@ -257,6 +284,31 @@ class CommitLog:
             raise StoreError(f"{len(data)} replicated bytes at {offset} cross a segment boundary")
         mapped.reserve(mapped.wrote_position + len(data))
         mapped.append(data)
+
+    def append_committed(self, offset: int, data: bytes | bytearray | memoryview) -> None:
+        """DLedger mode: write records a Raft majority committed, at the offset they name.
+
+        The leader laid them out at the log's end as it would be after every earlier
+        entry (see lay_out), so `offset` is the max offset or, when they did not fit in
+        the current segment, the next segment's start: that segment is closed first
+        with the end-of-file marker the leader's layout assumed.
+
+        Raises:
+            StoreError: `offset` is neither (nothing written).
+            DiskFullError: no disk blocks for the data (nothing written).
+        """
+        end = self.max_offset
+        mapped = self.queue.last_file
+        if (
+            mapped is not None
+            and offset != end
+            and end % self.file_size
+            and offset == self.roll_next_file(end)
+        ):
+            mapped.reserve(mapped.wrote_position + END_FILE_MIN_BLANK_LENGTH)
+            mapped.append(encode_blank(mapped.remaining))
+            mapped.wrote_position = mapped.file_size
+        self.append_replicated(offset, data)
 
     def settle_replicated_tail(self, record_end: int) -> int:
         """Make `record_end` (just past the last whole record) the end of a slave's log.

@@ -5,6 +5,7 @@
       StoreLayoutError          files on disk do not match the configuration
       StoreClosedError          the store was used before start() or after aclose()
       DiskFullError             no disk space for new blocks (sends refused)
+      NotWritableError          DLedger mode: this node cannot take writes now (not leader)
 
 Send-path outcomes (illegal message, flush timeout) are statuses in PutMessageResult,
 not exceptions, because the broker turns them into response codes directly.
@@ -55,6 +56,15 @@ class DiskFullError(StoreError):
     Retriable once space is freed (retention, or an operator); the broker answers
     SERVICE_NOT_AVAILABLE so producers try another broker.
     """
+
+    response_code = ResponseCode.SERVICE_NOT_AVAILABLE
+    retriable = True
+
+
+class NotWritableError(StoreError):
+    """DLedger mode: the replicated log takes no writes here now (a follower, a leader
+    still catching up, or one handing leadership over). The remark names the leader
+    when it is known; producers retry on another broker set and refresh their route."""
 
     response_code = ResponseCode.SERVICE_NOT_AVAILABLE
     retriable = True

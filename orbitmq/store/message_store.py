@@ -22,6 +22,7 @@ import logging
 import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
 
 from orbitmq.errors import RemoteProtocolError
 from orbitmq.protocol.message import (
@@ -39,7 +40,7 @@ from orbitmq.store.commit_log import CommitLog
 from orbitmq.store.config import MessageStoreConfig
 from orbitmq.store.consume_queue import ConsumeQueue, load_consume_queues
 from orbitmq.store.dispatch import ArrivalListener, CommitLogDispatcher, ReputService
-from orbitmq.store.errors import DiskFullError, StoreClosedError, StoreError
+from orbitmq.store.errors import DiskFullError, NotWritableError, StoreClosedError, StoreError
 from orbitmq.store.flush import CommitLogFlusher, ConsumeQueueFlusher, SyncFunction
 from orbitmq.store.index_service import IndexService
 from orbitmq.store.layout import DispatchRequest
@@ -76,6 +77,22 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+CommittedCallback = Callable[[PutMessageStatus, str | None], object]
+
+
+class ReplicatedLog(Protocol):
+    """DLedger mode: appends go to a Raft log first and reach the commit log once a
+    majority holds them (orbitmq/dledger). The store never imports the network."""
+
+    def append(self, msgs: list[MessageExt], properties: list[str]) -> AppendMessageResult:
+        """Lay out and propose the records; raises NotWritableError when not leader."""
+        ...
+
+    def on_committed(self, appended: AppendMessageResult, callback: CommittedCallback) -> None:
+        """`callback(status, remark)` once the records are committed, or failed."""
+        ...
+
+
 # Pre-faulting ahead of the writer: 16 MiB is ~0.3 s of appends at 50k KiB messages/s.
 WARM_AHEAD_BYTES = 16 << 20
 WARM_INTERVAL_S = 0.05
@@ -107,6 +124,8 @@ class MessageStore:
         self.clean_service = CleanService(config, self.commit_log, self._queues, self.index)
         self._tps = TpsSampler(lambda: (self._put_count, self._get_found, self._get_count))
         self._flush_sync = flush_sync
+        # Set by a DLedger broker before start(): sends then commit through Raft.
+        self.replicated_log: ReplicatedLog | None = None
         self.recovery: RecoveryReport | None = None
         self._checkpoint: StoreCheckpoint | None = None
         self._executor: ThreadPoolExecutor | None = None
@@ -338,6 +357,8 @@ class MessageStore:
         return result
 
     def flush_wait_needed(self, result: PutMessageResult, msg: MessageExt) -> bool:
+        if self.replicated_log is not None:  # acknowledged only once committed
+            return result.append_result is not None
         return (
             result.append_result is not None
             and self._flusher is not None
@@ -365,7 +386,13 @@ class MessageStore:
             self._put_failures += 1
             return refused
         try:
-            appended = self.commit_log.append(msgs, properties)
+            if self.replicated_log is not None:
+                appended = self.replicated_log.append(msgs, properties)
+            else:
+                appended = self.commit_log.append(msgs, properties)
+        except NotWritableError as exc:
+            self._put_failures += 1
+            return PutMessageResult(PutMessageStatus.SERVICE_NOT_AVAILABLE, None, str(exc))
         except DiskFullError as exc:
             log.error("refusing a put: %s", exc)
             self._put_failures += 1
@@ -380,6 +407,8 @@ class MessageStore:
             return PutMessageResult(PutMessageStatus.UNKNOWN_ERROR, None, f"append failed: {exc}")
         self._put_count += len(msgs)
         self._put_bytes += appended.wrote_bytes
+        if self.replicated_log is not None:
+            return PutMessageResult(PutMessageStatus.PUT_OK, appended)
         self._reput.wake.set()
         self._unchecked_bytes += appended.wrote_bytes
         if self._unchecked_bytes >= self.config.commit_log_reserve_bytes:
@@ -407,6 +436,12 @@ class MessageStore:
         are on disk, or a FLUSH_DISK_TIMEOUT result (the message stays stored)."""
         assert self._flusher is not None and result.append_result is not None
         appended = result.append_result
+        if self.replicated_log is not None:
+            self.replicated_log.on_committed(
+                appended,
+                lambda status, remark: callback(PutMessageResult(status, appended, remark or "")),
+            )
+            return
 
         def flushed(ok: bool) -> None:
             if ok:
@@ -454,6 +489,17 @@ class MessageStore:
             raise StoreClosedError("message store is not running")
         self.commit_log.append_replicated(offset, data)
         self._reput.wake.set()
+
+    def append_committed(self, offset: int, data: bytes | bytearray | memoryview) -> None:
+        """DLedger mode: records a Raft majority committed (see CommitLog.append_committed)."""
+        if not self._running:
+            raise StoreClosedError("message store is not running")
+        self.commit_log.append_committed(offset, data)
+        self._reput.wake.set()
+
+    def queue_max_offsets(self) -> dict[tuple[str, int], int]:
+        """Next queue offset of every consume queue (a new DLedger master's table)."""
+        return {key: cq.max_offset for key, cq in self._queues.items()}
 
     def replication_resume_offset(self) -> int:
         """Where a slave asks its master to resume: the end of its last whole record.

@@ -17,6 +17,9 @@ class PutMessageStatus(enum.Enum):
     PROPERTIES_SIZE_EXCEEDED = "PROPERTIES_SIZE_EXCEEDED"
     SERVICE_NOT_AVAILABLE = "SERVICE_NOT_AVAILABLE"
     UNKNOWN_ERROR = "UNKNOWN_ERROR"
+    # DLedger mode: no quorum acknowledged in time, or too many appends await one.
+    # The message may still be stored (RocketMQ answers "broker busy").
+    OS_PAGECACHE_BUSY = "OS_PAGECACHE_BUSY"
 
 
 @dataclass(frozen=True, slots=True)

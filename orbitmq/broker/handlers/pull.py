@@ -279,6 +279,8 @@ class PullMessageHandler:
             "maxOffset": str(result.max_offset),
             "suggestWhichBrokerId": str(suggest),
         }
+        import logging as _dbg  # DEBUG-REPRO
+        _dbg.getLogger("DEBUG-REPRO").info("PULL %s %s q%s off=%s sys=%s -> code=%s next=%s min=%s max=%s n=%s suggest=%s", request.ext_fields.get("consumerGroup"), request.ext_fields.get("topic"), request.ext_fields.get("queueId"), offset, request.ext_fields.get("sysFlag"), code, next_begin_offset, result.min_offset, result.max_offset, result.message_count, suggest)  # DEBUG-REPRO
         if code == ResponseCode.SUCCESS:
             self._broker.stats.get_count += result.message_count
             return request.response(code, None, ext, result.body())

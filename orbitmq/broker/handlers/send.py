@@ -156,6 +156,8 @@ class SendMessageHandler:
     def _check_writable(self) -> None:
         broker = self._broker
         if not broker.config.is_master:
+            if broker.dledger is not None:
+                raise ServiceNotAvailableError(broker.dledger.not_leader_remark())
             raise ServiceNotAvailableError(
                 f"broker {broker.config.broker_name} is a slave and does not accept writes"
             )

@@ -1,0 +1,1 @@
+"""DLedger mode: the broker's commit log replicated by Raft (store-and-replication.md §9)."""

@@ -1,0 +1,167 @@
+"""The broker's commit log as the state machine of a DLedger group.
+
+Theory of operation: every send is laid out as commit-log records at the end the log
+will have once all earlier entries are applied (the *projected end*), and those record
+bytes become one Raft entry. Each member applies committed entries, in index order, by
+writing their records into its own commit log at the physical offsets they carry; reput
+then builds consume queues and the index from them as always. So the commit log, the
+consume queues and every read hold committed messages only, and physical offsets,
+queue offsets and offset message ids are the same on every member.
+
+The leader's projected end and queue-offset table are only valid while it leads: they
+are taken from the commit log when the broker becomes master, after the leader's no-op
+entry (and so everything before it) is committed and applied (see orbitmq/broker/
+dledger_role.py), and dropped when leadership is lost.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+
+from orbitmq.dledger.log import DLedgerLog
+from orbitmq.dledger.messages import Entry
+from orbitmq.dledger.node import CommitOutcome, DLedgerNode, PendingFullError
+from orbitmq.dledger.raft import NotLeaderError, TransferInProgressError
+from orbitmq.protocol.message import PHYSICAL_OFFSET_POSITION, MessageExt
+from orbitmq.store.errors import NotWritableError
+from orbitmq.store.message_store import CommittedCallback, MessageStore
+from orbitmq.store.results import AppendMessageResult, PutMessageStatus
+
+log = logging.getLogger(__name__)
+
+_I64 = struct.Struct(">q")
+
+
+def first_record_offset(body: bytes | bytearray | memoryview) -> int:
+    """PHYSICALOFFSET of the first record in an entry's body."""
+    return int(_I64.unpack_from(body, PHYSICAL_OFFSET_POSITION)[0])
+
+
+def find_applied_index(raft_log: DLedgerLog, commit_log_end: int) -> int:
+    """The last entry whose records the commit log already holds (-1: none).
+
+    Scans back from the log's end: only the tail that was not yet committed, or not
+    yet applied when the broker stopped, is passed over.
+    """
+    index = raft_log.last_index
+    while index >= raft_log.first_index:
+        entry = raft_log.entries(index, 1, 1 << 30)[0]
+        if entry.body and first_record_offset(entry.body) + len(entry.body) <= commit_log_end:
+            return index
+        index -= 1
+    return -1 if commit_log_end == 0 or raft_log.last_index < 0 else raft_log.first_index - 1
+
+
+class DLedgerCommitLog:
+    """The store's ReplicatedLog in DLedger mode (see MessageStore.replicated_log)."""
+
+    def __init__(self, store: MessageStore, node: DLedgerNode) -> None:
+        self._store = store
+        self._node = node
+        self.writable = False
+        self._projected_end = 0
+        # First record offset of each proposal -> the send's callback, once given.
+        self._proposed: dict[int, CommittedCallback | None] = {}
+
+    def not_leader_remark(self) -> str:
+        node = self._node
+        group = node.config.group
+        if node.is_leader:
+            return (
+                f"DLedger group {group}: {node.config.self_id} was just elected leader and is "
+                "catching up; retry in a moment"
+            )
+        leader = node.leader_id
+        if not leader:
+            return f"DLedger group {group} has no leader now (election under way); retry soon"
+        addr = node.leader_broker_addr()
+        where = f" at {addr}" if addr else ""
+        return (
+            f"this broker is a DLedger follower ({node.config.self_id}) of group {group}; "
+            f"the leader is {leader}{where}: send there (refresh the topic route)"
+        )
+
+    def become_writable(self) -> None:
+        """Take the projected end and queue offsets from the applied commit log."""
+        commit_log = self._store.commit_log
+        self._projected_end = commit_log.max_offset
+        commit_log.topic_queue_table.clear()
+        commit_log.topic_queue_table.update(self._store.queue_max_offsets())
+        self._proposed.clear()
+        self.writable = True
+
+    def become_read_only(self) -> None:
+        self.writable = False
+
+    # ------------------------------------------------------------------ ReplicatedLog
+
+    def append(self, msgs: list[MessageExt], properties: list[str]) -> AppendMessageResult:
+        if not self.writable or not self._node.is_leader:
+            raise NotWritableError(self.not_leader_remark())
+        commit_log = self._store.commit_log
+        laid = commit_log.lay_out(msgs, properties, self._projected_end)
+        try:
+            self._node.propose(
+                bytes(laid.data), lambda outcome, at=laid.physical: self._settle(at, outcome)
+            )
+        except PendingFullError as exc:
+            raise NotWritableError(
+                f"DLedger leader {self._node.config.self_id} has too many sends awaiting a "
+                "quorum; the broker is busy, retry"
+            ) from exc
+        except TransferInProgressError as exc:
+            raise NotWritableError(
+                f"DLedger group {self._node.config.group} is handing leadership over; retry"
+            ) from exc
+        except NotLeaderError as exc:
+            self.writable = False
+            raise NotWritableError(self.not_leader_remark()) from exc
+        commit_log.commit_laid_out(msgs, laid)
+        self._projected_end = laid.physical + len(laid.data)
+        self._proposed[laid.physical] = None
+        return laid.result
+
+    def on_committed(self, appended: AppendMessageResult, callback: CommittedCallback) -> None:
+        if appended.wrote_offset in self._proposed:
+            self._proposed[appended.wrote_offset] = callback
+
+    def _settle(self, offset: int, outcome: CommitOutcome) -> None:
+        callback = self._proposed.pop(offset, None)
+        if callback is not None:
+            callback(*_STATUS[outcome])
+
+    # ------------------------------------------------------------------ state machine
+
+    def apply(self, entry: Entry) -> None:
+        """Write a committed entry's records into the commit log (skipping what is there).
+
+        Raises:
+            StoreError / DiskFullError: the commit log cannot take them (retried later).
+        """
+        body = entry.body
+        if not body:
+            return  # a leader's no-op
+        offset = first_record_offset(body)
+        end = offset + len(body)
+        have = self._store.commit_log.max_offset
+        if end <= have:
+            return  # applied before a restart (entries at an index never change)
+        if offset < have:
+            self._store.append_committed(have, memoryview(body)[have - offset :])
+        else:
+            self._store.append_committed(offset, body)
+
+
+_STATUS: dict[CommitOutcome, tuple[PutMessageStatus, str]] = {
+    CommitOutcome.COMMITTED: (PutMessageStatus.PUT_OK, ""),
+    CommitOutcome.LOST: (
+        PutMessageStatus.SERVICE_NOT_AVAILABLE,
+        "leadership changed before a majority stored the message; it was not stored, resend",
+    ),
+    CommitOutcome.TIMEOUT: (
+        PutMessageStatus.OS_PAGECACHE_BUSY,
+        "[DLedger] no quorum acknowledged the message in time (broker busy); it may still "
+        "be stored",
+    ),
+}

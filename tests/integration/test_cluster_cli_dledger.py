@@ -1,0 +1,87 @@
+"""`orbitmq cluster start|status|stop conf/dledger`: three real DLedger brokers and two
+NameServers, moved with --port-offset (which also moves the dLegerPeers ports), under a
+temporary --home. The group must elect one master (id 0); the others follow."""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+
+import pytest
+
+from orbitmq.cluster.template import load_plan
+from orbitmq.config_file import read_properties
+from tests.integration.test_cluster_cli import (
+    ClusterRun,
+    _is_free,
+    cluster_list,
+    ok,
+    stop_and_check,
+)
+
+pytestmark = pytest.mark.slow
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+
+
+def _ephemeral_ports() -> range:
+    try:
+        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
+        low, high = (int(n) for n in text.split())
+    except (OSError, ValueError):
+        low, high = 32768, 60999
+    return range(low, high + 1)
+
+
+def free_port_offset(template: Path) -> int:
+    """An offset that puts every port of `template` on a free port above 1024 and outside
+    the ephemeral range. conf/dledger spans 9876-40913, too wide for the 20000-32000
+    window test_cluster_cli.py uses, so the window here is the whole port space."""
+    ports = load_plan(template, "/unused").ports()
+    ephemeral = _ephemeral_ports()
+    offsets = [
+        offset
+        for offset in range(1024 - ports[0], 65536 - ports[-1])
+        if not any(port + offset in ephemeral for port in ports)
+    ]
+    for offset in random.sample(offsets, min(200, len(offsets))):
+        if all(_is_free(port + offset) for port in ports):
+            return offset
+    raise RuntimeError(f"no free port offset for {template}")
+
+
+def test_dledger_group_elects_one_master_and_two_followers(tmp_path: Path) -> None:
+    template = CONF / "dledger"
+    run = ClusterRun(template, tmp_path / "home", free_port_offset(template))
+    out = ok(run.cli("start"))
+    try:
+        plan = run.plan
+        started = re.findall(r"^started (\S+) \((\w+),", out, re.MULTILINE)
+        assert started == [(p.name, p.role) for p in plan.processes]
+        assert [role for _, role in started] == ["NAMESRV"] * 2 + ["DLEDGER"] * 3
+        peers = ";".join(f"n{i}-127.0.0.1:{40911 + i + run.port_offset}" for i in range(3))
+        for member in plan.dledger:
+            assert read_properties(plan.config_path(member))["dLegerPeers"] == peers
+
+        ok(run.cli("status"))
+        leaders = set()
+        for namesrv in plan.namesrvs:
+            rows = [r for r in cluster_list(namesrv.address) if r[1] == "RaftNode00"]
+            assert {r[0] for r in rows} == {"RaftCluster"}
+            ids = {r[3]: int(r[2]) for r in rows}
+            assert set(ids) == {m.address for m in plan.dledger}, rows
+            leader = [address for address, broker_id in ids.items() if broker_id == 0]
+            assert len(leader) == 1, rows
+            leaders.add(leader[0])
+            followers = [m for m in plan.dledger if m.address != leader[0]]
+            # A follower registers as the digits of its dLegerSelfId + 1.
+            assert [ids[m.address] for m in followers] == [m.broker_id for m in followers]
+        assert len(leaders) == 1, f"NameServers disagree on the leader: {leaders}"
+        for i in range(3):
+            assert (run.home / "store" / f"broker-n{i}" / f"dledger-n{i}").is_dir()
+    finally:
+        stopped = stop_and_check(run)
+    assert re.findall(r"^stopped (\S+) ", stopped, re.MULTILINE) == [
+        "broker-n0", "broker-n1", "broker-n2", "namesrv-9876", "namesrv-9877",
+    ]  # fmt: skip

@@ -1,0 +1,171 @@
+"""DLedger mode with real broker processes: election and registration, replication
+of committed entries only, follower refusals, and failover when the leader is killed."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from orbitmq.client import Message, MessageQueue, MQAdmin, Producer, PullConsumer, SendStatus
+from orbitmq.protocol.codes import RequestCode, ResponseCode
+from orbitmq.protocol.command import RemotingCommand
+from orbitmq.remoting.client import RemotingClient
+from tests.integration.dledger_set import (
+    DLedgerSet,
+    max_offsets,
+    member_status,
+    registered_ids,
+    wait_master,
+)
+from tests.processes import ServerProcess, start_namesrv
+
+pytestmark = pytest.mark.slow
+
+TOPIC = "RaftTopic"
+QUEUES = 4
+
+
+@pytest.fixture
+def raft_set(tmp_path: Path) -> Iterator[tuple[ServerProcess, str, DLedgerSet]]:
+    namesrv, namesrv_addr = start_namesrv(tmp_path)
+    dset = DLedgerSet(tmp_path, namesrv_addr)
+    try:
+        dset.start_all()
+        yield namesrv, namesrv_addr, dset
+    finally:
+        dset.stop_all()
+        namesrv.stop()
+
+
+async def _create_topic(admin: MQAdmin, master_addr: str) -> None:
+    await admin.create_topic(master_addr, TOPIC, read_queue_nums=QUEUES, write_queue_nums=QUEUES)
+
+
+async def _send_keys(producer: Producer, keys: list[str]) -> dict[str, tuple[int, int]]:
+    """Send one message per key; return key -> (queueId, queueOffset) of each SEND_OK."""
+    acked: dict[str, tuple[int, int]] = {}
+    for key in keys:
+        try:
+            result = await producer.send(Message(TOPIC, key.encode(), keys=[key]))
+        except Exception:
+            continue
+        if result.status is SendStatus.SEND_OK:
+            acked[key] = (result.message_queue.queue_id, result.queue_offset)
+    return acked
+
+
+async def _read_all(namesrv_addr: str, addr_hint: str) -> dict[tuple[int, int], str]:
+    """Every message of TOPIC from offset 0: (queueId, offset) -> key."""
+    consumer = PullConsumer("CG_FINAL_READ", namesrv_addr)
+    await consumer.start()
+    found: dict[tuple[int, int], str] = {}
+    try:
+        for queue_id in range(QUEUES):
+            mq = MessageQueue(TOPIC, "RaftNode00", queue_id)
+            offset = 0
+            while True:
+                result = await consumer.pull(mq, "*", offset, 32)
+                if not result.messages:
+                    break
+                for msg in result.messages:
+                    found[(queue_id, msg.queue_offset)] = msg.body.decode()
+                offset = result.next_begin_offset
+    finally:
+        await consumer.shutdown()
+    return found
+
+
+async def test_three_members_elect_replicate_and_fail_over(
+    raft_set: tuple[ServerProcess, str, DLedgerSet],
+) -> None:
+    _namesrv, namesrv_addr, dset = raft_set
+    client = RemotingClient()
+    admin = MQAdmin(namesrv_addr)
+    producer = Producer("PG_RAFT", namesrv_addr, send_timeout=3.0)
+    try:
+        master = await wait_master(admin, dset, 30)
+        # Both followers registered too, with their member digits + 1.
+        deadline = time.monotonic() + 30
+        expected = {0} | {int(m.self_id[1:]) + 1 for m in dset.members if m is not master}
+        while set(await registered_ids(admin, dset.name)) != expected:
+            assert time.monotonic() < deadline, await registered_ids(admin, dset.name)
+            await asyncio.sleep(0.1)
+        await _create_topic(admin, master.broker_addr)
+        await producer.start()
+        acked = await _send_keys(producer, [f"k-{i}" for i in range(200)])
+        assert len(acked) == 200
+
+        # Every member serves the same committed queues once sends stop.
+        want = await max_offsets(client, master.broker_addr, TOPIC, QUEUES)
+        assert sum(want) == 200
+        for member in dset.members:
+            deadline = time.monotonic() + 3
+            while await max_offsets(client, member.broker_addr, TOPIC, QUEUES) != want:
+                assert time.monotonic() < deadline, member.self_id
+                await asyncio.sleep(0.05)
+
+        # A follower refuses sends and names the leader.
+        follower = next(m for m in dset.members if m is not master)
+        response = await client.invoke(
+            follower.broker_addr,
+            RemotingCommand.request(
+                RequestCode.SEND_MESSAGE,
+                {
+                    "producerGroup": "PG_RAW",
+                    "topic": TOPIC,
+                    "defaultTopic": "TBW102",
+                    "defaultTopicQueueNums": "4",
+                    "queueId": "0",
+                    "sysFlag": "0",
+                    "bornTimestamp": "1700000000000",
+                    "flag": "0",
+                    "properties": "",
+                },
+                b"refused",
+            ),
+            timeout=3.0,
+        )
+        assert response.code == ResponseCode.SERVICE_NOT_AVAILABLE
+        leader_status = await member_status(client, master)
+        assert leader_status is not None
+        assert leader_status["self_id"] in (response.remark or "")
+
+        # Kill the leader: another member becomes master and takes sends.
+        killed_at = time.monotonic()
+        dset.kill(master)
+        new_master = await wait_master(admin, dset, 15, exclude=master.self_id)
+        failover = time.monotonic() - killed_at
+        assert failover < 10, failover
+        acked.update(await _send_keys(producer, [f"after-{i}" for i in range(100)]))
+
+        # The old leader comes back as a follower and catches up.
+        dset.start(master)
+        deadline = time.monotonic() + 20
+        follower_id = int(master.self_id[1:]) + 1
+        while (await registered_ids(admin, dset.name)).get(follower_id) != master.broker_addr:
+            assert time.monotonic() < deadline, dset.logs()
+            await asyncio.sleep(0.1)
+
+        try:
+            found = await _read_all(namesrv_addr, new_master.broker_addr)
+        except Exception:
+            print(dset.logs())
+            raise
+        by_key = {key: where for where, key in found.items()}
+        lost = [key for key in acked if key not in by_key]
+        assert not lost, f"acknowledged but not readable: {lost[:10]}"
+        moved = [key for key, where in acked.items() if by_key[key] != where]
+        assert not moved, f"read at another queue offset than acknowledged: {moved[:10]}"
+        want = await max_offsets(client, new_master.broker_addr, TOPIC, QUEUES)
+        deadline = time.monotonic() + 5
+        while await max_offsets(client, master.broker_addr, TOPIC, QUEUES) != want:
+            assert time.monotonic() < deadline, "the restarted member did not catch up"
+            await asyncio.sleep(0.1)
+    finally:
+        await producer.shutdown()
+        await admin.shutdown()
+        await client.aclose()
