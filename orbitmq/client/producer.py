@@ -291,6 +291,10 @@ class Producer:
                 last_error = exc
             log.debug("send to %s failed (%s); retrying elsewhere", mq, last_error)
             avoid = mq.broker_name
+            # A broker set may have a new master (DLedger failover): learn it now rather
+            # than at the next 30 s refresh (at most once a second).
+            await self._routes.refresh_after_failure(topic)
+            info = await self._publish_info(topic)
         if last_error is None:
             raise RequestTimeoutError(f"send to {topic} timed out before an attempt was made")
         raise last_error

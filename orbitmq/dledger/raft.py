@@ -660,6 +660,10 @@ class RaftCore:
             rejected = msg.match_index
             stale = rejected != pr.next_index - 1 if pr.probing else rejected <= pr.match_index
             if not stale:
+                if msg.hint_index < pr.match_index:
+                    # The follower lost entries it had acknowledged (restarted with an
+                    # emptied store, or its unsynced tail gone): resend from its end.
+                    pr.match_index = msg.hint_index
                 pr.reset_to_probe(max(pr.match_index + 1, min(rejected, msg.hint_index + 1)))
             return
         match = msg.match_index

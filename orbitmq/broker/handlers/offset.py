@@ -33,14 +33,6 @@ class OffsetHandler:
     def query_consumer_offset(
         self, connection: RemotingConnection, request: RemotingCommand
     ) -> RemotingCommand:
-        r = self._query_consumer_offset(connection, request)  # DEBUG-REPRO
-        import logging as _dbg  # DEBUG-REPRO
-        _dbg.getLogger("DEBUG-REPRO").info("QUERY %s -> %s %s", dict(request.ext_fields), r.code, r.ext_fields)  # DEBUG-REPRO
-        return r  # DEBUG-REPRO
-
-    def _query_consumer_offset(
-        self, connection: RemotingConnection, request: RemotingCommand
-    ) -> RemotingCommand:
         header = Header(request)
         group = header.str("consumerGroup")
         topic = header.str("topic")
@@ -103,8 +95,6 @@ class OffsetHandler:
     ) -> RemotingCommand:
         _, topic, queue_id = self._queue(request)
         offset = self._broker.message_store.get_max_offset_in_queue(topic, queue_id)
-        import logging as _dbg  # DEBUG-REPRO
-        _dbg.getLogger("DEBUG-REPRO").info("GET_MAX %s q%s -> %s", topic, queue_id, offset)  # DEBUG-REPRO
         return request.response(ext_fields={"offset": str(offset)})
 
     def get_min_offset(

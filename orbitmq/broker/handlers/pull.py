@@ -10,11 +10,14 @@ suggestWhichBrokerId (store-and-replication.md §8.7): 0 unless `slaveReadEnable
 the group's whichBrokerWhenConsumeSlowly when the last pulled record lies farther from the
 commit log's end than `accessMessageInMemoryMaxRatio` % of RAM, else the group's brokerId.
 A slave (unless `offsetCheckInSlave`) answers an out-of-range offset with
-PULL_RETRY_IMMEDIATELY at the same offset: it may only be behind its master.
+PULL_RETRY_IMMEDIATELY at the same offset: it may only be behind its master. A slave also
+serves the replicated queues of a topic whose config its master died before syncing
+(see `_replicated_without_config`).
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -59,6 +62,8 @@ MAX_SUSPEND_SECONDS = 25.0
 HOLD_RECHECK_SECONDS = 5.0
 MASTER_ID = 0
 
+log = logging.getLogger(__name__)
+
 
 def _pull_code(result: GetMessageResult, requested: int) -> int:
     status = result.status
@@ -76,6 +81,7 @@ def _pull_code(result: GetMessageResult, requested: int) -> int:
 class PullMessageHandler:
     def __init__(self, broker: BrokerController) -> None:
         self._broker = broker
+        self._unsynced_topics: set[str] = set()  # logged once each
 
     def register(self, dispatcher: object) -> None:
         dispatcher.register(RequestCode.PULL_MESSAGE, self.pull_message)  # type: ignore[attr-defined]
@@ -167,16 +173,7 @@ class PullMessageHandler:
                 f"subscription group [{group}] does not exist; "
                 "create it with mqadmin updateSubGroup"
             )
-        topic_config = broker.topic_config_manager.get(topic)
-        if topic_config is None:
-            raise TopicNotExistError(f"topic[{topic}] not exist, apply first please!")
-        if not is_readable(topic_config.perm):
-            raise NoPermissionError(f"the topic[{topic}] pulling message is forbidden")
-        if queue_id < 0 or queue_id >= topic_config.read_queue_nums:
-            raise BrokerError(
-                f"queueId[{queue_id}] is illegal, topic:[{topic}] topicConfig.readQueueNums:"
-                f"[{topic_config.read_queue_nums}] consumer:[{connection.peer_address}]"
-            )
+        self._check_topic(topic, queue_id, connection.peer_address)
         subscription = self._subscription(header, group, topic, sys_flag)
         if sys_flag & FLAG_COMMIT_OFFSET and broker.config.is_master:
             commit_offset = header.int("commitOffset", -1)
@@ -206,6 +203,41 @@ class PullMessageHandler:
                 timeout_ms,
             )
         return self._response(request, group_config, offset, result, code)
+
+    def _check_topic(self, topic: str, queue_id: int, peer: str) -> None:
+        topic_config = self._broker.topic_config_manager.get(topic)
+        if topic_config is None:
+            if self._replicated_without_config(topic) and queue_id >= 0:
+                return
+            raise TopicNotExistError(f"topic[{topic}] not exist, apply first please!")
+        if not is_readable(topic_config.perm):
+            raise NoPermissionError(f"the topic[{topic}] pulling message is forbidden")
+        if queue_id < 0 or queue_id >= topic_config.read_queue_nums:
+            raise BrokerError(
+                f"queueId[{queue_id}] is illegal, topic:[{topic}] topicConfig.readQueueNums:"
+                f"[{topic_config.read_queue_nums}] consumer:[{peer}]"
+            )
+
+    def _replicated_without_config(self, topic: str) -> bool:
+        """A slave holding replicated queues of `topic` but not its config.
+
+        A slave learns topic configs only from its master's metadata sync (every 10 s), so
+        a topic created shortly before its master died stays unknown here while its
+        messages are replicated. Java answers TOPIC_NOT_EXIST, and the C++ client re-pulls
+        at once, in a tight loop, until the master returns; the queues are served instead,
+        as an unrestricted readable topic (queues without data answer as empty).
+        """
+        broker = self._broker
+        if broker.config.is_master or topic not in broker.message_store.topic_queue_ids():
+            return False
+        if topic not in self._unsynced_topics:
+            self._unsynced_topics.add(topic)
+            log.warning(
+                "serving pulls of topic %s from replicated queues: its config was never "
+                "synced from the master",
+                topic,
+            )
+        return True
 
     async def _hold(
         self,
@@ -279,8 +311,6 @@ class PullMessageHandler:
             "maxOffset": str(result.max_offset),
             "suggestWhichBrokerId": str(suggest),
         }
-        import logging as _dbg  # DEBUG-REPRO
-        _dbg.getLogger("DEBUG-REPRO").info("PULL %s %s q%s off=%s sys=%s -> code=%s next=%s min=%s max=%s n=%s suggest=%s", request.ext_fields.get("consumerGroup"), request.ext_fields.get("topic"), request.ext_fields.get("queueId"), offset, request.ext_fields.get("sysFlag"), code, next_begin_offset, result.min_offset, result.max_offset, result.message_count, suggest)  # DEBUG-REPRO
         if code == ResponseCode.SUCCESS:
             self._broker.stats.get_count += result.message_count
             return request.response(code, None, ext, result.body())

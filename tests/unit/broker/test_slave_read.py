@@ -4,6 +4,7 @@ slave keeps."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -47,11 +48,16 @@ async def invoke(addr: str, code: int, ext: dict[str, str]) -> RemotingCommand:
 
 
 async def pull(
-    addr: str, group: str, offset: int, sys_flag: int = 0, commit_offset: int = 0
+    addr: str,
+    group: str,
+    offset: int,
+    sys_flag: int = 0,
+    commit_offset: int = 0,
+    topic: str = TOPIC,
 ) -> RemotingCommand:
     ext = {
         "consumerGroup": group,
-        "topic": TOPIC,
+        "topic": topic,
         "queueId": "0",
         "queueOffset": str(offset),
         "maxMsgNums": "32",
@@ -125,3 +131,23 @@ async def test_a_slave_keeps_explicit_commits_but_not_those_riding_on_pulls(
         Path(slave.config.store_path_root_dir) / "config" / "consumerOffset.json"
     ).read_text()
     assert f"{TOPIC}@CG_COMMIT" in offsets
+
+
+async def test_a_slave_serves_replicated_queues_of_a_topic_its_master_never_synced(
+    broker_set: BrokerSet,
+) -> None:
+    """The master died before the metadata sync copied the topic's config."""
+    slave = broker_set.slave
+    store = slave.message_store
+    for _ in range(100):
+        if store.get_max_offset_in_queue(TOPIC, 0) == 3:
+            break
+        await asyncio.sleep(0.05)
+    await broker_set.master.aclose()
+    slave.topic_config_manager.delete(TOPIC)
+    addr = slave.config.broker_addr
+    response = await pull(addr, "CG_UNSYNCED", 0)
+    assert response.code == ResponseCode.SUCCESS, response.remark
+    assert response.ext_fields["nextBeginOffset"] == "3"
+    response = await pull(addr, "CG_UNSYNCED", 0, topic="NoSuchTopic")
+    assert response.code == ResponseCode.TOPIC_NOT_EXIST

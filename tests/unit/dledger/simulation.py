@@ -429,16 +429,15 @@ class Simulation:
                     best = node
         return best
 
-    def _live(self) -> list[SimNode]:
-        return [n for n in self.nodes.values() if n.core is not None]
-
     def _propose(self) -> None:
-        node = self._leader()
-        if node is None or self.rng.random() < 0.2:
-            live = [n for n in self._live() if n.paused_until <= self.now]
-            if not live:
-                return
-            node = self.rng.choice(live)
+        # Clients write to whoever they believe leads, a deposed leader in a minority
+        # included: its uncommitted suffix is what later gets truncated.
+        running = [n for n in self.nodes.values() if n.core is not None]
+        running = [n for n in running if n.paused_until <= self.now]
+        leaders = [n for n in running if n.core is not None and n.core.role is Role.LEADER]
+        if not running:
+            return
+        node = self.rng.choice(leaders if leaders and self.rng.random() < 0.9 else running)
         core = node.core
         assert core is not None
         count = self.rng.choice((1, 1, 2, 3))
