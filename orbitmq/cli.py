@@ -16,8 +16,8 @@ from orbitmq import __version__
 from orbitmq.admin.cli import main as admin_main
 from orbitmq.bench.cli import bench
 from orbitmq.cluster.cli import cluster
-from orbitmq.dledger.cli import dledger
 from orbitmq.config_file import ConfigError
+from orbitmq.dledger.cli import dledger
 
 log = logging.getLogger("orbitmq")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from orbitmq.client import Message, MessageQueue, MQAdmin, Producer, PullConsumer, SendStatus
+from orbitmq.client import Message, MQAdmin, Producer, SendStatus
 from orbitmq.protocol.codes import RequestCode, ResponseCode
 from orbitmq.protocol.command import RemotingCommand
 from orbitmq.remoting.client import RemotingClient
@@ -21,6 +21,7 @@ from tests.integration.dledger_set import (
     registered_ids,
     wait_master,
 )
+from tests.integration.send_history import final_read
 from tests.processes import ServerProcess, start_namesrv
 
 pytestmark = pytest.mark.slow
@@ -29,10 +30,13 @@ TOPIC = "RaftTopic"
 QUEUES = 4
 
 
-@pytest.fixture
-def raft_set(tmp_path: Path) -> Iterator[tuple[ServerProcess, str, DLedgerSet]]:
+# SYNC_FLUSH: every member fsyncs an entry before it counts towards the quorum.
+@pytest.fixture(params=["ASYNC_FLUSH", "SYNC_FLUSH"])
+def raft_set(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[tuple[ServerProcess, str, DLedgerSet]]:
     namesrv, namesrv_addr = start_namesrv(tmp_path)
-    dset = DLedgerSet(tmp_path, namesrv_addr)
+    dset = DLedgerSet(tmp_path, namesrv_addr, overrides={"flushDiskType": request.param})
     try:
         dset.start_all()
         yield namesrv, namesrv_addr, dset
@@ -56,27 +60,6 @@ async def _send_keys(producer: Producer, keys: list[str]) -> dict[str, tuple[int
         if result.status is SendStatus.SEND_OK:
             acked[key] = (result.message_queue.queue_id, result.queue_offset)
     return acked
-
-
-async def _read_all(namesrv_addr: str, addr_hint: str) -> dict[tuple[int, int], str]:
-    """Every message of TOPIC from offset 0: (queueId, offset) -> key."""
-    consumer = PullConsumer("CG_FINAL_READ", namesrv_addr)
-    await consumer.start()
-    found: dict[tuple[int, int], str] = {}
-    try:
-        for queue_id in range(QUEUES):
-            mq = MessageQueue(TOPIC, "RaftNode00", queue_id)
-            offset = 0
-            while True:
-                result = await consumer.pull(mq, "*", offset, 32)
-                if not result.messages:
-                    break
-                for msg in result.messages:
-                    found[(queue_id, msg.queue_offset)] = msg.body.decode()
-                offset = result.next_begin_offset
-    finally:
-        await consumer.shutdown()
-    return found
 
 
 async def test_three_members_elect_replicate_and_fail_over(
@@ -150,12 +133,8 @@ async def test_three_members_elect_replicate_and_fail_over(
             assert time.monotonic() < deadline, dset.logs()
             await asyncio.sleep(0.1)
 
-        try:
-            found = await _read_all(namesrv_addr, new_master.broker_addr)
-        except Exception:
-            print(dset.logs())
-            raise
-        by_key = {key: where for where, key in found.items()}
+        found = await final_read(namesrv_addr, TOPIC, [dset.name], QUEUES)
+        by_key = {key: (queue_id, offset) for (_, queue_id, offset), key in found.items()}
         lost = [key for key in acked if key not in by_key]
         assert not lost, f"acknowledged but not readable: {lost[:10]}"
         moved = [key for key, where in acked.items() if by_key[key] != where]
