@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from orbitmq.broker.topic_config import TopicConfig
 from orbitmq.dledger.commit_log import DLedgerCommitLog, find_applied_index
 from orbitmq.dledger.config import DLedgerConfig, follower_broker_id
-from orbitmq.dledger.messages import Entry, Role
+from orbitmq.dledger.messages import Role
 from orbitmq.dledger.node import DLedgerNode
 from orbitmq.dledger.raft import RoleChange
 
@@ -52,8 +52,8 @@ class DLedgerRole:
         self._latest: RoleChange | None = None
         self.follower_id = follower_broker_id(config.self_id)
 
-    def _apply(self, entry: Entry) -> None:
-        self.commit_log.apply(entry)
+    def _apply(self, body: memoryview) -> None:
+        self.commit_log.apply(body)
 
     async def start(self) -> None:
         """Open the Raft log, resume applying after what the commit log holds, and

@@ -20,7 +20,6 @@ import logging
 import struct
 
 from orbitmq.dledger.log import DLedgerLog
-from orbitmq.dledger.messages import Entry
 from orbitmq.dledger.node import CommitOutcome, DLedgerNode, PendingFullError
 from orbitmq.dledger.raft import NotLeaderError, TransferInProgressError
 from orbitmq.protocol.message import PHYSICAL_OFFSET_POSITION, MessageExt
@@ -133,13 +132,12 @@ class DLedgerCommitLog:
 
     # ------------------------------------------------------------------ state machine
 
-    def apply(self, entry: Entry) -> None:
+    def apply(self, body: memoryview) -> None:
         """Write a committed entry's records into the commit log (skipping what is there).
 
         Raises:
             StoreError / DiskFullError: the commit log cannot take them (retried later).
         """
-        body = entry.body
         if not body:
             return  # a leader's no-op
         offset = first_record_offset(body)
@@ -148,7 +146,7 @@ class DLedgerCommitLog:
         if end <= have:
             return  # applied before a restart (entries at an index never change)
         if offset < have:
-            self._store.append_committed(have, memoryview(body)[have - offset :])
+            self._store.append_committed(have, body[have - offset :])
         else:
             self._store.append_committed(offset, body)
 

@@ -29,7 +29,7 @@ from typing import Any
 
 from orbitmq.dledger.config import DLedgerConfig
 from orbitmq.dledger.log import DLedgerLog
-from orbitmq.dledger.messages import Entry, Message, Role
+from orbitmq.dledger.messages import Message, Role
 from orbitmq.dledger.raft import (
     NotLeaderError,
     RaftConfig,
@@ -51,6 +51,7 @@ from orbitmq.remoting.connection import RemotingConnection
 from orbitmq.remoting.dispatch import RequestDispatcher
 from orbitmq.remoting.errors import RemotingError
 from orbitmq.remoting.server import RemotingServer
+from orbitmq.store.errors import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,6 @@ ASYNC_FLUSH_S = 0.1
 PREFERRED_LEADER_CHECK_S = 1.0
 WAIT_QUORUM_ACK_S = 2.5  # DLedger's maxWaitAckTimeMs
 MAX_PENDING = 10_000  # DLedger's maxPendingRequestsNum
-APPLY_BATCH = 1024
 # A peer that stops reading (SIGSTOP) must not make us buffer without limit.
 MAX_PEER_WRITE_BUFFER = 64 << 20
 PEER_CONNECT_TIMEOUT_S = 1.0
@@ -78,7 +78,7 @@ class PendingFullError(NotLeaderError):
 
 
 CommitCallback = Callable[[CommitOutcome], object]
-ApplyFunction = Callable[[Entry], None]
+ApplyFunction = Callable[[memoryview], None]
 
 
 class DLedgerNode:
@@ -86,8 +86,9 @@ class DLedgerNode:
 
     Args:
         config: group, peers, self id, data directory and timing.
-        apply: called with every committed entry, in index order, exactly once per
-            start (entries after the applied index given to start()).
+        apply: called with the body of every committed entry, in index order, once
+            per start (entries after the applied index given to start()); the view is
+            valid only during the call.
         on_role_change: called after a role or leader change.
         broker_addr: this member's broker address, sent with every message so that
             followers know the leader's.
@@ -118,6 +119,7 @@ class DLedgerNode:
         self._out_wake = asyncio.Event()
         self._kicked = False
         self._apply_failure: str | None = None
+        self._store_failure: str | None = None  # why the last entries could not be stored
         self._dispatcher = RequestDispatcher(f"dledger {config.self_id}")
         for code in (VOTE, PUSH, LEADERSHIP_TRANSFER):
             self._dispatcher.register(code, self._on_message)
@@ -299,7 +301,25 @@ class DLedgerNode:
             return None
         if envelope.broker_addr:
             self.peer_broker_addrs[message.src] = envelope.broker_addr
-        self.core.step(message, _now_ms())
+        last_index = self.log.last_index
+        try:
+            self.core.step(message, _now_ms())
+        except StoreError as exc:
+            # A full disk, most likely: the entries were not stored, so they are not
+            # acknowledged and the leader sends them again. The dispatcher would drop
+            # this error silently (a oneway frame); say it once per failing streak.
+            if self._store_failure is None:
+                log.error(
+                    "dledger %s: cannot store entries from %s: %s",
+                    self.config.self_id,
+                    message.src,
+                    exc,
+                )
+            self._store_failure = str(exc)
+        else:
+            if self._store_failure is not None and self.log.last_index > last_index:
+                log.info("dledger %s: storing entries resumed", self.config.self_id)
+                self._store_failure = None
         self._kick()
         return None
 
@@ -331,12 +351,13 @@ class DLedgerNode:
             )
             self._on_role_change(change)
         self._apply_committed()
-        if ready.messages:
-            if ready.sync_log or self._out:
-                self._out.append((ready.messages, ready.sync_log))
-                self._out_wake.set()
-            else:
-                self._send_all(ready.messages)
+        if ready.sync_log or (ready.messages and self._out):
+            # Even without messages: a SYNC_FLUSH leader counts its own entries only
+            # once they are synced.
+            self._out.append((ready.messages, ready.sync_log))
+            self._out_wake.set()
+        elif ready.messages:
+            self._send_all(ready.messages)
 
     def _send_all(self, messages: list[Message]) -> None:
         group, addr = self.config.group, self._broker_addr()
@@ -351,18 +372,15 @@ class DLedgerNode:
         target = core.committed_index
         try:
             while self.applied_index < target:
-                count = min(target - self.applied_index, APPLY_BATCH)
-                for entry in self.log.entries(self.applied_index + 1, count, 8 << 20):
-                    if entry.index > target:
-                        break
-                    self._apply(entry)
-                    self.applied_index = entry.index
-                    pending = self._pending.pop(entry.index, None)
-                    if pending is not None:
-                        term, _deadline, callback = pending
-                        callback(
-                            CommitOutcome.COMMITTED if term == entry.term else CommitOutcome.LOST
-                        )
+                index = self.applied_index + 1
+                with self.log.read_body(index) as body:  # no copy: the mapping itself
+                    self._apply(body)
+                self.applied_index = index
+                pending = self._pending.pop(index, None)
+                if pending is not None:
+                    term, _deadline, callback = pending
+                    committed = self.log.term_at(index) == term
+                    callback(CommitOutcome.COMMITTED if committed else CommitOutcome.LOST)
         except Exception as exc:
             # Committed entries stay in the Raft log; applying is retried every tick.
             if self._apply_failure is None:

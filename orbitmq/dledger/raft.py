@@ -103,15 +103,6 @@ class Ready:
     committed_index: int | None = None  # new commit index; apply entries up to it
     role_changes: list[RoleChange] = field(default_factory=list)
 
-    def is_empty(self) -> bool:
-        return (
-            self.hard_state is None
-            and not self.sync_log
-            and not self.messages
-            and self.committed_index is None
-            and not self.role_changes
-        )
-
 
 class NotLeaderError(OrbitMQError):
     """Only the leader accepts proposals; `leader_id` ("" if unknown) is where to go."""
@@ -182,18 +173,18 @@ class RaftCore:
         """
         if node_id not in peers:
             raise ValueError(f"{node_id!r} is not among the peers {list(peers)}")
-        self.node_id = node_id
-        self.peers: tuple[str, ...] = tuple(peers)
-        self.log = log
-        self.config = config
+        self._node_id = node_id
+        self._peers = tuple(peers)
+        self._log = log
+        self._config = config
         self._rng = rng
-        self._others = tuple(p for p in self.peers if p != node_id)
-        self._quorum = len(self.peers) // 2 + 1
-        self.term = hard_state.term
-        self.voted_for = hard_state.voted_for
-        self.role = Role.FOLLOWER
-        self.leader_id = ""
-        self.committed_index = max(-1, min(committed_index, log.last_index))
+        self._others = tuple(p for p in self._peers if p != node_id)
+        self._quorum = len(self._peers) // 2 + 1
+        self._term = hard_state.term
+        self._voted_for = hard_state.voted_for
+        self._role = Role.FOLLOWER
+        self._leader_id = ""
+        self._committed_index = max(-1, min(committed_index, log.last_index))
         self._now = now_ms
         # What the driver reported fsynced; a restart reads the log back from disk.
         self._synced_index = log.last_index
@@ -204,11 +195,10 @@ class RaftCore:
         self._hard_state_dirty = False
         self._commit_dirty = False
         self._role_changes: list[RoleChange] = []
-        self._reported = (self.role, self.term, self.leader_id)
+        self._reported = (self._role, self._term, self._leader_id)
         # Follower / candidate
         self._leader_contact_ms = now_ms
         self._randomized_timeout = 0
-        self._election_deadline = 0
         self._pre_voting = False
         self._votes: dict[str, bool] = {}
         self._randomize_timeout()
@@ -219,32 +209,63 @@ class RaftCore:
         self._transferee = ""
         self._transfer_deadline = 0
 
+    # read-only state ----------------------------------------------------------------
+    @property
+    def node_id(self) -> str:
+        return self._node_id
+
+    @property
+    def peers(self) -> tuple[str, ...]:
+        """Every member, this node included."""
+        return self._peers
+
+    @property
+    def term(self) -> int:
+        return self._term
+
+    @property
+    def role(self) -> Role:
+        return self._role
+
+    @property
+    def leader_id(self) -> str:
+        """The leader of the current term, "" while unknown."""
+        return self._leader_id
+
+    @property
+    def committed_index(self) -> int:
+        return self._committed_index
+
+    @property
+    def voted_for(self) -> str:
+        return self._voted_for
+
     # inputs -------------------------------------------------------------------------
     def tick(self, now_ms: int) -> None:
         """Run the timers due by `now_ms`: election, heartbeat, check-quorum, transfer."""
         self._now = now_ms
-        if self.role is Role.LEADER:
+        if self._role is Role.LEADER:
             if self._transferee and now_ms >= self._transfer_deadline:
                 self._transferee = ""  # abandoned: accept proposals again
             if now_ms >= self._heartbeat_deadline:
-                self._heartbeat_deadline = now_ms + self.config.heartbeat_interval_ms
+                self._heartbeat_deadline = now_ms + self._config.heartbeat_interval_ms
                 self._on_heartbeat_timer()
         elif now_ms >= self._election_deadline:
-            self._campaign(pre_vote=self.config.pre_vote, transfer=False)
+            self._campaign(pre_vote=self._config.pre_vote, transfer=False)
 
     def step(self, msg: Message, now_ms: int) -> None:
         """Handle one message from a peer."""
-        if msg.dst != self.node_id:
-            raise ValueError(f"message for {msg.dst!r} stepped into {self.node_id!r}")
+        if msg.dst != self._node_id:
+            raise ValueError(f"message for {msg.dst!r} stepped into {self._node_id!r}")
         if msg.src not in self._others:
             return  # not a member of this group
         self._now = now_ms
-        if msg.term > self.term:
+        if msg.term > self._term:
             if isinstance(msg, VoteRequest):
                 if msg.pre_vote:
                     self._on_pre_vote_request(msg)
                     return
-                if self.config.check_quorum and not msg.transfer and self._in_lease():
+                if self._config.check_quorum and not msg.transfer and self._in_lease():
                     # A node that cannot see our live leader must not depose it (thesis
                     # §4.2.3); its term stays its own business.
                     return
@@ -254,7 +275,7 @@ class RaftCore:
             else:
                 leader = msg.src if isinstance(msg, AppendRequest | TimeoutNow) else ""
                 self._become_follower(msg.term, leader)
-        elif msg.term < self.term:
+        elif msg.term < self._term:
             self._on_stale_message(msg)
             return
         match msg:
@@ -269,7 +290,7 @@ class RaftCore:
             case AppendResponse():
                 self._on_append_response(msg)
             case TimeoutNow():
-                if self.role is not Role.LEADER:
+                if self._role is not Role.LEADER:
                     self._campaign(pre_vote=False, transfer=True)
 
     def propose(self, bodies: Sequence[bytes], now_ms: int) -> int:
@@ -284,19 +305,19 @@ class RaftCore:
             TransferInProgressError: leadership is being handed over.
         """
         self._now = now_ms
-        if self.role is not Role.LEADER:
-            raise NotLeaderError(self.leader_id, self.term)
+        if self._role is not Role.LEADER:
+            raise NotLeaderError(self._leader_id, self._term)
         if self._transferee:
             raise TransferInProgressError(
-                self.node_id,
-                self.term,
-                f"handing leadership to {self._transferee} in term {self.term}",
+                self._node_id,
+                self._term,
+                f"handing leadership to {self._transferee} in term {self._term}",
             )
         if not bodies:
             raise ValueError("nothing to propose")
-        first = self.log.last_index + 1
-        term = self.term
-        self.log.append([Entry(first + i, term, body) for i, body in enumerate(bodies)])
+        first = self._log.last_index + 1
+        term = self._term
+        self._log.append([Entry(first + i, term, body) for i, body in enumerate(bodies)])
         if not self._others:
             self._advance_commit()
         return first
@@ -304,11 +325,11 @@ class RaftCore:
     def log_synced(self, index: int) -> None:
         """The driver fsynced the log up to `index` (captured before the fsync began,
         one fsync at a time)."""
-        index = min(index, self._sync_cap, self.log.last_index)
+        index = min(index, self._sync_cap, self._log.last_index)
         self._sync_cap = _NO_CAP
         if index > self._synced_index:
             self._synced_index = index
-            if self.role is Role.LEADER and self.config.sync_before_ack:
+            if self._role is Role.LEADER and self._config.sync_before_ack:
                 self._advance_commit()
 
     def transfer_leadership(self, target: str, now_ms: int) -> None:
@@ -320,38 +341,38 @@ class RaftCore:
             ValueError: `target` is not a member.
         """
         self._now = now_ms
-        if self.role is not Role.LEADER:
-            raise NotLeaderError(self.leader_id, self.term)
-        if target == self.node_id:
+        if self._role is not Role.LEADER:
+            raise NotLeaderError(self._leader_id, self._term)
+        if target == self._node_id:
             return
         if target not in self._progress:
-            raise ValueError(f"{target!r} is not a member of {list(self.peers)}")
+            raise ValueError(f"{target!r} is not a member of {list(self._peers)}")
         self._transferee = target
-        self._transfer_deadline = now_ms + self.config.transfer_timeout_ms
+        self._transfer_deadline = now_ms + self._config.transfer_timeout_ms
         self._maybe_send_timeout_now()
 
     # outputs ------------------------------------------------------------------------
     def ready(self) -> Ready:
         """Everything produced since the last call; see Ready for the order to carry out."""
-        if self.role is Role.LEADER:
+        if self._role is Role.LEADER:
             self._send_appends()
         rd = Ready(messages=self._messages, role_changes=self._role_changes)
         self._messages = []
         self._role_changes = []
         if self._hard_state_dirty:
             self._hard_state_dirty = False
-            rd.hard_state = HardState(self.term, self.voted_for)
-        if self.config.sync_before_ack and self.log.last_index > self._synced_index:
+            rd.hard_state = HardState(self._term, self._voted_for)
+        if self._config.sync_before_ack and self._log.last_index > self._synced_index:
             # Acks (and the leader's own count) claim durability, so nothing leaves first.
             rd.sync_log = True
         if self._commit_dirty:
             self._commit_dirty = False
-            rd.committed_index = self.committed_index
+            rd.committed_index = self._committed_index
         return rd
 
     def next_deadline_ms(self) -> int:
         """When `tick` next has work to do."""
-        if self.role is Role.LEADER:
+        if self._role is Role.LEADER:
             if self._transferee:
                 return min(self._heartbeat_deadline, self._transfer_deadline)
             return self._heartbeat_deadline
@@ -369,25 +390,25 @@ class RaftCore:
             for peer, pr in self._progress.items()
         }
         return {
-            "term": self.term,
-            "role": self.role.value,
-            "leader_id": self.leader_id,
-            "committed_index": self.committed_index,
-            "last_index": self.log.last_index,
-            "last_term": self.log.last_term,
-            "voted_for": self.voted_for,
+            "term": self._term,
+            "role": self._role.value,
+            "leader_id": self._leader_id,
+            "committed_index": self._committed_index,
+            "last_index": self._log.last_index,
+            "last_term": self._log.last_term,
+            "voted_for": self._voted_for,
             "transferee": self._transferee,
             "peers": peers,
         }
 
     # role transitions ---------------------------------------------------------------
     def _become_follower(self, term: int, leader_id: str) -> None:
-        if term != self.term:
-            self.term = term
-            self.voted_for = ""
+        if term != self._term:
+            self._term = term
+            self._voted_for = ""
             self._hard_state_dirty = True
-        self.role = Role.FOLLOWER
-        self.leader_id = leader_id
+        self._role = Role.FOLLOWER
+        self._leader_id = leader_id
         self._pre_voting = False
         self._votes = {}
         self._progress = {}
@@ -402,96 +423,96 @@ class RaftCore:
         """Start a pre-vote (term unchanged, role stays FOLLOWER) or a real election."""
         self._randomize_timeout()
         self._election_deadline = self._now + self._randomized_timeout
-        self.leader_id = ""
-        self._votes = {self.node_id: True}
+        self._leader_id = ""
+        self._votes = {self._node_id: True}
         self._pre_voting = pre_vote
         if pre_vote:
-            self.role = Role.FOLLOWER
-            term = self.term + 1
+            self._role = Role.FOLLOWER
+            term = self._term + 1
         else:
-            self.role = Role.CANDIDATE
-            self.term += 1
-            self.voted_for = self.node_id
+            self._role = Role.CANDIDATE
+            self._term += 1
+            self._voted_for = self._node_id
             self._hard_state_dirty = True
-            term = self.term
+            term = self._term
         self._note_role()
-        last_index, last_term = self.log.last_index, self.log.last_term
+        last_index, last_term = self._log.last_index, self._log.last_term
         for peer in self._others:
             self._messages.append(
-                VoteRequest(term, self.node_id, peer, last_index, last_term, pre_vote, transfer)
+                VoteRequest(term, self._node_id, peer, last_index, last_term, pre_vote, transfer)
             )
         self._tally()
 
     def _become_leader(self) -> None:
-        self.role = Role.LEADER
-        self.leader_id = self.node_id
+        self._role = Role.LEADER
+        self._leader_id = self._node_id
         self._pre_voting = False
         self._votes = {}
-        next_index = self.log.last_index + 1  # the no-op below goes out with the first probe
+        next_index = self._log.last_index + 1  # the no-op below goes out with the first probe
         self._progress = {peer: _Progress(next_index, self._now) for peer in self._others}
-        self._heartbeat_deadline = self._now + self.config.heartbeat_interval_ms
+        self._heartbeat_deadline = self._now + self._config.heartbeat_interval_ms
         self._transferee = ""
-        self.log.append([Entry(next_index, self.term, b"")])
+        self._log.append([Entry(next_index, self._term, b"")])
         self._note_role()
         self._advance_commit()
 
     def _note_role(self) -> None:
-        current = (self.role, self.term, self.leader_id)
+        current = (self._role, self._term, self._leader_id)
         if current != self._reported:
             self._reported = current
             self._role_changes.append(RoleChange(*current))
 
     def _randomize_timeout(self) -> None:
-        timeout = self.config.election_timeout_ms
+        timeout = self._config.election_timeout_ms
         self._randomized_timeout = timeout + self._rng.randrange(timeout)
 
     def _in_lease(self) -> bool:
         """Heard from a live leader within T (or is the leader)."""
-        if self.role is Role.LEADER:
+        if self._role is Role.LEADER:
             return True
-        return bool(self.leader_id) and (
-            self._now - self._leader_contact_ms < self.config.election_timeout_ms
+        return bool(self._leader_id) and (
+            self._now - self._leader_contact_ms < self._config.election_timeout_ms
         )
 
     # elections ----------------------------------------------------------------------
     def _log_up_to_date(self, last_term: int, last_index: int) -> bool:
-        return (last_term, last_index) >= (self.log.last_term, self.log.last_index)
+        return (last_term, last_index) >= (self._log.last_term, self._log.last_index)
 
     def _on_pre_vote_request(self, msg: VoteRequest) -> None:
         reason = ""
         if not msg.transfer and self._in_lease():
-            reason = f"leader {self.leader_id} is alive"
+            reason = f"leader {self._leader_id} is alive"
         elif not self._log_up_to_date(msg.last_term, msg.last_index):
             reason = "log behind"
-        elif msg.term == self.term and (self.voted_for not in ("", msg.src) or self.leader_id):
-            reason = f"already voted for {self.voted_for or self.leader_id} in term {self.term}"
+        elif msg.term == self._term and (self._voted_for not in ("", msg.src) or self._leader_id):
+            reason = f"already voted for {self._voted_for or self._leader_id} in term {self._term}"
         # A grant carries the term asked about: no one adopts a term for a pre-vote.
-        term = self.term if reason else msg.term
+        term = self._term if reason else msg.term
         self._messages.append(
-            VoteResponse(term, self.node_id, msg.src, not reason, pre_vote=True, reason=reason)
+            VoteResponse(term, self._node_id, msg.src, not reason, pre_vote=True, reason=reason)
         )
 
     def _on_vote_request(self, msg: VoteRequest) -> None:
         reason = ""
-        if self.voted_for not in ("", msg.src):
-            reason = f"already voted for {self.voted_for} in term {self.term}"
+        if self._voted_for not in ("", msg.src):
+            reason = f"already voted for {self._voted_for} in term {self._term}"
         elif not self._log_up_to_date(msg.last_term, msg.last_index):
             reason = "log behind"
         else:
-            if self.voted_for != msg.src:
-                self.voted_for = msg.src
+            if self._voted_for != msg.src:
+                self._voted_for = msg.src
                 self._hard_state_dirty = True
             # A node that just voted gives the candidate a full timeout to win.
             self._election_deadline = self._now + self._randomized_timeout
         self._messages.append(
-            VoteResponse(self.term, self.node_id, msg.src, not reason, reason=reason)
+            VoteResponse(self._term, self._node_id, msg.src, not reason, reason=reason)
         )
 
     def _on_vote_response(self, msg: VoteResponse) -> None:
         if msg.pre_vote:
-            if not self._pre_voting or (msg.granted and msg.term != self.term + 1):
+            if not self._pre_voting or (msg.granted and msg.term != self._term + 1):
                 return  # from an earlier round
-        elif self.role is not Role.CANDIDATE:
+        elif self._role is not Role.CANDIDATE:
             return
         self._votes[msg.src] = msg.granted
         self._tally()
@@ -507,8 +528,8 @@ class RaftCore:
             # Lost: wait out the timeout as a follower (etcd's becomeFollower on loss).
             self._pre_voting = False
             self._votes = {}
-            if self.role is Role.CANDIDATE:
-                self.role = Role.FOLLOWER
+            if self._role is Role.CANDIDATE:
+                self._role = Role.FOLLOWER
                 self._note_role()
 
     def _on_stale_message(self, msg: Message) -> None:
@@ -516,43 +537,43 @@ class RaftCore:
         behind (a deposed leader steps down, a candidate gives up); drop the rest."""
         if isinstance(msg, AppendRequest):
             self._messages.append(
-                AppendResponse(self.term, self.node_id, msg.src, False, msg.prev_index)
+                AppendResponse(self._term, self._node_id, msg.src, False, msg.prev_index)
             )
         elif isinstance(msg, VoteRequest):
             self._messages.append(
                 VoteResponse(
-                    self.term, self.node_id, msg.src, False, msg.pre_vote, reason="stale term"
+                    self._term, self._node_id, msg.src, False, msg.pre_vote, reason="stale term"
                 )
             )
 
     # replication: follower side -----------------------------------------------------
     def _on_append_request(self, msg: AppendRequest) -> None:
-        if self.role is Role.LEADER:
-            raise AssertionError(f"two leaders in term {self.term}: {self.node_id}, {msg.src}")
-        if self.role is not Role.FOLLOWER or self.leader_id != msg.src or self._pre_voting:
+        if self._role is Role.LEADER:
+            raise AssertionError(f"two leaders in term {self._term}: {self._node_id}, {msg.src}")
+        if self._role is not Role.FOLLOWER or self._leader_id != msg.src or self._pre_voting:
             self._become_follower(msg.term, msg.src)
         self._leader_contact_ms = self._now
         self._election_deadline = self._now + self._randomized_timeout
-        log = self.log
+        log = self._log
         prev = msg.prev_index
         # Entries up to the commit index match every later leader's, whatever the term.
-        if prev > self.committed_index and log.term_at(prev) != msg.prev_term:
+        if prev > self._committed_index and log.term_at(prev) != msg.prev_term:
             hint = self._reject_hint(prev, msg.prev_term)
             self._messages.append(
-                AppendResponse(self.term, self.node_id, msg.src, False, prev, hint)
+                AppendResponse(self._term, self._node_id, msg.src, False, prev, hint)
             )
             return
         if msg.entries:
             self._store_entries(msg.entries)
         match = prev + len(msg.entries)
         commit = min(msg.commit_index, match)
-        if commit > self.committed_index:
+        if commit > self._committed_index:
             self._set_committed(commit)
-        self._messages.append(AppendResponse(self.term, self.node_id, msg.src, True, match))
+        self._messages.append(AppendResponse(self._term, self._node_id, msg.src, True, match))
 
     def _store_entries(self, entries: tuple[Entry, ...]) -> None:
         """Append what is new, skip what matches, cut a conflicting suffix first."""
-        log = self.log
+        log = self._log
         first = entries[0].index
         skip = max(0, log.first_index - first)  # removed by retention: committed long ago
         overlap_end = min(log.last_index, entries[-1].index)
@@ -565,11 +586,11 @@ class RaftCore:
                 while log.term_at(entries[skip].index) == entries[skip].term:
                     skip += 1
                 cut = entries[skip].index - 1
-                if cut < self.committed_index:
+                if cut < self._committed_index:
                     # Leader completeness broken somewhere: refuse to lose committed data.
                     raise AssertionError(
-                        f"{self.node_id}: leader {entries[skip]} conflicts with committed "
-                        f"index {self.committed_index}"
+                        f"{self._node_id}: leader {entries[skip]} conflicts with committed "
+                        f"index {self._committed_index}"
                     )
                 log.truncate_after(cut)
                 self._synced_index = min(self._synced_index, cut)
@@ -581,8 +602,8 @@ class RaftCore:
         """The highest index that may still match the leader: at or below our log end,
         below prev_index, with a term <= prev_term (the leader's terms up to prev_index
         are all <= prev_term). Terms never decrease along a log, so bisect."""
-        log = self.log
-        lo = self.committed_index  # known to match
+        log = self._log
+        lo = self._committed_index  # known to match
         hi = min(prev_index - 1, log.last_index)
         while lo < hi:
             mid = (lo + hi + 1) // 2
@@ -593,16 +614,16 @@ class RaftCore:
         return lo
 
     def _set_committed(self, index: int) -> None:
-        self.committed_index = index
+        self._committed_index = index
         self._commit_dirty = True
 
     # replication: leader side -------------------------------------------------------
     def _on_heartbeat_timer(self) -> None:
-        if self.config.check_quorum:
-            recent = self._now - self.config.election_timeout_ms
+        if self._config.check_quorum:
+            recent = self._now - self._config.election_timeout_ms
             active = 1 + sum(pr.last_response_ms > recent for pr in self._progress.values())
             if active < self._quorum:
-                self._become_follower(self.term, "")
+                self._become_follower(self._term, "")
                 return
         for pr in self._progress.values():
             if pr.probing:
@@ -613,7 +634,7 @@ class RaftCore:
             self._maybe_send_timeout_now()  # a TimeoutNow may have been lost
 
     def _send_appends(self) -> None:
-        last = self.log.last_index
+        last = self._log.last_index
         for peer, pr in self._progress.items():
             if pr.probing:
                 if not pr.probe_sent:
@@ -621,7 +642,7 @@ class RaftCore:
                     self._send_append(peer, pr.next_index, last)
             else:
                 sent = False
-                while pr.next_index <= last and len(pr.inflight) < self.config.max_inflight:
+                while pr.next_index <= last and len(pr.inflight) < self._config.max_inflight:
                     pr.next_index = self._send_append(peer, pr.next_index, last) + 1
                     pr.inflight.append(pr.next_index - 1)
                     sent = True
@@ -633,20 +654,20 @@ class RaftCore:
         """Send entries from `start` (none if past `last`); returns the last index sent."""
         entries: tuple[Entry, ...] = ()
         if start <= last:
-            cfg = self.config
+            cfg = self._config
             entries = tuple(
-                self.log.entries(start, cfg.max_entries_per_append, cfg.max_bytes_per_append)
+                self._log.entries(start, cfg.max_entries_per_append, cfg.max_bytes_per_append)
             )
         prev = start - 1
         self._messages.append(
             AppendRequest(
-                self.term,
-                self.node_id,
+                self._term,
+                self._node_id,
                 peer,
                 prev,
-                self.log.term_at(prev),
+                self._log.term_at(prev),
                 entries,
-                self.committed_index,
+                self._committed_index,
             )
         )
         return prev + len(entries)
@@ -684,23 +705,23 @@ class RaftCore:
                 self._maybe_send_timeout_now()
 
     def _own_match(self) -> int:
-        if self.config.sync_before_ack:
-            return min(self._synced_index, self.log.last_index)
-        return self.log.last_index
+        if self._config.sync_before_ack:
+            return min(self._synced_index, self._log.last_index)
+        return self._log.last_index
 
     def _advance_commit(self) -> None:
         matches = [pr.match_index for pr in self._progress.values()]
         matches.append(self._own_match())
         matches.sort(reverse=True)
         index = matches[self._quorum - 1]  # the highest index a majority holds
-        if index > self.committed_index and self._may_commit(index):
+        if index > self._committed_index and self._may_commit(index):
             self._set_committed(index)
 
     def _may_commit(self, index: int) -> bool:
         """Counting replicas commits only entries of the leader's own term (Fig. 3.7)."""
-        return self.log.term_at(index) == self.term
+        return self._log.term_at(index) == self._term
 
     def _maybe_send_timeout_now(self) -> None:
         pr = self._progress[self._transferee]
-        if pr.match_index == self.log.last_index:
-            self._messages.append(TimeoutNow(self.term, self.node_id, self._transferee))
+        if pr.match_index == self._log.last_index:
+            self._messages.append(TimeoutNow(self._term, self._node_id, self._transferee))

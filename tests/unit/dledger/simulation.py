@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from orbitmq.dledger.memory_log import MemoryLog
-from orbitmq.dledger.messages import Entry, HardState, Message, Role
-from orbitmq.dledger.raft import NotLeaderError, RaftConfig, RaftCore, RoleChange
+from orbitmq.dledger.messages import Entry, HardState, Message, Role, VoteRequest
+from orbitmq.dledger.raft import NotLeaderError, RaftConfig, RaftCore, Ready, RoleChange
 
 SEED_ENV = "ORBITMQ_RAFT_SEED"
 SEEDS_ENV = "ORBITMQ_RAFT_SEEDS"
@@ -58,6 +58,7 @@ class SimParams:
     max_delay_ms: int
     long_delay: float  # share of messages held for up to 3 election timeouts
     power_loss: bool  # crashes may lose unsynced entries (only safe under SYNC_FLUSH)
+    lying_disk: bool  # power cuts also lose fsynced entries: Raft cannot survive this
     chaos_ms: int
     fault_every_ms: int  # mean gap between faults
     propose_every_ms: int  # mean gap between client proposals
@@ -86,6 +87,7 @@ class SimParams:
             max_delay_ms=rng.choice((2, heartbeat // 4, heartbeat)),
             long_delay=rng.choice((0.0, 0.01)),
             power_loss=sync and rng.random() < 0.8,
+            lying_disk=False,
             chaos_ms=timeout * rng.randint(10, 25),
             fault_every_ms=timeout,
             propose_every_ms=heartbeat,
@@ -253,6 +255,7 @@ class Simulation:
         self.now = 0
         self.cuts: set[tuple[str, str]] = set()
         self.healed = False
+        self.give_up_at = 1 << 62
         self.trace: deque[tuple[int, str, object]] = deque(maxlen=TRACE_LEN)
         self._events: list[tuple[int, int, int, Any]] = []
         self._seq = 0
@@ -264,21 +267,21 @@ class Simulation:
     def run(self) -> SimStats:
         try:
             self._run()
-        except AssertionError as exc:
+        except Exception as exc:  # a crash inside a core deserves the same replay report
             raise SimulationFailure(self._report(exc)) from exc
         return self.stats
 
     def _run(self) -> None:
         params = self.params
-        timeout = params.raft.election_timeout_ms
         self._push(self._gap(params.fault_every_ms), _FAULT, None)
         self._push(self._gap(params.propose_every_ms), _PROPOSE, None)
         self._push(params.chaos_ms, _HEAL, None)
-        give_up = params.chaos_ms + 40 * timeout
         while True:
             when, kind, payload = self._next_event()
-            if when > give_up:
-                raise Violation(f"liveness: no convergence {40 * timeout} ms after healing")
+            if when > self.give_up_at:
+                raise Violation(
+                    f"liveness: no convergence {when - params.chaos_ms} ms after healing"
+                )
             self.now = when
             self.stats.events += 1
             self._dispatch(kind, payload)
@@ -421,12 +424,15 @@ class Simulation:
 
     # clients and faults -------------------------------------------------------------
     def _leader(self) -> SimNode | None:
+        """The running leader of the highest term, if any."""
         best: SimNode | None = None
+        best_term = -1
         for node in self.nodes.values():
             core = node.core
-            if core is not None and core.role is Role.LEADER and node.paused_until <= self.now:
-                if best is None or core.term > best.core.term:  # type: ignore[union-attr]
-                    best = node
+            if core is None or core.role is not Role.LEADER or node.paused_until > self.now:
+                continue
+            if core.term > best_term:
+                best, best_term = node, core.term
         return best
 
     def _propose(self) -> None:
@@ -498,7 +504,8 @@ class Simulation:
         # kill -9 keeps the page cache; a power cut loses what was not fsynced.
         power_cut = self.params.power_loss and self.rng.random() < 0.5
         if power_cut:
-            node.log.crash()
+            log = node.log
+            log.crash(self.rng.randint(-1, log.last_index) if self.params.lying_disk else None)
         node.core = None  # and with it any Ready not carried out
         node.ready_at = None
         node.paused_until = 0
@@ -507,6 +514,13 @@ class Simulation:
 
     def _heal(self) -> None:
         self.healed = True
+        # Elections settle within a few timeouts; catching up may take a round trip per
+        # entry when the limits allow one entry in flight.
+        longest = max(node.log.last_index for node in self.nodes.values()) + 1
+        params = self.params
+        self.give_up_at = (
+            self.now + 40 * params.raft.election_timeout_ms + 2 * params.max_delay_ms * longest
+        )
         self.cuts.clear()
         for node in self.nodes.values():
             node.paused_until = 0
@@ -561,3 +575,37 @@ class Simulation:
 def run_seed(seed: int, core_factory: CoreFactory = RaftCore) -> SimStats:
     """Simulate one seed; SimulationFailure names the seed and shows the trace."""
     return Simulation(seed, core_factory).run()
+
+
+# Broken rules, for tests that prove the checker is not vacuous ------------------------
+class DoubleVoteCore(RaftCore):
+    """Forgets its vote before each request: two votes in one term."""
+
+    def _on_vote_request(self, msg: VoteRequest) -> None:
+        self._voted_for = ""
+        super()._on_vote_request(msg)
+
+
+class LastTermOnlyVoteCore(RaftCore):
+    """Compares only the last terms when voting, ignoring a longer log in that term."""
+
+    def _log_up_to_date(self, last_term: int, last_index: int) -> bool:
+        return last_term >= self._log.last_term
+
+
+class AckBeforeSyncCore(RaftCore):
+    """A follower acknowledges entries before they are fsynced (SYNC_FLUSH ignored)."""
+
+    def ready(self) -> Ready:
+        rd = super().ready()
+        if self.role is not Role.LEADER:
+            rd.sync_log = False
+        return rd
+
+
+class CountingCommitCore(RaftCore):
+    """Commits any entry a majority holds, whatever its term (DLedger 0.3.1.2's rule,
+    thesis Fig. 3.7)."""
+
+    def _may_commit(self, index: int) -> bool:
+        return True

@@ -38,7 +38,7 @@ def _node(root: Path) -> DLedgerNode:
     )
     return DLedgerNode(
         config,
-        apply=lambda entry: None,
+        apply=lambda body: None,
         on_role_change=lambda c: None,
         broker_addr=lambda: "127.0.0.1:10911",
     )
@@ -88,7 +88,7 @@ async def test_members_applying_the_same_entries_hold_the_same_log(tmp_path: Pat
         for store, root in ((leader, "leader"), (follower, "follower")):
             state_machine = DLedgerCommitLog(store, _node(tmp_path / root))
             for entry in entries:
-                state_machine.apply(entry)
+                state_machine.apply(memoryview(entry.body))
             await store.wait_dispatched(store.commit_log.max_offset)
         assert leader.commit_log.max_offset > 3 * SEGMENT  # crossed segment ends
         assert _commit_log_bytes(leader) == _commit_log_bytes(follower)
@@ -121,13 +121,13 @@ async def test_applying_again_skips_what_the_commit_log_already_holds(tmp_path: 
         entries = _laid_out_entries(leader, 40, seed=3)
         state_machine = DLedgerCommitLog(restarted, _node(tmp_path / "restarted"))
         for entry in entries[:25]:
-            state_machine.apply(entry)
+            state_machine.apply(memoryview(entry.body))
         # A restart resumes from an older index (a stale checkpoint): nothing doubles.
         for entry in entries:
-            state_machine.apply(entry)
+            state_machine.apply(memoryview(entry.body))
         reference = DLedgerCommitLog(leader, _node(tmp_path / "leader"))
         for entry in entries:
-            reference.apply(entry)
+            reference.apply(memoryview(entry.body))
         assert _commit_log_bytes(restarted) == _commit_log_bytes(leader)
     finally:
         await leader.aclose()
