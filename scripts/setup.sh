@@ -18,4 +18,8 @@ extras=""
 .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extras}"
 if [ "${1:-}" = "--test" ]; then
   bash scripts/cpp_client_env.sh >/dev/null
+  # tests/cluster makes one-way partitions between network namespaces with iptables.
+  if ! command -v iptables >/dev/null && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iptables >/dev/null
+  fi
 fi

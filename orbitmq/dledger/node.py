@@ -301,6 +301,9 @@ class DLedgerNode:
             return None
         if envelope.broker_addr:
             self.peer_broker_addrs[message.src] = envelope.broker_addr
+        link = self._links.get(message.src)
+        if link is not None:
+            link.last_heard = time.monotonic()
         last_index = self.log.last_index
         try:
             self.core.step(message, _now_ms())
@@ -453,6 +456,9 @@ class DLedgerNode:
                 self._write_checkpoint()
             if now - self._last_transfer_try >= PREFERRED_LEADER_CHECK_S:
                 self._check_preferred_leader(now)
+            silence = 2 * self.config.election_timeout_ms / 1000
+            for link in self._links.values():
+                link.redial_if_silent(now, silence)
 
     def _write_checkpoint(self) -> None:
         assert self.core is not None
@@ -475,11 +481,14 @@ class DLedgerNode:
             return
         if self.config.self_id in preferred:
             return
-        self._last_transfer_try = now + 4.0  # give a started transfer time to finish
+        # Look again in a second while no preferred member is caught up (one that just
+        # restarted is, a moment later), not only after a started transfer's hold-off.
+        self._last_transfer_try = now
         peers = core.status().get("peers", {})
         for target in preferred:
             match = peers.get(target, {}).get("match_index", -1)
             if match >= 0 and self.log.last_index - match < TRANSFER_LAG_LIMIT:
+                self._last_transfer_try = now + 4.0  # give the transfer time to finish
                 log.info("dledger %s: handing leadership to preferred %s", core.node_id, target)
                 with contextlib.suppress(NotLeaderError):
                     core.transfer_leadership(target, _now_ms())
@@ -497,8 +506,36 @@ class _PeerLink:
         self._connection: RemotingConnection | None = None
         self._queued: list[RemotingCommand] = []
         self._task: asyncio.Task[None] | None = None
+        self.last_heard = time.monotonic()  # when the peer's last message arrived
+        self.last_sent = 0.0
+        self.redialed = time.monotonic()
+
+    def redial_if_silent(self, now: float, silence: float) -> None:
+        """Drop a connection we keep sending on while the peer has said nothing for
+        `silence` seconds.
+
+        After a partition heals, TCP retransmits what it sent into the cut only after
+        an exponential back-off (up to two minutes); a fresh connection is heard at once.
+        """
+        connection = self._connection
+        if (
+            connection is not None
+            and connection.is_open
+            and now - self.last_heard > silence
+            and self.last_sent - self.last_heard > silence
+            and now - self.redialed > silence
+        ):
+            self.redialed = now
+            log.info(
+                "dledger peer %s silent for %.1f s: reconnecting",
+                self.address,
+                now - self.last_heard,
+            )
+            self._client.close_connection(self.address)
+            self._connection = None
 
     def send(self, command: RemotingCommand) -> None:
+        self.last_sent = time.monotonic()
         connection = self._connection
         if connection is not None and connection.is_open:
             if connection.write_buffer_size() <= MAX_PEER_WRITE_BUFFER:

@@ -14,7 +14,9 @@ test talk to the hosts' addresses directly and nothing else is reachable.
 Processes start inside a host with `ip netns exec NS python -m orbitmq …` (ip execs
 in place, so the child's pid is the server's). Faults are real: `cut(host)` sets the
 host's switch port down (the host sees NO-CARRIER, its packets and packets to it are
-dropped, TCP peers just time out), `kill_host(host)` SIGKILLs everything running there.
+dropped, TCP peers just time out), `drop_inbound(host, source)` makes the host's own
+firewall drop what comes from one address (a one-way partition: iptables in the host's
+namespace, whose rules go with it), `kill_host(host)` SIGKILLs everything running there.
 
 `destroy()` kills what runs inside, deletes every namespace (which takes their veths
 with them, the root end included) and then checks nothing is left; it is safe to call on
@@ -80,6 +82,20 @@ def unavailable_reason() -> str | None:
     except (NetnsError, OSError, subprocess.TimeoutExpired) as exc:
         return f"cannot delete a network namespace: {exc}"
     return None
+
+
+def iptables(netns: str, *args: str) -> None:
+    """Run `iptables -w ARGS…` inside `netns`.
+
+    Raises:
+        NetnsError: iptables is missing or exited non-zero.
+    """
+    if shutil.which("iptables") is None:
+        raise NetnsError("iptables is not installed (scripts/setup.sh --test installs it)")
+    command = ["ip", "netns", "exec", netns, "iptables", "-w", *args]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=_IP_TIMEOUT, check=False)
+    if done.returncode != 0:
+        raise NetnsError(f"{' '.join(command)}: exit {done.returncode}: {done.stderr.strip()}")
 
 
 def namespaces() -> list[str]:
@@ -208,6 +224,16 @@ class VirtualLan:
 
     def restore(self, host: Host) -> None:
         ip("-n", self.switch, "link", "set", host.switch_port, "up")
+
+    def drop_inbound(self, host: Host, source: str) -> None:
+        """One-way partition: `host` drops every packet from the address `source`, while
+        what it sends to `source` still arrives (so TCP streams from `host` to `source`
+        stall too once they wait for `source`'s ACKs)."""
+        iptables(host.netns, "-A", "INPUT", "-s", source, "-j", "DROP")
+
+    def clear_drops(self, host: Host) -> None:
+        """Undo every `drop_inbound` of `host`."""
+        iptables(host.netns, "-F", "INPUT")
 
     def link_up(self, host: Host) -> bool:
         out = ip("-n", self.switch, "-o", "link", "show", host.switch_port)
