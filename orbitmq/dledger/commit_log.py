@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import struct
+from dataclasses import dataclass
 
 from orbitmq.dledger.log import DLedgerLog
 from orbitmq.dledger.node import CommitOutcome, DLedgerNode, PendingFullError
@@ -30,6 +31,12 @@ from orbitmq.store.results import AppendMessageResult, PutMessageStatus
 log = logging.getLogger(__name__)
 
 _I64 = struct.Struct(">q")
+
+
+@dataclass(slots=True)
+class _Proposal:
+    msgs: list[MessageExt]
+    callback: CommittedCallback | None = None
 
 
 def first_record_offset(body: bytes | bytearray | memoryview) -> int:
@@ -60,8 +67,8 @@ class DLedgerCommitLog:
         self._node = node
         self.writable = False
         self._projected_end = 0
-        # First record offset of each proposal -> the send's callback, once given.
-        self._proposed: dict[int, CommittedCallback | None] = {}
+        # First record offset of each proposal -> what its send waits for.
+        self._proposed: dict[int, _Proposal] = {}
 
     def not_leader_remark(self) -> str:
         node = self._node
@@ -118,17 +125,18 @@ class DLedgerCommitLog:
             raise NotWritableError(self.not_leader_remark()) from exc
         commit_log.commit_laid_out(msgs, laid)
         self._projected_end = laid.physical + len(laid.data)
-        self._proposed[laid.physical] = None
+        self._proposed[laid.physical] = _Proposal(msgs)
         return laid.result
 
     def on_committed(self, appended: AppendMessageResult, callback: CommittedCallback) -> None:
-        if appended.wrote_offset in self._proposed:
-            self._proposed[appended.wrote_offset] = callback
+        proposal = self._proposed.get(appended.wrote_offset)
+        if proposal is not None:
+            proposal.callback = callback
 
     def _settle(self, offset: int, outcome: CommitOutcome) -> None:
-        callback = self._proposed.pop(offset, None)
-        if callback is not None:
-            callback(*_STATUS[outcome])
+        proposal = self._proposed.pop(offset, None)
+        if proposal is not None and proposal.callback is not None:
+            proposal.callback(*_STATUS[outcome])
 
     # ------------------------------------------------------------------ state machine
 
@@ -147,8 +155,13 @@ class DLedgerCommitLog:
             return  # applied before a restart (entries at an index never change)
         if offset < have:
             self._store.append_committed(have, body[have - offset :])
-        else:
-            self._store.append_committed(offset, body)
+            return
+        proposal = self._proposed.get(offset)
+        if proposal is not None:
+            # Our own proposal: reput takes what it needs from the messages instead of
+            # parsing the records back (as for a classic master's appends).
+            self._store.commit_log.add_dispatch_hints(proposal.msgs)
+        self._store.append_committed(offset, body)
 
 
 _STATUS: dict[CommitOutcome, tuple[PutMessageStatus, str]] = {

@@ -104,9 +104,13 @@ class CommitLog:
         mapped.reserve(mapped.wrote_position + len(laid.data))
         mapped.append(laid.data)
         self.commit_laid_out(msgs, laid)
+        self.add_dispatch_hints(msgs)
+        return laid.result
+
+    def add_dispatch_hints(self, msgs: list[MessageExt]) -> None:
+        """Hand reput what it needs of records about to be written (see dispatch.py)."""
         if len(self.dispatch_hints) < _MAX_DISPATCH_HINTS:
             self.dispatch_hints.extend(map(dispatch_request_for, msgs))
-        return laid.result
 
     def lay_out(
         self, msgs: list[MessageExt], properties: list[str], end_offset: int
