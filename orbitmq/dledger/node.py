@@ -135,6 +135,9 @@ class DLedgerNode:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._synced_through = -1
         self._last_transfer_try = 0.0
+        # (term, monotonic deadline): no new handover to the preferred leader before the
+        # one started in that term has had time to finish.
+        self._transfer_hold = (-1, 0.0)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -481,14 +484,18 @@ class DLedgerNode:
             return
         if self.config.self_id in preferred:
             return
-        # Look again in a second while no preferred member is caught up (one that just
-        # restarted is, a moment later), not only after a started transfer's hold-off.
+        # Look every second: a preferred member that just restarted is caught up a moment
+        # later. A hold-off from an earlier term (this node led before, handed over, and
+        # was elected again) does not delay the next handover.
         self._last_transfer_try = now
+        term, until = self._transfer_hold
+        if term == core.term and now < until:
+            return
         peers = core.status().get("peers", {})
         for target in preferred:
             match = peers.get(target, {}).get("match_index", -1)
             if match >= 0 and self.log.last_index - match < TRANSFER_LAG_LIMIT:
-                self._last_transfer_try = now + 4.0  # give the transfer time to finish
+                self._transfer_hold = (core.term, now + 5.0)
                 log.info("dledger %s: handing leadership to preferred %s", core.node_id, target)
                 with contextlib.suppress(NotLeaderError):
                     core.transfer_leadership(target, _now_ms())
