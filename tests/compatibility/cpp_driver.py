@@ -197,6 +197,8 @@ def cmd_produce(args) -> int:
         producer.set_session_credentials(args.access_key, args.secret_key, args.channel)
     producer.start()
     note("started", role="producer", group=args.group, namesrv=args.namesrv)
+    if args.start_delay_ms > 0:
+        time.sleep(args.start_delay_ms / 1000)
 
     def build(i: int):
         tag = tags[i % len(tags)]
@@ -225,6 +227,32 @@ def cmd_produce(args) -> int:
             "status": int(res.status),
             "status_name": res.status.name,
         }
+
+    failed_sends: list[int] = []
+
+    def send_paced(msg, base: dict) -> None:
+        """Sync send at --interval-ms pace, timed; with --keep-going a send that fails
+        after the library's own retries is reported (status null) and the run goes on."""
+        t0 = time.monotonic()
+        try:
+            res = producer.send_sync(msg)
+        except Exception as e:
+            if not args.keep_going:
+                raise
+            failed_sends.append(base["i"])
+            rec = {**base, "msg_id": None, "offset": None, "status": None}
+            rec["status_name"] = "EXCEPTION"
+            rec["error"] = f"{type(e).__name__}: {e}"
+        else:
+            rec = result_record(base, res)
+        rec["t_ms"] = int(time.time() * 1000)
+        rec["send_ms"] = round((time.monotonic() - t0) * 1000, 1)
+        emit(rec)
+        if rec["status"] not in (0, None) and not args.allow_not_ok:
+            raise RuntimeError(f"message {base['i']}: send status {rec['status_name']}")
+        pause = args.interval_ms / 1000 - (time.monotonic() - t0)
+        if pause > 0:
+            time.sleep(pause)
 
     code = EXIT_OK
     try:
@@ -259,6 +287,9 @@ def cmd_produce(args) -> int:
         else:
             for i in range(args.count):
                 msg, base = build(i)
+                if args.mode == "sync" and (args.keep_going or args.interval_ms):
+                    send_paced(msg, base)
+                    continue
                 if args.mode == "sync":
                     res = producer.send_sync(msg)
                 elif args.mode == "orderly":
@@ -277,6 +308,9 @@ def cmd_produce(args) -> int:
     except Exception as e:  # rocketmq.exceptions.ProducerSendSyncFailed & co
         code = EXIT_ERROR
         note(f"ERROR: send failed: {type(e).__name__}: {e}")
+    if failed_sends:
+        code = EXIT_ERROR
+        note(f"ERROR: {len(failed_sends)} sends failed (--keep-going), e.g. {failed_sends[:10]}")
 
     producer.shutdown()
     watchdog.cancel()
@@ -309,6 +343,8 @@ def cmd_consume(args) -> int:
 
     def handle(msg) -> bool:
         """Record one delivery; return True to ack (CONSUME_SUCCESS)."""
+        if args.sleep_ms > 0:
+            time.sleep(args.sleep_ms / 1000)
         rec = message_record(msg, show)
         ident = rec["msg_id"] or f"{rec['topic']}:{rec['queue_id']}:{rec['queue_offset']}"
         with lock:
@@ -558,6 +594,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--allow-not-ok", action="store_true", help="do not fail on a non-SEND_OK status"
     )
     sp.add_argument(
+        "--interval-ms",
+        type=float,
+        default=0.0,
+        help="sync: start a send at most every this many ms (records get t_ms and send_ms)",
+    )
+    sp.add_argument(
+        "--start-delay-ms",
+        type=float,
+        default=0.0,
+        help="wait this long after start() before the first send (librocketmq 1.2.x sends "
+        "its first heartbeat 10 ms after start(): while that thread connects to the brokers, "
+        "a send whose transport lock try fails gives up all its retries in a millisecond)",
+    )
+    sp.add_argument(
+        "--keep-going",
+        action="store_true",
+        help="sync: report a send that raised (status null, 'error') and go on; exit 1 at the end",
+    )
+    sp.add_argument(
         "--timeout", type=float, default=120.0, help="watchdog for the whole run, seconds (exit 3)"
     )
     sp.set_defaults(func=cmd_produce)
@@ -588,6 +643,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--orderly", action="store_true", help="orderly listener (queue locks)")
     sp.add_argument("--threads", type=int, default=0, help="consume thread count")
     sp.add_argument("--batch-max-size", type=int, default=0)
+    sp.add_argument(
+        "--sleep-ms",
+        type=float,
+        default=0.0,
+        help="spend this long in the listener per message (a slow consumer)",
+    )
     sp.add_argument(
         "--fail-times",
         type=int,
