@@ -25,6 +25,7 @@ from orbitmq.dledger.config import DLedgerConfig, follower_broker_id
 from orbitmq.dledger.messages import Role
 from orbitmq.dledger.node import DLedgerNode
 from orbitmq.dledger.raft import RoleChange
+from orbitmq.dledger.retention import RetentionConfig
 
 if TYPE_CHECKING:
     from orbitmq.broker.broker import BrokerController
@@ -46,6 +47,9 @@ class DLedgerRole:
             apply=self._apply,
             on_role_change=self._on_role_change,
             broker_addr=lambda: broker.config.broker_addr,
+            retention=RetentionConfig.from_store_config(
+                broker.message_store.config, broker.message_store.flush_commit_log
+            ),
         )
         self.commit_log = DLedgerCommitLog(broker.message_store, self.node)
         self._wake = asyncio.Event()

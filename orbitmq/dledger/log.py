@@ -29,6 +29,16 @@ matches its index unit (so a lost index is rebuilt from further back). The first
 entry ends the log: it and everything after it are cut. Index units that disagree
 with the data are rewritten, units past the last entry dropped, and the repaired
 files synced before the log is used.
+
+Retention (`delete_files_before`) removes whole data files from the front, then the
+index files wholly below what is left. The first entry of the first remaining data file
+stays on disk but is no longer readable: `first_index` is the entry after it, and it
+only keeps `term_at(first_index - 1)` known, which is the prev_term a leader sends with
+entries from first_index (etcd keeps a dummy entry for the same purpose). So a prefix
+needs no extra file: after a crash between two deletions the log simply starts at the
+first file still there. A log that was never cut starts at entry 0 and needs no such
+entry (the term before 0 is -1). Files go one by one, oldest first, each unlink made
+durable before the next, so no crash can leave a gap.
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from orbitmq.dledger.entry import (
     BLANK_MARKER_SIZE,
@@ -59,7 +70,7 @@ from orbitmq.store.errors import StoreClosedError
 from orbitmq.store.mapped_file import MappedFile
 from orbitmq.store.mapped_file_queue import MappedFileQueue
 
-__all__ = ["DEFAULT_INDEX_FILE_SIZE", "DLedgerLog"]
+__all__ = ["DEFAULT_INDEX_FILE_SIZE", "DLedgerLog", "DataFileSpan", "destroy_files"]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +81,31 @@ _RESERVE_CHUNK = 4 * 1024 * 1024
 # Recovery re-checks the newest files entry by entry (DLedger: from the third-newest);
 # older ones were finished long enough ago to have been synced.
 _RECOVER_FILES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class DataFileSpan:
+    """One data file and the entries stored in it (its first may be the unreadable
+    entry before first_index)."""
+
+    path: str
+    first_index: int
+    last_index: int
+
+
+def _readable_first(head_index: int) -> int:
+    """first_index of a log whose first data file opens with entry `head_index`."""
+    return head_index + 1 if head_index > 0 else head_index
+
+
+def destroy_files(files: Sequence[MappedFile]) -> None:
+    """Unmap and delete `files` in order, each deletion made durable (directory fsync)
+    before the next, so that a crash leaves no gap. Blocking; for any thread, as the
+    files are no longer the log's. Dropping a large file's cached pages takes a while
+    (40 ms for a 128 MiB file here)."""
+    for mapped in files:
+        mapped.destroy()
+        fsync_directory(os.path.dirname(mapped.path))
 
 
 class DLedgerLog:
@@ -142,9 +178,11 @@ class DLedgerLog:
         return self._synced_index
 
     def term_at(self, index: int) -> int:
+        """Term of entry `index`, from first_index - 1 on (see the module docstring);
+        -1 for index -1 or an index not stored."""
         if index == self._last_index:
             return self._last_term  # also -1 for index -1 of an empty log
-        if not self._first_index <= index < self._last_index:
+        if not max(0, self._first_index - 1) <= index < self._last_index:
             return -1
         index_file, rel = self._unit(index)
         return index_unit_term(index_file.view, rel)
@@ -213,9 +251,10 @@ class DLedgerLog:
             )
         if index >= self._first_index:
             pos, size = self.entry_position(index)
-            cut, term = pos + size, self.term_at(index)
+            cut = pos + size
         else:
-            cut, term = self.entry_position(self._first_index)[0], -1
+            cut = self.entry_position(self._first_index)[0]
+        term = self.term_at(index)  # known down to first_index - 1
         with self._sync_lock:
             self._epoch += 1
             self._synced_index = min(self._synced_index, index)
@@ -233,6 +272,86 @@ class DLedgerLog:
                 queue.files[-1].fdatasync()
             if len(queue.files) < before:
                 fsync_directory(queue.directory)
+
+    # ------------------------------------------------------------------ retention
+
+    def data_files(self) -> list[DataFileSpan]:
+        """The data files holding entries, oldest first, with the entries in each."""
+        spans: list[DataFileSpan] = []
+        if self._last_index < 0:
+            return spans
+        files = self._data.files
+        heads = [self._head_index(f) for f in files]
+        for i, (mapped, head) in enumerate(zip(files, heads, strict=True)):
+            if head is None:
+                break  # only a last file that no entry has reached yet
+            following = heads[i + 1] if i + 1 < len(heads) else None
+            last = self._last_index if following is None else following - 1
+            spans.append(DataFileSpan(mapped.path, head, last))
+        return spans
+
+    def delete_files_before(self, index: int, max_files: int | None = None) -> int:
+        """Delete the oldest data files whose entries all lie below `index`, then the
+        index files wholly below the first entry left; returns the data files deleted.
+
+        Never the data file holding `index` nor the last one, so at least the last
+        entry stays. Afterwards first_index is the entry after the first one left (its
+        term stays known, see the module docstring). Blocking: `detach_files_before`
+        then `destroy_files`, which a caller on the event loop runs in a thread.
+
+        Raises:
+            StoreClosedError: before load() or after close().
+        """
+        before = len(self._data.files)
+        destroy_files(self.detach_files_before(index, max_files))
+        return before - len(self._data.files)
+
+    def detach_files_before(self, index: int, max_files: int | None = None) -> list[MappedFile]:
+        """The quick half of delete_files_before: the log forgets the files and returns
+        them, data files first, each kind oldest first, for `destroy_files`. Until they
+        are destroyed a crash brings them back, which leaves a loadable log that starts
+        earlier.
+
+        Raises:
+            StoreClosedError: before load() or after close().
+        """
+        if not self._open:
+            raise StoreClosedError(f"DLedger log {self.directory} is not open")
+        index = min(index, self._last_index)
+        data = self._data
+        detached: list[MappedFile] = []
+        while len(data.files) > 1 and (max_files is None or len(detached) < max_files):
+            following = self._head_index(data.files[1])
+            if following is None or following > index:
+                break  # the first file holds `index`, or what follows it is unknown
+            detached.append(data.files.pop(0))
+            self._first_index = _readable_first(following)
+        if detached:
+            log.info(
+                "%s: deleting %d data file(s) (retention); the log starts at entry %d",
+                self.directory,
+                len(detached),
+                self._first_index,
+            )
+        # Units from the head entry on are kept: recovery checks the head against its
+        # unit, and term_at(first_index - 1) reads it. Units a crash left behind after
+        # their data files were deleted go too.
+        head_unit = max(0, self._first_index - 1) * INDEX_UNIT_SIZE
+        units = self._index
+        while (
+            len(units.files) > 1 and units.files[0].file_from_offset + units.file_size <= head_unit
+        ):
+            detached.append(units.files.pop(0))
+        return detached
+
+    def _head_index(self, mapped: MappedFile) -> int | None:
+        """Index of the entry a data file opens with, None if it opens with none."""
+        # The header alone (no body CRC): recovery checked the entries of this run, and
+        # an entry claiming this very position is no stray bytes.
+        header = decode_header(mapped.view, 0)
+        if header.magic != ENTRY_MAGIC or header.pos != mapped.file_from_offset:
+            return None
+        return header.index
 
     # ------------------------------------------------------------------ more reads
 
@@ -464,9 +583,10 @@ class DLedgerLog:
             start -= 1
         scanned_first, last, last_term, end, rewritten = self._scan(start)
         if start > 0:
-            first = decode_header(head.view, 0).index  # before the re-checked files
+            head_index = decode_header(head.view, 0).index  # before the re-checked files
         else:
-            first = 0 if scanned_first is None else scanned_first  # nothing valid: empty
+            head_index = 0 if scanned_first is None else scanned_first  # nothing valid: empty
+        first = _readable_first(head_index)
         cleared = self._data.truncate_dirty_files(end)
         dropped = self._index.truncate_dirty_files((last + 1) * INDEX_UNIT_SIZE)
         if cleared:

@@ -121,7 +121,9 @@ class RaftLog(Protocol):
 
     @property
     def first_index(self) -> int:
-        """Lowest index still stored (0 unless retention removed a prefix)."""
+        """Lowest index whose entry can be read (0 unless retention removed a prefix;
+        then the term of first_index - 1 is still known, for the prev_term of an
+        AppendRequest starting at first_index)."""
         ...
 
     @property
@@ -135,7 +137,8 @@ class RaftLog(Protocol):
         ...
 
     def term_at(self, index: int) -> int:
-        """Term of the entry at `index`; -1 for index -1 or an index not stored."""
+        """Term of the entry at `index` (first_index - 1 included); -1 for index -1
+        or an index not stored."""
         ...
 
     def entries(self, start: int, max_count: int, max_bytes: int) -> list[Entry]:

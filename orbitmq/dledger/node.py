@@ -37,6 +37,7 @@ from orbitmq.dledger.raft import (
     Ready,
     RoleChange,
 )
+from orbitmq.dledger.retention import FollowerProgress, LogRetention, RetentionConfig
 from orbitmq.dledger.rpc import LEADERSHIP_TRANSFER, PUSH, VOTE, decode_message, encode_message
 from orbitmq.dledger.state_files import (
     load_checkpoint,
@@ -92,6 +93,8 @@ class DLedgerNode:
         on_role_change: called after a role or leader change.
         broker_addr: this member's broker address, sent with every message so that
             followers know the leader's.
+        retention: when and how far old Raft log files are deleted (retention.py);
+            None keeps every entry.
     """
 
     def __init__(
@@ -102,6 +105,7 @@ class DLedgerNode:
         broker_addr: Callable[[], str],
         *,
         rng: random.Random | None = None,
+        retention: RetentionConfig | None = None,
     ) -> None:
         self.config = config
         self._apply = apply
@@ -138,6 +142,17 @@ class DLedgerNode:
         # (term, monotonic deadline): no new handover to the preferred leader before the
         # one started in that term has had time to finish.
         self._transfer_hold = (-1, 0.0)
+        self._retention = (
+            None
+            if retention is None
+            else LogRetention(
+                self.log,
+                retention,
+                lambda: self.applied_index,
+                self._retention_followers,
+                f"dledger {config.self_id}",
+            )
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -442,7 +457,8 @@ class DLedgerNode:
                     self._send_all(messages)
 
     async def _housekeeping_service(self) -> None:
-        """Background fsync of the log (ASYNC_FLUSH), the checkpoint, preferred leader."""
+        """Background fsync of the log (ASYNC_FLUSH), the checkpoint, preferred leader,
+        retention."""
         loop = asyncio.get_running_loop()
         last_checkpoint = time.monotonic()
         while True:
@@ -462,6 +478,19 @@ class DLedgerNode:
             silence = 2 * self.config.election_timeout_ms / 1000
             for link in self._links.values():
                 link.redial_if_silent(now, silence)
+            if self._retention is not None:
+                await self._retention.step(now)
+
+    def _retention_followers(self) -> dict[str, FollowerProgress] | None:
+        """On the leader: each follower's match index and how long it has been silent."""
+        core = self.core
+        if core is None or core.role is not Role.LEADER:
+            return None
+        now = time.monotonic()
+        return {
+            peer: FollowerProgress(progress["match_index"], now - self._links[peer].last_heard)
+            for peer, progress in core.status()["peers"].items()
+        }
 
     def _write_checkpoint(self) -> None:
         assert self.core is not None

@@ -626,17 +626,24 @@ class RaftCore:
                 self._become_follower(self._term, "")
                 return
         for pr in self._progress.values():
+            pr.heartbeat_due = True
             if pr.probing:
                 pr.probe_sent = False  # the probe may be lost: resend it as the heartbeat
-            else:
-                pr.heartbeat_due = True
         if self._transferee:
             self._maybe_send_timeout_now()  # a TimeoutNow may have been lost
 
     def _send_appends(self) -> None:
         last = self._log.last_index
+        first = self._log.first_index
         for peer, pr in self._progress.items():
-            if pr.probing:
+            if pr.next_index < first:
+                # It needs entries that retention removed here, and there are no
+                # snapshots. Once per heartbeat, probe at our first entry (the log knows
+                # the term before it): that keeps the follower following and notices a
+                # store copied back in place; a reject leaves it here, probing.
+                if pr.heartbeat_due:
+                    self._send_append(peer, first, -1)
+            elif pr.probing:
                 if not pr.probe_sent:
                     pr.probe_sent = True
                     self._send_append(peer, pr.next_index, last)

@@ -497,6 +497,13 @@ class MessageStore:
         self.commit_log.append_committed(offset, data)
         self._reput.wake.set()
 
+    async def flush_commit_log(self) -> None:
+        """Write the commit log's dirty pages to disk now (DLedger retention does this
+        before it deletes Raft log files whose entries only the commit log then holds)."""
+        if not self._running or self._flusher is None:
+            raise StoreClosedError("message store is not running")
+        await self._flusher.flush()
+
     def queue_max_offsets(self) -> dict[tuple[str, int], int]:
         """Next queue offset of every consume queue (a new DLedger master's table)."""
         return {key: cq.max_offset for key, cq in self._queues.items()}

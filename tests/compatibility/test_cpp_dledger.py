@@ -47,12 +47,13 @@ from datetime import datetime
 import pytest
 from cpp_harness import CppClient, CppProcess
 
-from orbitmq.client import MessageQueue, MQAdmin, PullConsumer
+from orbitmq.client import MQAdmin
 from orbitmq.protocol.codes import RequestCode, ResponseCode
 from orbitmq.protocol.command import RemotingCommand
 from orbitmq.protocol.message import MessageConst
 from orbitmq.remoting.client import RemotingClient
 from tests.integration.dledger_set import DLedgerSet, Member, wait_master
+from tests.integration.send_history import read_messages
 from tests.processes import ServerProcess, start_namesrv
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(150)]
@@ -126,27 +127,14 @@ async def _read_all(
     namesrv_addr: str, topic: str, names: list[str], queues: int
 ) -> dict[tuple[str, int, int], tuple[str, str]]:
     """(brokerName, queueId, offset) -> (keys, UNIQ_KEY) of every message of `topic`."""
-    consumer = PullConsumer(f"CG_READ_{time.monotonic_ns()}", namesrv_addr)
-    await consumer.start()
-    found: dict[tuple[str, int, int], tuple[str, str]] = {}
-    try:
-        for name in names:
-            for queue_id in range(queues):
-                mq = MessageQueue(topic, name, queue_id)
-                offset = 0
-                while True:
-                    result = await consumer.pull(mq, "*", offset, 32)
-                    if not result.messages:
-                        break
-                    for msg in result.messages:
-                        found[(name, queue_id, msg.queue_offset)] = (
-                            msg.properties.get(MessageConst.KEYS, ""),
-                            msg.properties.get(MessageConst.UNIQ_KEY, ""),
-                        )
-                    offset = result.next_begin_offset
-    finally:
-        await consumer.shutdown()
-    return found
+    read = await read_messages(namesrv_addr, topic, names, queues)
+    return {
+        where: (
+            msg.properties.get(MessageConst.KEYS, ""),
+            msg.properties.get(MessageConst.UNIQ_KEY, ""),
+        )
+        for where, msg in read.items()
+    }
 
 
 def _log_lines(proc: CppProcess, pattern: str) -> list[tuple[float, str]]:

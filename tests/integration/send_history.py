@@ -14,7 +14,14 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
-from orbitmq.client import Message, MessageQueue, Producer, PullConsumer, SendStatus
+from orbitmq.client import (
+    Message,
+    MessageExt,
+    MessageQueue,
+    Producer,
+    PullConsumer,
+    SendStatus,
+)
 from orbitmq.client.errors import MQBrokerError
 from orbitmq.protocol.codes import ResponseCode
 
@@ -50,6 +57,23 @@ class SendHistory:
         return gaps
 
 
+async def send_one(producer: Producer, history: SendHistory, key: str, body: bytes) -> None:
+    """Send one message keyed `key` and record its outcome."""
+    record = SendRecord(key, "info", at=time.monotonic())
+    try:
+        result = await producer.send(Message(history.topic, body, keys=[key]))
+    except MQBrokerError as exc:
+        record.outcome = "fail" if exc.code == ResponseCode.SERVICE_NOT_AVAILABLE else "info"
+    except Exception:
+        record.outcome = "info"
+    else:
+        if result.status is SendStatus.SEND_OK:
+            record.outcome = "ok"
+            record.queue = (result.message_queue.broker_name, result.message_queue.queue_id)
+            record.offset = result.queue_offset
+    history.records.append(record)
+
+
 async def send_load(
     producer: Producer,
     history: SendHistory,
@@ -65,29 +89,17 @@ async def send_load(
         if time.monotonic() > deadline:
             break
         key = f"{prefix}-{i}"
-        record = SendRecord(key, "info", at=time.monotonic())
-        try:
-            result = await producer.send(Message(history.topic, key.encode(), keys=[key]))
-        except MQBrokerError as exc:
-            record.outcome = "fail" if exc.code == ResponseCode.SERVICE_NOT_AVAILABLE else "info"
-        except Exception:
-            record.outcome = "info"
-        else:
-            if result.status is SendStatus.SEND_OK:
-                record.outcome = "ok"
-                record.queue = (result.message_queue.broker_name, result.message_queue.queue_id)
-                record.offset = result.queue_offset
-        history.records.append(record)
+        await send_one(producer, history, key, key.encode())
         await asyncio.sleep(interval)
 
 
-async def final_read(
+async def read_messages(
     namesrv_addr: str, topic: str, broker_names: list[str], queues: int
-) -> dict[tuple[str, int, int], str]:
-    """(brokerName, queueId, offset) -> key of every message of `topic`, from offset 0."""
-    consumer = PullConsumer(f"CG_FINAL_{int(time.time() * 1000)}", namesrv_addr)
+) -> dict[tuple[str, int, int], MessageExt]:
+    """(brokerName, queueId, offset) -> message, for every message of `topic` from 0."""
+    consumer = PullConsumer(f"CG_FINAL_{time.monotonic_ns()}", namesrv_addr)
     await consumer.start()
-    found: dict[tuple[str, int, int], str] = {}
+    found: dict[tuple[str, int, int], MessageExt] = {}
     try:
         for name in broker_names:
             for queue_id in range(queues):
@@ -98,11 +110,19 @@ async def final_read(
                     if not result.messages:
                         break
                     for msg in result.messages:
-                        found[(name, queue_id, msg.queue_offset)] = msg.body.decode()
+                        found[(name, queue_id, msg.queue_offset)] = msg
                     offset = result.next_begin_offset
     finally:
         await consumer.shutdown()
     return found
+
+
+async def final_read(
+    namesrv_addr: str, topic: str, broker_names: list[str], queues: int
+) -> dict[tuple[str, int, int], str]:
+    """(brokerName, queueId, offset) -> body text of every message of `topic`, from 0."""
+    read = await read_messages(namesrv_addr, topic, broker_names, queues)
+    return {where: msg.body.decode() for where, msg in read.items()}
 
 
 def verdict(history: SendHistory, read: dict[tuple[str, int, int], str]) -> dict[str, list[str]]:

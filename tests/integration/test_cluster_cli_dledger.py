@@ -4,17 +4,15 @@ temporary --home. The group must elect one master (id 0); the others follow."""
 
 from __future__ import annotations
 
-import random
 import re
 from pathlib import Path
 
 import pytest
 
-from orbitmq.cluster.template import load_plan
+from orbitmq.bench.replication import free_port_offset
 from orbitmq.config_file import read_properties
 from tests.integration.test_cluster_cli import (
     ClusterRun,
-    _is_free,
     cluster_list,
     ok,
     stop_and_check,
@@ -23,32 +21,6 @@ from tests.integration.test_cluster_cli import (
 pytestmark = pytest.mark.slow
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
-
-
-def _ephemeral_ports() -> range:
-    try:
-        text = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text()
-        low, high = (int(n) for n in text.split())
-    except (OSError, ValueError):
-        low, high = 32768, 60999
-    return range(low, high + 1)
-
-
-def free_port_offset(template: Path) -> int:
-    """An offset that puts every port of `template` on a free port above 1024 and outside
-    the ephemeral range. conf/dledger spans 9876-40913, too wide for the 20000-32000
-    window test_cluster_cli.py uses, so the window here is the whole port space."""
-    ports = load_plan(template, "/unused").ports()
-    ephemeral = _ephemeral_ports()
-    offsets = [
-        offset
-        for offset in range(1024 - ports[0], 65536 - ports[-1])
-        if not any(port + offset in ephemeral for port in ports)
-    ]
-    for offset in random.sample(offsets, min(200, len(offsets))):
-        if all(_is_free(port + offset) for port in ports):
-            return offset
-    raise RuntimeError(f"no free port offset for {template}")
 
 
 def test_dledger_group_elects_one_master_and_two_followers(tmp_path: Path) -> None:

@@ -25,10 +25,9 @@ from pathlib import Path
 
 import pytest
 
-from orbitmq.client import Message, MQAdmin, MQBrokerError, Producer, SendStatus
+from orbitmq.client import MQAdmin, Producer
 from orbitmq.dledger.entry import EntryKind, check_entry
 from orbitmq.dledger.rpc import LEADERSHIP_TRANSFER
-from orbitmq.protocol.codes import ResponseCode
 from orbitmq.protocol.message import MESSAGE_MAGIC_CODE
 from orbitmq.remoting.client import RemotingClient
 from tests.integration.dledger_set import (
@@ -41,9 +40,9 @@ from tests.integration.dledger_set import (
 )
 from tests.integration.send_history import (
     SendHistory,
-    SendRecord,
     final_read,
     send_load,
+    send_one,
     verdict,
 )
 from tests.integration.test_store_disk import tmpfs
@@ -131,20 +130,7 @@ async def _send_padded(
     producer must not compress), recording each outcome as send_load does."""
     for i in range(count):
         key = f"{prefix}-{i}"
-        body = f"{key}:".encode().ljust(size, b"x")
-        record = SendRecord(key, "info", at=time.monotonic())
-        try:
-            result = await producer.send(Message(TOPIC, body, keys=[key]))
-        except MQBrokerError as exc:
-            record.outcome = "fail" if exc.code == ResponseCode.SERVICE_NOT_AVAILABLE else "info"
-        except Exception:
-            record.outcome = "info"
-        else:
-            if result.status is SendStatus.SEND_OK:
-                record.outcome = "ok"
-                record.queue = (result.message_queue.broker_name, result.message_queue.queue_id)
-                record.offset = result.queue_offset
-        history.records.append(record)
+        await send_one(producer, history, key, f"{key}:".encode().ljust(size, b"x"))
 
 
 async def _first_ok_send(producer: Producer, history: SendHistory, timeout: float) -> None:
