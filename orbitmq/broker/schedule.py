@@ -174,6 +174,8 @@ class ScheduleMessageService:
         self.path = os.path.join(store_path_root_dir, "config", "delayOffset.json")
         self._flush_interval = flush_interval_ms / 1000
         self.offset_table: dict[int, int] = {}
+        # level -> (offset to report, commit-log end needed before offset_table's counts)
+        self._unconfirmed: dict[int, tuple[int, int]] = {}
         self._pending: dict[int, int | None] = {}  # level -> due ms of its head message
         self._dirty_levels: set[int] = set(range(1, self.max_level + 1))
         self._wake = asyncio.Event()
@@ -206,8 +208,17 @@ class ScheduleMessageService:
             self.offset_table[level] = min(max(offset, low), high)
 
     def to_json(self) -> dict[str, Any]:
-        """The delayOffset.json / GET_ALL_DELAY_OFFSET value."""
-        return {"offsetTable": dict(sorted(self.offset_table.items()))}
+        """The delayOffset.json / GET_ALL_DELAY_OFFSET value: each level's offset past
+        the deliveries the commit log holds."""
+        stored_end = self._store.get_commit_log_max_offset()
+        for level, (_confirmed, needed_end) in list(self._unconfirmed.items()):
+            if needed_end <= stored_end:
+                del self._unconfirmed[level]
+        table = {
+            level: self._unconfirmed[level][0] if level in self._unconfirmed else offset
+            for level, offset in self.offset_table.items()
+        }
+        return {"offsetTable": dict(sorted(table.items()))}
 
     def persist(self) -> None:
         persist_json_file(self.path, self.to_json())
@@ -217,6 +228,7 @@ class ScheduleMessageService:
         """Slave sync: the master's progress becomes ours and is written at once. It is
         not clamped to our queues, whose parked messages may not be replicated yet."""
         self.offset_table = dict(offset_table)
+        self._unconfirmed.clear()
         self.persist()
 
     async def persist_service(self) -> None:
@@ -280,6 +292,7 @@ class ScheduleMessageService:
         store = self._store
         delay = self.delay_ms(level)
         offset = self.offset_table.get(level, 0)
+        needed_end = 0  # commit-log end the deliveries of this pass need to be stored
         try:
             while budget > 0:
                 result = store.get_message(SCHEDULE_TOPIC, level - 1, offset, _BATCH)
@@ -306,8 +319,10 @@ class ScheduleMessageService:
                         due = due_time(parked.store_timestamp, delay, now_ms)
                         if due > now_ms:
                             return due, budget
-                        if not self._deliver(parked):
+                        end = self._deliver(parked)
+                        if end is None:
                             return now_ms + _RETRY_MS, budget
+                        needed_end = max(needed_end, end)
                         offset = parked.queue_offset + 1
                         budget -= 1
                         if budget <= 0:
@@ -318,12 +333,20 @@ class ScheduleMessageService:
                     result.release()
             return now_ms, budget  # budget spent: due again at once
         finally:
-            if self.offset_table.get(level) != offset:
+            old = self.offset_table.get(level, 0)
+            if old != offset:
+                if needed_end > store.get_commit_log_max_offset():
+                    # DLedger mode: proposed, not yet committed. Until it is, the offset
+                    # we report to followers and persist stays where it was, so a new
+                    # leader delivers these again rather than never.
+                    confirmed = self._unconfirmed.get(level, (old, 0))[0]
+                    self._unconfirmed[level] = (confirmed, needed_end)
                 self.offset_table[level] = offset
                 self._changed = True
 
-    def _deliver(self, parked: MessageExt) -> bool:
-        """Store the real message; False if the store refused it (retry later)."""
+    def _deliver(self, parked: MessageExt) -> int | None:
+        """Store the real message; return the commit-log end it needs (0: nothing to
+        store), or None if the store refused it (retry later)."""
         msg = message_from_schedule(parked)
         if msg is None or msg.topic == TRANS_HALF_TOPIC:
             log.error(
@@ -332,7 +355,7 @@ class ScheduleMessageService:
                 parked.properties.get(MessageConst.REAL_TOPIC),
                 parked.properties.get(MessageConst.REAL_QID),
             )
-            return True
+            return 0
         result = self._store.append_messages([msg])
         if not result.is_ok:
             log.warning(
@@ -342,6 +365,7 @@ class ScheduleMessageService:
                 result.status.name,
                 result.remark,
             )
-            return False
+            return None
         self.delivered_count += 1
-        return True
+        appended = result.append_result
+        return appended.wrote_offset + appended.wrote_bytes if appended is not None else 0

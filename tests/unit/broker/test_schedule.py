@@ -24,6 +24,7 @@ from orbitmq.broker.topic_config import SCHEDULE_TOPIC
 from orbitmq.config_file import ConfigError
 from orbitmq.protocol.message import MessageConst, MessageExt, SysFlag, decode_record
 from orbitmq.store import MessageStore, MessageStoreConfig
+from orbitmq.store.results import AppendMessageResult
 
 DEFAULT = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"
 
@@ -257,3 +258,53 @@ async def test_a_backlog_is_delivered_in_order_across_passes(
     assert [b.decode() for b in await _bodies(store)][:3] == ["m0", "m1", "m2"]
     await store.wait_dispatched(store.get_commit_log_max_offset())
     assert store.get_max_offset_in_queue("Orders", 2) == total
+
+
+class _HeldLog:
+    """A ReplicatedLog that commits only when told: proposals reach the commit log
+    (through MessageStore.append_committed, as DLedger's apply does) at commit_all()."""
+
+    def __init__(self, store: MessageStore) -> None:
+        self._store = store
+        self._end = store.get_commit_log_max_offset()
+        self._held: list[tuple[int, bytes]] = []
+
+    def append(self, msgs: list[MessageExt], properties: list[str]) -> AppendMessageResult:
+        laid = self._store.commit_log.lay_out(msgs, properties, self._end)
+        self._store.commit_log.commit_laid_out(msgs, laid)
+        self._end = laid.physical + len(laid.data)
+        self._held.append((laid.physical, bytes(laid.data)))
+        return laid.result
+
+    def on_committed(self, appended: AppendMessageResult, callback: object) -> None:
+        raise AssertionError("the schedule service does not wait for commits")
+
+    def commit_all(self) -> None:
+        for offset, data in self._held:
+            self._store.append_committed(offset, data)
+        self._held.clear()
+
+
+async def test_reported_offsets_wait_for_deliveries_to_be_committed(
+    store: MessageStore, tmp_path: Path
+) -> None:
+    """DLedger mode: a follower copies the delay offsets every second. An offset past a
+    delivery that is proposed but not committed would, after a failover, skip a message
+    that never reached the commit log; so the reported offset waits for the commit."""
+    service = ScheduleMessageService(store, "1s 2s 3s", str(tmp_path))
+    service.load()
+    _put_delayed(store, 1, b"a")
+    await store.wait_dispatched(store.get_commit_log_max_offset())
+    held = _HeldLog(store)
+    store.replicated_log = held
+    service.deliver_due(time.time_ns() // 1_000_000 + 1500)
+    assert service.offset_table[1] == 1  # the service itself goes on
+    assert service.to_json()["offsetTable"][1] == 0
+    service.persist()
+    assert (
+        json.loads((tmp_path / "config" / "delayOffset.json").read_text())["offsetTable"]["1"] == 0
+    )
+    held.commit_all()
+    assert service.to_json()["offsetTable"] == {1: 1, 2: 0, 3: 0}
+    store.replicated_log = None
+    assert await _bodies(store) == [b"a"]
