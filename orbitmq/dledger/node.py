@@ -30,6 +30,7 @@ from typing import Any
 from orbitmq.dledger.config import DLedgerConfig
 from orbitmq.dledger.log import DLedgerLog
 from orbitmq.dledger.messages import Message, Role
+from orbitmq.dledger.peer_link import PeerLink
 from orbitmq.dledger.raft import (
     NotLeaderError,
     RaftConfig,
@@ -50,7 +51,6 @@ from orbitmq.protocol.command import RemotingCommand
 from orbitmq.remoting.client import RemotingClient
 from orbitmq.remoting.connection import RemotingConnection
 from orbitmq.remoting.dispatch import RequestDispatcher
-from orbitmq.remoting.errors import RemotingError
 from orbitmq.remoting.server import RemotingServer
 from orbitmq.store.errors import StoreError
 
@@ -62,8 +62,6 @@ ASYNC_FLUSH_S = 0.1
 PREFERRED_LEADER_CHECK_S = 1.0
 WAIT_QUORUM_ACK_S = 2.5  # DLedger's maxWaitAckTimeMs
 MAX_PENDING = 10_000  # DLedger's maxPendingRequestsNum
-# A peer that stops reading (SIGSTOP) must not make us buffer without limit.
-MAX_PEER_WRITE_BUFFER = 64 << 20
 PEER_CONNECT_TIMEOUT_S = 1.0
 TRANSFER_LAG_LIMIT = 1000  # maxLeadershipTransferWaitIndex
 
@@ -112,7 +110,7 @@ class DLedgerNode:
         self._on_role_change = on_role_change
         self._broker_addr = broker_addr
         self._rng = rng or random.Random()
-        self.log = DLedgerLog(os.path.join(config.data_dir), config.data_file_size)
+        self.log = DLedgerLog(config.data_dir, config.data_file_size)
         self._term_path = os.path.join(config.data_dir, "currterm")
         self._checkpoint_path = os.path.join(config.data_dir, "checkpoint")
         self.core: RaftCore | None = None
@@ -130,7 +128,7 @@ class DLedgerNode:
         self._server: RemotingServer | None = None
         self._client = RemotingClient(connect_timeout=PEER_CONNECT_TIMEOUT_S)
         self._links = {
-            peer: _PeerLink(f"{host}:{port}", self._client)
+            peer: PeerLink(f"{host}:{port}", self._client)
             for peer, (host, port) in config.peers.items()
             if peer != config.self_id
         }
@@ -530,75 +528,6 @@ class DLedgerNode:
                     core.transfer_leadership(target, _now_ms())
                 self._kick()
                 return
-
-
-class _PeerLink:
-    """Oneway frames to one peer: straight onto an open connection, else queued while a
-    task connects. Frames queued for a peer that cannot be reached are dropped."""
-
-    def __init__(self, address: str, client: RemotingClient) -> None:
-        self.address = address
-        self._client = client
-        self._connection: RemotingConnection | None = None
-        self._queued: list[RemotingCommand] = []
-        self._task: asyncio.Task[None] | None = None
-        self.last_heard = time.monotonic()  # when the peer's last message arrived
-        self.last_sent = 0.0
-        self.redialed = time.monotonic()
-
-    def redial_if_silent(self, now: float, silence: float) -> None:
-        """Drop a connection we keep sending on while the peer has said nothing for
-        `silence` seconds.
-
-        After a partition heals, TCP retransmits what it sent into the cut only after
-        an exponential back-off (up to two minutes); a fresh connection is heard at once.
-        """
-        connection = self._connection
-        if (
-            connection is not None
-            and connection.is_open
-            and now - self.last_heard > silence
-            and self.last_sent - self.last_heard > silence
-            and now - self.redialed > silence
-        ):
-            self.redialed = now
-            log.info(
-                "dledger peer %s silent for %.1f s: reconnecting",
-                self.address,
-                now - self.last_heard,
-            )
-            self._client.close_connection(self.address)
-            self._connection = None
-
-    def send(self, command: RemotingCommand) -> None:
-        self.last_sent = time.monotonic()
-        connection = self._connection
-        if connection is not None and connection.is_open:
-            if connection.write_buffer_size() <= MAX_PEER_WRITE_BUFFER:
-                connection.invoke_oneway(command)
-            return
-        if len(self._queued) < 4096:
-            self._queued.append(command)
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._connect(), name=f"dledger_link_{self.address}")
-
-    async def _connect(self) -> None:
-        try:
-            self._connection = await self._client.get_connection(self.address)
-        except (RemotingError, OSError) as exc:
-            log.debug("dledger peer %s unreachable: %s", self.address, exc)
-            self._queued.clear()
-            await asyncio.sleep(0.05)
-            return
-        queued, self._queued = self._queued, []
-        for command in queued:
-            self._connection.invoke_oneway(command)
-
-    async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
 
 def _now_ms() -> int:
