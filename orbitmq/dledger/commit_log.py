@@ -33,8 +33,10 @@ log = logging.getLogger(__name__)
 _I64 = struct.Struct(">q")
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Proposal:
+    offset: int  # of its first record
+    data: bytes  # the entry body
     msgs: list[MessageExt]
     callback: CommittedCallback | None = None
 
@@ -67,7 +69,9 @@ class DLedgerCommitLog:
         self._node = node
         self.writable = False
         self._projected_end = 0
-        # First record offset of each proposal -> what its send waits for.
+        # First record offset of each proposal of this leadership -> the proposal. An
+        # offset can come again after a leadership change (uncommitted entries are cut),
+        # so outcomes and apply check that it is the same proposal.
         self._proposed: dict[int, _Proposal] = {}
 
     def not_leader_remark(self) -> str:
@@ -94,7 +98,6 @@ class DLedgerCommitLog:
         self._projected_end = commit_log.max_offset
         commit_log.topic_queue_table.clear()
         commit_log.topic_queue_table.update(self._store.queue_max_offsets())
-        self._proposed.clear()
         self.writable = True
 
     def become_read_only(self) -> None:
@@ -107,10 +110,9 @@ class DLedgerCommitLog:
             raise NotWritableError(self.not_leader_remark())
         commit_log = self._store.commit_log
         laid = commit_log.lay_out(msgs, properties, self._projected_end)
+        proposal = _Proposal(laid.physical, bytes(laid.data), msgs)
         try:
-            self._node.propose(
-                bytes(laid.data), lambda outcome, at=laid.physical: self._settle(at, outcome)
-            )
+            self._node.propose(proposal.data, lambda outcome: self._settle(proposal, outcome))
         except PendingFullError as exc:
             raise NotWritableError(
                 f"DLedger leader {self._node.config.self_id} has too many sends awaiting a "
@@ -125,7 +127,7 @@ class DLedgerCommitLog:
             raise NotWritableError(self.not_leader_remark()) from exc
         commit_log.commit_laid_out(msgs, laid)
         self._projected_end = laid.physical + len(laid.data)
-        self._proposed[laid.physical] = _Proposal(msgs)
+        self._proposed[laid.physical] = proposal
         return laid.result
 
     def on_committed(self, appended: AppendMessageResult, callback: CommittedCallback) -> None:
@@ -133,9 +135,10 @@ class DLedgerCommitLog:
         if proposal is not None:
             proposal.callback = callback
 
-    def _settle(self, offset: int, outcome: CommitOutcome) -> None:
-        proposal = self._proposed.pop(offset, None)
-        if proposal is not None and proposal.callback is not None:
+    def _settle(self, proposal: _Proposal, outcome: CommitOutcome) -> None:
+        if self._proposed.get(proposal.offset) is proposal:
+            del self._proposed[proposal.offset]
+        if proposal.callback is not None:
             proposal.callback(*_STATUS[outcome])
 
     # ------------------------------------------------------------------ state machine
@@ -157,7 +160,7 @@ class DLedgerCommitLog:
             self._store.append_committed(have, body[have - offset :])
             return
         proposal = self._proposed.get(offset)
-        if proposal is not None:
+        if proposal is not None and body == proposal.data:
             # Our own proposal: reput takes what it needs from the messages instead of
             # parsing the records back (as for a classic master's appends).
             self._store.commit_log.add_dispatch_hints(proposal.msgs)
