@@ -286,6 +286,9 @@ def cmd_produce(args) -> int:
                 raise RuntimeError("async send failed: " + "; ".join(errors))
         else:
             for i in range(args.count):
+                if args.stop_file and os.path.exists(args.stop_file):
+                    note("stop_file", sent=i)
+                    break
                 msg, base = build(i)
                 if args.mode == "sync" and (args.keep_going or args.interval_ms):
                     send_paced(msg, base)
@@ -397,7 +400,15 @@ def cmd_consume(args) -> int:
         orderly=args.orderly,
         namesrv=args.namesrv,
     )
-    enough.wait(args.timeout)
+    if args.stop_file:
+        # Poll, so that the test decides when the consumer has seen enough.
+        until = time.monotonic() + args.timeout
+        while not enough.wait(0.1) and time.monotonic() < until:
+            if os.path.exists(args.stop_file):
+                note("stop_file", distinct=len(accepted))
+                break
+    else:
+        enough.wait(args.timeout)
     if args.linger > 0:
         time.sleep(args.linger)
     elapsed = time.monotonic() - t0
@@ -615,6 +626,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument(
         "--timeout", type=float, default=120.0, help="watchdog for the whole run, seconds (exit 3)"
     )
+    sp.add_argument(
+        "--stop-file",
+        default="",
+        help="sync/orderly/oneway: send no further message once this file exists (the run "
+        "then ends as if --count had been reached)",
+    )
     sp.set_defaults(func=cmd_produce)
 
     sp = sub.add_parser("consume", help="receive messages with rocketmq.client.PushConsumer")
@@ -661,6 +678,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--show-property", action="append", metavar="KEY", help="also report this message property"
     )
     sp.add_argument("--shutdown-timeout", type=float, default=30.0)
+    sp.add_argument(
+        "--stop-file",
+        default="",
+        help="stop waiting (then --linger and shut down) once this file exists, as if "
+        "--expect had been reached; the exit code still depends on --expect",
+    )
     sp.set_defaults(func=cmd_consume)
 
     sp = sub.add_parser("pull", help="read all queues with rocketmq.client.PullConsumer")

@@ -60,6 +60,9 @@ class SendHistory:
 async def send_one(producer: Producer, history: SendHistory, key: str, body: bytes) -> None:
     """Send one message keyed `key` and record its outcome."""
     record = SendRecord(key, "info", at=time.monotonic())
+    # Recorded before the send: one cancelled half-way (a load task cancelled) stays
+    # "info" -- maybe stored -- rather than unknown to the history.
+    history.records.append(record)
     try:
         result = await producer.send(Message(history.topic, body, keys=[key]))
     except MQBrokerError as exc:
@@ -71,7 +74,6 @@ async def send_one(producer: Producer, history: SendHistory, key: str, body: byt
             record.outcome = "ok"
             record.queue = (result.message_queue.broker_name, result.message_queue.queue_id)
             record.offset = result.queue_offset
-    history.records.append(record)
 
 
 async def send_load(
