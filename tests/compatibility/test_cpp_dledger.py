@@ -145,8 +145,11 @@ def _log_lines(proc: CppProcess, pattern: str) -> list[tuple[float, str]]:
     for f in logs:
         for line in f.read_text(errors="replace").splitlines():
             if regex.search(line):
-                # "[2026-Dec-06 20:41:17.809819](info):..." in local time
-                stamp = datetime.strptime(line[1:27], "%Y-%b-%d %H:%M:%S.%f")
+                # "[2026-Dec-06 20:41:17.809819](info):..." in local time; boost leaves
+                # the fraction out when it is zero.
+                text = line[1 : line.index("]")]
+                layout = "%Y-%b-%d %H:%M:%S.%f" if "." in text else "%Y-%b-%d %H:%M:%S"
+                stamp = datetime.strptime(text, layout)
                 out.append((stamp.timestamp() * 1000, line))
     return sorted(out)
 

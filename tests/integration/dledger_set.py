@@ -22,6 +22,11 @@ from orbitmq.remoting.client import RemotingClient
 from orbitmq.remoting.errors import RemotingError
 from tests.processes import ServerProcess, broker_properties, free_port, write_properties
 
+# free_port only checks that a port is free now. Members' listen (and VIP) ports and
+# DLedger ports are handed out once per test process, so that sets made before any of
+# their brokers binds never share one.
+_HANDED_OUT: set[int] = set()
+
 
 @dataclass
 class Member:
@@ -53,7 +58,15 @@ class DLedgerSet:
     members: list[Member] = field(default_factory=list)
 
     def __post_init__(self) -> None:
-        rpc_ports = [free_port() for _ in range(self.size)]
+        def distinct_port() -> int:
+            while True:
+                port = free_port()
+                span = set(range(port - 2, port + 2))
+                if not span & _HANDED_OUT:
+                    _HANDED_OUT.update(span)
+                    return port
+
+        rpc_ports = [distinct_port() for _ in range(self.size)]
         peers = ";".join(f"n{i}-127.0.0.1:{port}" for i, port in enumerate(rpc_ports))
         for i in range(self.size):
             self_id = f"n{i}"
@@ -67,7 +80,7 @@ class DLedgerSet:
                 dLegerGroup=self.name,
                 dLegerPeers=peers,
                 dLegerSelfId=self_id,
-                **self.overrides,
+                **{"listenPort": distinct_port(), **self.overrides},
             )
             path = self.workdir / f"{self.name}-{self_id}.properties"
             self.members.append(Member(self_id, props, path))
