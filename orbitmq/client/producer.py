@@ -87,6 +87,7 @@ class Producer:
         )
         self._routes = self._instance.routes
         self._async_sends: set[asyncio.Task[SendResult]] = set()
+        self._route_refreshes: set[asyncio.Task[None]] = set()
         self._started = False
         # enable_trace: a Pub record per sent message in the trace topic (client/trace.py)
         self._trace = TraceDispatcher(namesrv_addr, group, trace_topic) if enable_trace else None
@@ -106,10 +107,21 @@ class Producer:
             await self._trace.start()
         self._started = True
 
+    def _refresh_route_soon(self, topic: str) -> None:
+        """A send failed: its broker set may have a new master (a DLedger failover), so
+        learn the route now rather than at the next 30 s refresh (at most once a second).
+        In the background: a NameServer that cannot be reached must not make sends late."""
+        task = asyncio.get_running_loop().create_task(self._routes.refresh_after_failure(topic))
+        self._route_refreshes.add(task)
+        task.add_done_callback(self._route_refreshes.discard)
+
     async def shutdown(self) -> None:
         """Wait briefly for async sends, UNREGISTER_CLIENT from the brokers, close."""
         if not self._started or self._instance.closed:
             return
+        for task in list(self._route_refreshes):
+            task.cancel()
+        await asyncio.gather(*self._route_refreshes, return_exceptions=True)
         if self._async_sends:
             await asyncio.wait(list(self._async_sends), timeout=self.send_timeout + 1)
         if self._trace is not None:
@@ -291,10 +303,7 @@ class Producer:
                 last_error = exc
             log.debug("send to %s failed (%s); retrying elsewhere", mq, last_error)
             avoid = mq.broker_name
-            # A broker set may have a new master (DLedger failover): learn it now rather
-            # than at the next 30 s refresh (at most once a second).
-            await self._routes.refresh_after_failure(topic)
-            info = await self._publish_info(topic)
+            self._refresh_route_soon(topic)
         if last_error is None:
             raise RequestTimeoutError(f"send to {topic} timed out before an attempt was made")
         raise last_error
