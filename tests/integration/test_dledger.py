@@ -22,6 +22,7 @@ from tests.integration.dledger_set import (
     wait_master,
 )
 from tests.integration.send_history import final_read
+from tests.integration.test_replication import SEND_EXT
 from tests.processes import ServerProcess, start_namesrv
 
 pytestmark = pytest.mark.slow
@@ -97,17 +98,7 @@ async def test_three_members_elect_replicate_and_fail_over(
             follower.broker_addr,
             RemotingCommand.request(
                 RequestCode.SEND_MESSAGE,
-                {
-                    "producerGroup": "PG_RAW",
-                    "topic": TOPIC,
-                    "defaultTopic": "TBW102",
-                    "defaultTopicQueueNums": "4",
-                    "queueId": "0",
-                    "sysFlag": "0",
-                    "bornTimestamp": "1700000000000",
-                    "flag": "0",
-                    "properties": "",
-                },
+                {**SEND_EXT, "topic": TOPIC},
                 b"refused",
             ),
             timeout=3.0,
