@@ -33,6 +33,7 @@ from orbitmq.remoting.errors import RemotingError
 from tests.cluster.netns import Host, VirtualLan
 from tests.cluster.probe import BrokerProbe
 from tests.cluster.topology import TEST_OVERRIDES, template
+from tests.integration.dledger_set import raft_status
 from tests.integration.send_history import SendHistory, SendRecord, send_load
 from tests.processes import ServerProcess, write_properties
 
@@ -125,18 +126,8 @@ def start_raft_hosts(lan: VirtualLan) -> RaftHosts:
 async def member_status(
     client: RemotingClient, member: RaftMember, timeout: float = 1.0
 ) -> dict[str, Any] | None:
-    """The member's Raft status (DLedger METADATA on its broker port), or None if it
-    does not answer in time."""
-    try:
-        response = await client.invoke(
-            member.addr, RemotingCommand.request(METADATA), timeout=timeout
-        )
-    except (RemotingError, OSError, TimeoutError):
-        return None
-    if response.code != ResponseCode.SUCCESS:
-        return None
-    status: dict[str, Any] = orjson.loads(response.body)
-    return status
+    """The member's Raft status, or None if it does not answer in time."""
+    return await raft_status(client, member.addr, timeout)
 
 
 async def registered_ids(client: RemotingClient, namesrv: str) -> dict[int, str]:

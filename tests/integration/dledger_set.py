@@ -5,9 +5,11 @@ members' Raft status over the broker port (DLedger's METADATA request)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,13 @@ from orbitmq.protocol.codes import RequestCode, ResponseCode
 from orbitmq.protocol.command import RemotingCommand
 from orbitmq.remoting.client import RemotingClient
 from orbitmq.remoting.errors import RemotingError
-from tests.processes import ServerProcess, broker_properties, free_port, write_properties
+from tests.processes import (
+    ServerProcess,
+    broker_properties,
+    free_port,
+    start_namesrv,
+    write_properties,
+)
 
 # free_port only checks that a port is free now. Members' listen (and VIP) ports and
 # DLedger ports are handed out once per test process, so that sets made before any of
@@ -129,13 +137,14 @@ class DLedgerSet:
         )
 
 
-async def member_status(client: RemotingClient, member: Member) -> dict[str, Any] | None:
-    """A live member's Raft status, or None if it does not answer within a second."""
-    if not member.alive:
-        return None
+async def raft_status(
+    client: RemotingClient, broker_addr: str, timeout: float = 1.0
+) -> dict[str, Any] | None:
+    """A member's Raft status (DLedger METADATA on its broker port), or None if it does
+    not answer in time."""
     try:
         response = await client.invoke(
-            member.broker_addr, RemotingCommand.request(METADATA), timeout=1.0
+            broker_addr, RemotingCommand.request(METADATA), timeout=timeout
         )
     except (RemotingError, OSError, TimeoutError):
         return None
@@ -143,6 +152,28 @@ async def member_status(client: RemotingClient, member: Member) -> dict[str, Any
         return None
     status: dict[str, Any] = orjson.loads(response.body)
     return status
+
+
+async def member_status(client: RemotingClient, member: Member) -> dict[str, Any] | None:
+    """A live member's Raft status, or None if it does not answer within a second."""
+    if not member.alive:
+        return None
+    return await raft_status(client, member.broker_addr)
+
+
+@contextlib.contextmanager
+def running_set(
+    workdir: Path, overrides: dict[str, object] | None = None
+) -> Iterator[tuple[ServerProcess, str, DLedgerSet]]:
+    """A NameServer and a started three-member set, both stopped afterwards."""
+    namesrv, namesrv_addr = start_namesrv(workdir)
+    dset = DLedgerSet(workdir, namesrv_addr, overrides=overrides or {})
+    try:
+        dset.start_all()
+        yield namesrv, namesrv_addr, dset
+    finally:
+        dset.stop_all()
+        namesrv.stop()
 
 
 async def registered_ids(admin: MQAdmin, broker_name: str) -> dict[int, str]:

@@ -19,11 +19,12 @@ from tests.integration.dledger_set import (
     max_offsets,
     member_status,
     registered_ids,
+    running_set,
     wait_master,
 )
 from tests.integration.send_history import final_read
 from tests.integration.test_replication import SEND_EXT
-from tests.processes import ServerProcess, start_namesrv
+from tests.processes import ServerProcess
 
 pytestmark = pytest.mark.slow
 
@@ -36,14 +37,8 @@ QUEUES = 4
 def raft_set(
     tmp_path: Path, request: pytest.FixtureRequest
 ) -> Iterator[tuple[ServerProcess, str, DLedgerSet]]:
-    namesrv, namesrv_addr = start_namesrv(tmp_path)
-    dset = DLedgerSet(tmp_path, namesrv_addr, overrides={"flushDiskType": request.param})
-    try:
-        dset.start_all()
-        yield namesrv, namesrv_addr, dset
-    finally:
-        dset.stop_all()
-        namesrv.stop()
+    with running_set(tmp_path, {"flushDiskType": request.param}) as started:
+        yield started
 
 
 async def _create_topic(admin: MQAdmin, master_addr: str) -> None:

@@ -30,10 +30,11 @@ from tests.integration.dledger_set import (
     max_offsets,
     member_status,
     registered_ids,
+    running_set,
     wait_master,
 )
 from tests.integration.send_history import SendHistory, final_read, send_load, verdict
-from tests.processes import ServerProcess, start_namesrv
+from tests.processes import ServerProcess
 
 pytestmark = [pytest.mark.slow, pytest.mark.compat]
 
@@ -44,14 +45,8 @@ KILLS = int(os.environ.get("ORBITMQ_DLEDGER_KILLS", "4"))
 
 @pytest.fixture
 def raft_set(tmp_path: Path) -> Iterator[tuple[ServerProcess, str, DLedgerSet]]:
-    namesrv, namesrv_addr = start_namesrv(tmp_path)
-    dset = DLedgerSet(tmp_path, namesrv_addr)
-    try:
-        dset.start_all()
-        yield namesrv, namesrv_addr, dset
-    finally:
-        dset.stop_all()
-        namesrv.stop()
+    with running_set(tmp_path) as started:
+        yield started
 
 
 async def _ready(admin: MQAdmin, dset: DLedgerSet) -> Producer:
