@@ -54,9 +54,9 @@ def find_applied_index(raft_log: DLedgerLog, commit_log_end: int) -> int:
     """
     index = raft_log.last_index
     while index >= raft_log.first_index:
-        body = raft_log.read_body(index)
-        if len(body) and first_record_offset(body) + len(body) <= commit_log_end:
-            return index
+        with raft_log.read_body(index) as body:
+            if len(body) and first_record_offset(body) + len(body) <= commit_log_end:
+                return index
         index -= 1
     return -1 if commit_log_end == 0 or raft_log.last_index < 0 else raft_log.first_index - 1
 
