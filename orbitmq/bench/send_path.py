@@ -1,7 +1,8 @@
 """`orbitmq bench send-path`: the broker's send path in one process, without sockets.
 
 Starts a BrokerController on a temporary store with no NameServer, encodes N
-SEND_MESSAGE_V2 frames (1 KiB bodies, 8 queues) with the Python client's codec, feeds
+SEND_MESSAGE_V2 frames (1 KiB bodies, 8 queues, a tag, a unique key and UNIQ_KEY, so the
+key index is built) with the Python client's codec, feeds
 them to a RemotingConnection in bursts, as a pipelining client's bytes arrive, and waits
 until reput has dispatched them all. Reports process CPU per message (flush and
 pre-fault threads included) and wall time; `--profile` adds cProfile's top functions.
@@ -68,7 +69,8 @@ def _frames(count: int, size: int, broker_name: str) -> list[bytes]:
     frames = []
     for i in range(count):
         mq = MessageQueue(TOPIC, broker_name, i % QUEUES)
-        request = single_request("bench", mq, Message(TOPIC, body), create_uniq_id(), 4096)
+        message = Message(TOPIC, body, tags="TagA", keys=f"key-{i}")
+        request = single_request("bench", mq, message, create_uniq_id(), 4096)
         request.opaque = i + 1
         frames.append(encode_frame(request))
     return frames

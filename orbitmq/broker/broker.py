@@ -29,6 +29,7 @@ from orbitmq.broker.handlers.transaction import EndTransactionHandler
 from orbitmq.broker.long_polling import PullRequestHoldService
 from orbitmq.broker.registration import BrokerRegistration
 from orbitmq.broker.schedule import ScheduleMessageService
+from orbitmq.broker.send_lane import SendLane
 from orbitmq.broker.slave_sync import SlaveSynchronize
 from orbitmq.broker.subscription_group import SubscriptionGroupManager
 from orbitmq.broker.topic_config import SCHEDULE_TOPIC, TopicConfigManager
@@ -127,6 +128,7 @@ class BrokerController:
             DLedgerAdminHandler(self),
         ):
             handler.register(self.dispatcher)
+        self.dispatcher.lane = SendLane(self)
         self.server: RemotingServer | None = None
         self.store_host = (config.broker_ip1, config.listen_port)
         self.boot_timestamp = int(time.time() * 1000)

@@ -3,8 +3,10 @@
   totalLength i32 (excludes itself) | headerWord i32 = serializeType << 24 | headerLength |
   header | body
 
-Feed any chunking with `feed()`, then call `next_frame()` until it returns None.
-After an error the decoder is dead: the connection must be closed.
+Feed any chunking with `feed()`, then call `next_frame()` until it returns None, or take
+every whole frame at once as bytes with `whole_frames()` (a batching reader walks them
+itself with FRAME_PREFIX). After an error the decoder is dead: the connection must be
+closed.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from orbitmq.protocol.header_json import decode_json_header, encode_json_header
 from orbitmq.protocol.header_rocketmq import decode_rocketmq_header, encode_rocketmq_header
 
 DEFAULT_MAX_FRAME_SIZE = 16 * 1024 * 1024
-_PREFIX = struct.Struct(">ii")
+FRAME_PREFIX = struct.Struct(">ii")  # totalLength, headerWord
+_PREFIX = FRAME_PREFIX
 _COMPACT_THRESHOLD = 64 * 1024
 
 
@@ -70,6 +73,40 @@ class FrameDecoder:
             self._dead = True
             raise
 
+    def whole_frames(self) -> bytes:
+        """Every whole frame buffered, back to back (b"" if none); a partial frame stays.
+
+        Each frame's lengths are checked here, so a reader of the result can trust them.
+        """
+        if self._dead:
+            raise RemoteProtocolError("decoder already failed; close the connection")
+        buf = self._buffer
+        start = pos = self._pos
+        end = len(buf)
+        unpack_from = _PREFIX.unpack_from
+        max_size = self._max_frame_size
+        try:
+            while end - pos >= 8:
+                total, word = unpack_from(buf, pos)
+                _check_lengths(total, word & 0xFFFFFF, max_size)
+                if end - pos < 4 + total:
+                    break
+                pos += 4 + total
+        except RemoteProtocolError:
+            self._dead = True
+            raise
+        if pos == start:
+            return b""
+        if pos == end:
+            frames = bytes(buf) if start == 0 else bytes(buf[start:])
+            buf.clear()
+            self._pos = 0
+        else:
+            frames = bytes(buf[start:pos])
+            del buf[:pos]
+            self._pos = 0
+        return frames
+
     def _next_frame(self) -> RemotingCommand | None:
         buf = self._buffer
         pos = self._pos
@@ -86,8 +123,7 @@ class FrameDecoder:
         (word,) = struct.unpack_from(">i", buf, pos + 4)
         serialize_type = (word >> 24) & 0xFF
         header_len = word & 0xFFFFFF
-        if header_len > total - 4:
-            raise RemoteProtocolError(f"header length {header_len} exceeds frame length {total}")
+        _check_lengths(total, header_len, self._max_frame_size)
         header_start = pos + 8
         body_start = header_start + header_len
         end = pos + 4 + total
@@ -101,3 +137,12 @@ class FrameDecoder:
             del buf[: self._pos]
             self._pos = 0
         return decode_header(serialize_type, header, body)
+
+
+def _check_lengths(total: int, header_len: int, max_frame_size: int) -> None:
+    if total > max_frame_size:
+        raise FrameTooLargeError(total, max_frame_size)
+    if total < 4:
+        raise RemoteProtocolError(f"frame length {total} is too small")
+    if header_len > total - 4:
+        raise RemoteProtocolError(f"header length {header_len} exceeds frame length {total}")

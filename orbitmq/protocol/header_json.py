@@ -42,10 +42,18 @@ def _as_text(value: Any) -> str:
 
 
 def decode_json_header(data: bytes | memoryview, body: bytes) -> RemotingCommand:
+    return command_from_json(parse_json_header(data), body)
+
+
+def parse_json_header(data: bytes | memoryview) -> Any:
     try:
-        header = orjson.loads(data)
+        return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise RemoteProtocolError(f"undecodable JSON header: {exc}") from exc
+
+
+def command_from_json(header: Any, body: bytes) -> RemotingCommand:
+    """The command of a parsed JSON header (see parse_json_header)."""
     if not isinstance(header, dict):
         raise RemoteProtocolError("JSON header is not an object")
     try:

@@ -4,6 +4,8 @@ Theory of operation: `data_received` feeds a FrameDecoder; each whole command is
 response (resolves the Future registered under its opaque by `invoke`) or a request
 (handed to the dispatcher, which may answer through `send`). Either side may send
 requests: brokers push NOTIFY_CONSUMER_IDS_CHANGED to consumers on the same socket.
+When the dispatcher has a lane, every whole frame a read brings goes to the lane at once
+instead; it takes what it batches and `deliver`s the rest.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from orbitmq.remoting.errors import (
 )
 
 if TYPE_CHECKING:
-    from orbitmq.remoting.dispatch import RequestDispatcher
+    from orbitmq.remoting.dispatch import FrameLane, RequestDispatcher
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,8 @@ class RemotingConnection(asyncio.Protocol):
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
     ) -> None:
         self._dispatcher = dispatcher
+        # A batching reader of whole frames (the broker's send lane), or None.
+        self._lane: FrameLane | None = dispatcher.lane if dispatcher is not None else None
         self._decoder = FrameDecoder(max_frame_size)
         self._transport: asyncio.Transport | None = None
         self._pending: dict[int, asyncio.Future[RemotingCommand]] = {}
@@ -84,16 +88,25 @@ class RemotingConnection(asyncio.Protocol):
         decoder = self._decoder
         try:
             decoder.feed(data)
+            if self._lane is not None:
+                frames = decoder.whole_frames()
+                if frames:
+                    self._lane.receive(self, frames)
+                return
             while (command := decoder.next_frame()) is not None:
-                if command.is_response:
-                    future = self._pending.pop(command.opaque, None)
-                    if future is not None and not future.done():
-                        future.set_result(command)
-                elif self._dispatcher is not None:
-                    self._dispatcher.dispatch(self, command)
+                self.deliver(command)
         except RemoteProtocolError as exc:
             log.warning("closing connection %s: %s", self.peer_address, exc)
             self.close(CloseReason.BAD_FRAME)
+
+    def deliver(self, command: RemotingCommand) -> None:
+        """A decoded command: a response resolves its request, a request is dispatched."""
+        if command.is_response:
+            future = self._pending.pop(command.opaque, None)
+            if future is not None and not future.done():
+                future.set_result(command)
+        elif self._dispatcher is not None:
+            self._dispatcher.dispatch(self, command)
 
     def connection_lost(self, exc: Exception | None) -> None:
         reason = self.close_reason or CloseReason.PEER_CLOSED
@@ -151,6 +164,15 @@ class RemotingConnection(asyncio.Protocol):
         if not self._out:
             asyncio.get_running_loop().call_soon(self._flush)
         self._out.append(encode_frame(command))
+
+    def send_frames(self, frames: bytes) -> None:
+        """Queue already encoded frames, like `send`."""
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        if not self._out:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._out.append(frames)
 
     def _flush(self) -> None:
         out, self._out = self._out, []

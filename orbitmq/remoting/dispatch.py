@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from orbitmq.errors import OrbitMQError
 from orbitmq.protocol.codes import RequestCode, ResponseCode
@@ -37,8 +37,16 @@ def _code_name(code: int) -> str:
         return str(code)
 
 
+class FrameLane(Protocol):
+    def receive(self, connection: RemotingConnection, frames: bytes) -> None:
+        """Handle whole frames, back to back; `connection.deliver` those not taken."""
+        ...
+
+
 class RequestDispatcher:
     def __init__(self, name: str = "server") -> None:
+        # Set before connections are made: they read their frames through it.
+        self.lane: FrameLane | None = None
         self._handlers: dict[int, Handler] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._name = name

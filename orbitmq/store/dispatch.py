@@ -153,6 +153,16 @@ class ReputService:
         self._notify()
         return more
 
+    def dispatched_at_append(
+        self, end: int, touched: dict[tuple[str, int], None], store_timestamp: int
+    ) -> None:
+        """Records up to `end` were dispatched by their writer (the send lane): finish
+        the pass as if reput had done it (long polling, waiters, index progress)."""
+        self.reput_from_offset = end
+        self.last_dispatched_timestamp = store_timestamp
+        self._touched.update(touched)
+        self._notify()
+
     def _dispatch(self, request: DispatchRequest) -> None:
         for dispatcher in self.dispatchers:
             dispatcher.dispatch(request)

@@ -46,16 +46,6 @@ class QueryOffsetResult:
     index_last_update_phyoffset: int
 
 
-def index_keys(request: DispatchRequest) -> list[str]:
-    """The keys a record is indexed under (UNIQ_KEY first, then each KEYS word)."""
-    keys = []
-    if request.uniq_key:
-        keys.append(request.uniq_key)
-    if request.keys:
-        keys.extend(k for k in request.keys.split(" ") if k)
-    return keys
-
-
 class IndexService:
     def __init__(self, config: MessageStoreConfig) -> None:
         self.directory = config.index_dir
@@ -172,22 +162,42 @@ class IndexService:
 
     def dispatch(self, request: DispatchRequest) -> None:
         """CommitLogDispatcher: index one record (IndexService.buildIndex)."""
+        self.index_record(
+            request.topic,
+            request.commit_log_offset,
+            request.msg_size,
+            request.store_timestamp,
+            request.uniq_key,
+            request.keys,
+            indexed=(request.sys_flag & SysFlag.TRANSACTION_MASK) != _ROLLBACK,
+        )
+
+    def index_record(
+        self,
+        topic: str,
+        offset: int,
+        size: int,
+        store_timestamp: int,
+        uniq_key: str | None,
+        keys: str | None,
+        *,
+        indexed: bool = True,
+    ) -> None:
+        """Index the record at `offset` under its UNIQ_KEY and each KEYS word."""
         index_file = self.files[-1] if self.files else self._new_file(None)
-        offset = request.commit_log_offset
-        if (
-            offset > index_file.last_indexed
-            and (request.sys_flag & SysFlag.TRANSACTION_MASK) != _ROLLBACK
-        ):
-            keys = index_keys(request)
+        if offset > index_file.last_indexed and indexed and (uniq_key or keys):
+            words = [uniq_key] if uniq_key else []
             if keys:
-                if index_file.room < len(keys):
+                words.extend(k for k in keys.split(" ") if k)
+            if words:
+                if index_file.room < len(words):
                     index_file = self._new_file(index_file)
-                index_file.reserve_for(len(keys))  # DiskFullError: reput retries later
-                topic, stamp, key_hash = request.topic, request.store_timestamp, self._hash
-                for key in keys:
-                    index_file.put_key(key_hash(topic, key), offset, stamp)
+                index_file.reserve_for(len(words))  # DiskFullError: reput retries later
+                key_hash = self._hash
+                for key in words:
+                    index_file.put_key(key_hash(topic, key), offset, store_timestamp)
                 index_file.last_indexed = offset
-        end = offset + request.msg_size
+        end = offset + size
         if end > index_file.indexed_through:
             index_file.indexed_through = end
             index_file.header_stale = True

@@ -61,6 +61,7 @@ from orbitmq.store.results import (
     StoreStatistics,
 )
 from orbitmq.store.retention import CleanService
+from orbitmq.store.send_batch import AppendedSends, SendEntry, append_sends, dispatch_requests
 from orbitmq.store.stats import TpsSampler, store_runtime_info
 from orbitmq.store.validation import check_messages
 
@@ -417,6 +418,86 @@ class MessageStore:
             self.clean_service.check_disk()
         return PutMessageResult(PutMessageStatus.PUT_OK, appended)
 
+    def append_sends(self, entries: list[SendEntry], store_host: bytes) -> AppendedSends:
+        """The broker's send lane: single-message sends appended in one write (see
+        send_batch.py), their consume-queue units and index entries written at once
+        when reput has caught up, else left to reput. The caller has checked each
+        entry's sizes; DLedger mode never comes here. `count` < len(entries) means the
+        rest were refused (`refusal` says why) and nothing of them is stored.
+        """
+        refusal = "message store is not running" if not self._running else None
+        refusal = refusal or self.not_writable_reason()
+        if refusal is not None:
+            self._put_failures += len(entries)
+            return AppendedSends(0, 0, 0, 0, [], [], [], refusal)
+        reput = self._reput
+        caught_up = reput.reput_from_offset == self.commit_log.max_offset
+        appended = append_sends(self.commit_log, entries, store_host)
+        count = appended.count
+        self._put_failures += len(entries) - count
+        if appended.refusal is not None:
+            log.error("refusing a put: %s", appended.refusal)
+        if not count:
+            return appended
+        self._put_count += count
+        wrote = appended.end - appended.start
+        self._put_bytes += wrote
+        if caught_up:
+            self._dispatch_sends(entries, appended)
+        else:
+            self.commit_log.dispatch_hints.extend(dispatch_requests(entries, appended))
+            reput.wake.set()
+        if self._flusher is not None and self.config.sync_flush:
+            self._flusher.wake.set()
+        self._unchecked_bytes += wrote
+        if self._unchecked_bytes >= self.config.commit_log_reserve_bytes:
+            self._unchecked_bytes = 0
+            self.clean_service.check_disk()
+        return appended
+
+    def _dispatch_sends(self, entries: list[SendEntry], appended: AppendedSends) -> None:
+        """Consume-queue units and index entries of records just written, reput's job
+        done by the writer (it would only parse them back). On a failure (no disk
+        blocks for a queue segment) reput takes over from that record and retries."""
+        queues = self._queues
+        index = self.index
+        physical_offsets = appended.physical_offsets
+        queue_offsets = appended.queue_offsets
+        sizes = appended.sizes
+        stamp = appended.store_timestamp
+        touched: dict[tuple[str, int], None] = {}
+        i = 0
+        try:
+            for i in range(appended.count):
+                entry = entries[i]
+                key = (entry[0], entry[2])
+                cq = queues.get(key) or self._new_consume_queue(key)
+                cq.put_unit(physical_offsets[i], sizes[i], entry[10], queue_offsets[i])
+                touched[key] = None
+                if index is not None:
+                    index.index_record(
+                        key[0], physical_offsets[i], sizes[i], stamp, entry[11], entry[12]
+                    )
+        except (OSError, StoreError):
+            requests = dispatch_requests(entries, appended)[i:]
+            self._reput.dispatched_at_append(physical_offsets[i], touched, stamp)
+            self.commit_log.dispatch_hints.extend(requests)
+            self._reput.wake.set()
+            return
+        self._reput.dispatched_at_append(appended.end, touched, stamp)
+
+    def on_flushed_to(self, offset: int, callback: Callable[[bool], object]) -> None:
+        """Group commit for the send lane: `callback(True)` once the commit log is on disk
+        up to `offset`, `callback(False)` after syncFlushTimeout (still stored)."""
+        assert self._flusher is not None
+
+        def flushed(ok: bool) -> None:
+            if not ok:
+                self._sync_flush_timeouts += 1
+            callback(ok)
+
+        self._flusher.add_waiter(offset, flushed)
+
     def not_writable_reason(self) -> str | None:
         """Why puts are refused right now (disk full, dispatch failing), or None."""
         if self.clean_service.disk_full:
@@ -465,20 +546,22 @@ class MessageStore:
         if not request.enters_consume_queue:
             return
         key = (request.topic, request.queue_id)
-        cq = self._queues.get(key)
-        if cq is None:
-            cq = self._queues[key] = ConsumeQueue(
-                request.topic,
-                request.queue_id,
-                self.config.consume_queue_dir,
-                self.config.mapped_file_size_consume_queue,
-            )
+        cq = self._queues.get(key) or self._new_consume_queue(key)
         cq.put_unit(
             request.commit_log_offset,
             request.msg_size,
             request.tags_code,
             request.consume_queue_offset,
         )
+
+    def _new_consume_queue(self, key: tuple[str, int]) -> ConsumeQueue:
+        cq = self._queues[key] = ConsumeQueue(
+            key[0],
+            key[1],
+            self.config.consume_queue_dir,
+            self.config.mapped_file_size_consume_queue,
+        )
+        return cq
 
     # ------------------------------------------------------------------ replication
 

@@ -1,0 +1,380 @@
+"""The send lane: plain single-message sends handled a read at a time.
+
+Theory of operation: the broker's connections hand every whole frame a read brings to
+`SendLane.receive`. A plain send (SEND_MESSAGE_V2 with a JSON header: one message for an
+existing writable topic, no delay, transaction, batch, retry topic or IPv6 peer) is read
+straight from the frame into a SendEntry, without a RemotingCommand or MessageExt.
+Every other frame, and any send the lane is unsure of, goes the general way
+(RequestDispatcher → SendMessageHandler), which also words every refusal. Before such a
+frame is delivered, the sends read so far are appended (MessageStore.append_sends, one
+write), so the log keeps the arrival order. Their answers leave in one write: at once
+under ASYNC_FLUSH, after the group commit under SYNC_FLUSH, after a slave's ack for a
+SYNC_MASTER. A master of a DLedger group, a slave, or a broker without write permission
+sends everything the general way.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import socket
+import struct
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from orbitmq.broker.topic_config import TopicConfig, check_send_allowed
+from orbitmq.errors import OrbitMQError, RemoteProtocolError
+from orbitmq.protocol.codes import ORBITMQ_VERSION_ORDINAL, RequestCode, ResponseCode
+from orbitmq.protocol.command import FLAG_ONEWAY, FLAG_RESPONSE
+from orbitmq.protocol.frame import FRAME_PREFIX, decode_header
+from orbitmq.protocol.header_json import command_from_json
+from orbitmq.protocol.message import (
+    MAX_PROPERTIES_BYTES,
+    SysFlag,
+    decode_properties,
+)
+from orbitmq.protocol.perm import is_writeable
+from orbitmq.protocol.topics import RETRY_GROUP_TOPIC_PREFIX
+from orbitmq.store.layout import cached_tags_code
+from orbitmq.store.send_batch import RECORD_OVERHEAD, AppendedSends, SendEntry
+
+if TYPE_CHECKING:
+    from orbitmq.broker.broker import BrokerController
+    from orbitmq.remoting.connection import RemotingConnection
+
+log = logging.getLogger(__name__)
+
+_SEND_V2 = int(RequestCode.SEND_MESSAGE_V2)
+_NOT_PLAIN = SysFlag.TRANSACTION_MASK  # half, commit and rollback records go the general way
+_HOST_FLAGS = SysFlag.BORNHOST_V6 | SysFlag.STOREHOST_V6
+# Properties that make a send more than an append: delay, transaction, a cluster already
+# set (the general path replaces it), 5.x timer properties.
+_SPECIAL_PROPERTIES = ("DELAY\x01", "TRAN_MSG\x01", "CLUSTER\x01", "TIMER_", "__STARTDELIVERTIME")
+_BATCH_TEXTS = frozenset({"true", "1", "True", "TRUE"})
+_ANSWER = (
+    '{"code":%d,"extFields":{"msgId":"%s%016X","queueId":"%d","queueOffset":"%d",'
+    '"MSG_REGION":"DefaultRegion","TRACE_ON":"true"},"flag":1,"language":"JAVA",'
+    '"opaque":%d,"remark":%s,"serializeTypeCurrentRPC":"JSON","version":'
+    + str(ORBITMQ_VERSION_ORDINAL)
+    + "}"
+)
+_REFUSAL = (
+    '{"code":%d,"extFields":{},"flag":1,"language":"JAVA","opaque":%d,"remark":%s,'
+    '"serializeTypeCurrentRPC":"JSON","version":' + str(ORBITMQ_VERSION_ORDINAL) + "}"
+)
+_PREFIX = struct.Struct(">ii")
+# Outcomes of the flush after which a SYNC_MASTER still waits for a slave.
+_REPLICATED_CODES = (ResponseCode.SUCCESS, ResponseCode.FLUSH_DISK_TIMEOUT)
+_MAX_CACHED_TOPICS = 100_000
+
+
+class _Route:
+    """What the lane needs of a topic it may send to, checked once per config object."""
+
+    __slots__ = ("config", "field", "queue_nums", "write_queue_nums")
+
+    def __init__(self, config: TopicConfig) -> None:
+        self.config = config
+        encoded = config.topic_name.encode()
+        self.field = bytes((len(encoded),)) + encoded
+        self.queue_nums = max(config.write_queue_nums, config.read_queue_nums)
+        self.write_queue_nums = config.write_queue_nums
+
+
+class _Batch:
+    """Sends read from one connection's read, not yet appended."""
+
+    __slots__ = ("entries", "oneway", "opaques", "waits")
+
+    def __init__(self) -> None:
+        self.entries: list[SendEntry] = []
+        self.opaques: list[int] = []
+        self.oneway: list[bool] = []
+        self.waits: list[bool] = []  # WAIT is not false: the send waits for the flush
+
+
+class SendLane:
+    def __init__(self, broker: BrokerController) -> None:
+        self._broker = broker
+        self._routes: dict[str, _Route] = {}
+        self._store_host: tuple[tuple[str, int], bytes] | None = None
+        self._msg_id_prefix = ""
+
+    # ------------------------------------------------------------------ reading
+
+    def receive(self, connection: RemotingConnection, frames: bytes) -> None:
+        """FrameLane: every whole frame of one read (see the module docstring)."""
+        open_ = self._is_open()
+        born_host = _born_host(connection) if open_ else None
+        if born_host is None:
+            open_ = False
+        batch: _Batch | None = None
+        loads = orjson.loads
+        unpack_from = FRAME_PREFIX.unpack_from
+        pos = 0
+        end_all = len(frames)
+        while pos < end_all:
+            total, word = unpack_from(frames, pos)
+            header_start = pos + 8
+            body_start = header_start + (word & 0xFFFFFF)
+            end = pos + 4 + total
+            pos = end
+            if word >> 24:  # not JSON
+                command = decode_header(
+                    (word >> 24) & 0xFF, frames[header_start:body_start], frames[body_start:end]
+                )
+            else:
+                try:
+                    header = loads(frames[header_start:body_start])
+                except orjson.JSONDecodeError as exc:
+                    raise RemoteProtocolError(f"undecodable JSON header: {exc}") from exc
+                if open_ and header.__class__ is dict and header.get("code") == _SEND_V2:
+                    if batch is None:
+                        batch = _Batch()
+                    if self._read_send(header, frames, body_start, end, born_host, batch):
+                        continue
+                command = command_from_json(header, frames[body_start:end])
+            if batch is not None and batch.entries:
+                self._append(connection, batch)
+                batch = None
+            connection.deliver(command)
+        if batch is not None and batch.entries:
+            self._append(connection, batch)
+
+    def _is_open(self) -> bool:
+        broker = self._broker
+        config = broker.config
+        return (
+            config.is_master
+            and broker.dledger is None
+            and broker.message_store.replicated_log is None
+            and is_writeable(config.broker_permission)
+        )
+
+    def _read_send(
+        self,
+        header: dict[str, Any],
+        frames: bytes,
+        body_start: int,
+        end: int,
+        born_host: bytes,
+        batch: _Batch,
+    ) -> bool:
+        """Add the send to `batch` if it is a plain one; False sends it the general way."""
+        ext = header.get("extFields")
+        try:
+            command_flag = header.get("flag", 0)
+            opaque = int(header.get("opaque", 0))
+            if command_flag & FLAG_RESPONSE:
+                return False
+            topic = ext["b"]  # type: ignore[index]
+            route = self._routes.get(topic)
+            if route is None or self._broker.topic_config_manager.get(topic) is not route.config:
+                route = self._route(topic)
+                if route is None:
+                    return False
+            queue_id = int(ext["e"])  # type: ignore[index]
+            sys_flag = int(ext["f"])  # type: ignore[index]
+            born_timestamp = int(ext["g"])  # type: ignore[index]
+            flag = int(ext["h"])  # type: ignore[index]
+            properties = ext.get("i") or ""  # type: ignore[union-attr]
+            reconsume_times = int(ext.get("j") or 0)  # type: ignore[union-attr]
+            if "a" not in ext or ext.get("m") in _BATCH_TEXTS:  # type: ignore[operator,union-attr]
+                return False
+        except (KeyError, TypeError, ValueError):
+            return False
+        if sys_flag & _NOT_PLAIN or properties.__class__ is not str:
+            return False
+        if queue_id < 0:
+            queue_id = random.randrange(route.write_queue_nums)
+        elif queue_id >= route.queue_nums:
+            return False
+        for special in _SPECIAL_PROPERTIES:
+            if special in properties:
+                return False
+        body = frames[body_start:end]
+        store_config = self._broker.message_store.config
+        if len(body) > store_config.max_message_size:
+            return False
+        values = decode_properties(properties)
+        cluster = self._broker.config.broker_cluster_name
+        properties = (
+            properties + "CLUSTER\x01" + cluster
+            if not properties or properties[-1] == "\x02"
+            else properties + "\x02CLUSTER\x01" + cluster
+        )
+        encoded = properties.encode()
+        if (
+            len(encoded) > MAX_PROPERTIES_BYTES
+            or RECORD_OVERHEAD + len(body) + len(route.field) + len(encoded)
+            > self._broker.message_store.commit_log.max_record_size()
+        ):
+            return False
+        batch.entries.append(
+            (
+                topic,
+                route.field,
+                queue_id,
+                flag,
+                sys_flag & ~_HOST_FLAGS,
+                born_timestamp,
+                born_host,
+                reconsume_times,
+                body,
+                encoded,
+                cached_tags_code(values.get("TAGS")),
+                values.get("UNIQ_KEY") or None,
+                values.get("KEYS") or None,
+            )
+        )
+        batch.opaques.append(opaque)
+        batch.oneway.append(bool(command_flag & FLAG_ONEWAY))
+        batch.waits.append(values.get("WAIT") != "false")
+        return True
+
+    def _route(self, topic: str) -> _Route | None:
+        """The topic's route if the lane may send to it (it exists, is writable, is not
+        a retry topic and is allowed to producers), else None (the general way)."""
+        self._routes.pop(topic, None)
+        config = self._broker.topic_config_manager.get(topic)
+        if (
+            config is None
+            or not is_writeable(config.perm)
+            or topic.startswith(RETRY_GROUP_TOPIC_PREFIX)
+            or config.write_queue_nums <= 0
+        ):
+            return None
+        try:
+            check_send_allowed(topic)
+        except OrbitMQError:
+            return None
+        if len(self._routes) >= _MAX_CACHED_TOPICS:
+            self._routes.clear()
+        route = self._routes[topic] = _Route(config)
+        return route
+
+    # ------------------------------------------------------------------ storing
+
+    def _append(self, connection: RemotingConnection, batch: _Batch) -> None:
+        broker = self._broker
+        store = broker.message_store
+        appended = store.append_sends(batch.entries, self._store_host_bytes())
+        broker.stats.put_count += appended.count
+        ha = broker.ha_service
+        sync_master = ha is not None and ha.config.sync_master
+        sync_flush = store.config.sync_flush
+        if not appended.count or not (sync_master or sync_flush):
+            connection.send_frames(self._answers(batch, appended, ResponseCode.SUCCESS, None))
+            return
+        waits = batch.waits
+        if not any(waits):
+            connection.send_frames(self._answers(batch, appended, ResponseCode.SUCCESS, None))
+            return
+        end = appended.end
+
+        def replicate(code: int, remark: str | None) -> None:
+            if not sync_master or code not in _REPLICATED_CODES:
+                connection.send_frames(self._answers(batch, appended, code, remark))
+                return
+
+            def replicated(ha_code: ResponseCode) -> None:
+                if ha_code != ResponseCode.SUCCESS:
+                    connection.send_frames(
+                        self._answers(batch, appended, ha_code, f'"{ha_code.name}"')
+                    )
+                else:
+                    connection.send_frames(self._answers(batch, appended, code, remark))
+
+            assert ha is not None
+            ha.on_replicated(end, replicated)
+
+        if sync_flush:
+            store.on_flushed_to(end, _flush_outcome(replicate, store.config.sync_flush_timeout_ms))
+        else:
+            replicate(ResponseCode.SUCCESS, None)
+
+    def _answers(
+        self, batch: _Batch, appended: AppendedSends, code: int, remark: str | None
+    ) -> bytes:
+        """Every answer of the batch, framed, back to back. Sends past `appended.count`
+        were refused (disk full): nothing of them is stored."""
+        out: list[bytes] = []
+        prefix = self._msg_id_prefix
+        entries = batch.entries
+        opaques = batch.opaques
+        oneway = batch.oneway
+        physical_offsets = appended.physical_offsets
+        queue_offsets = appended.queue_offsets
+        remark_json = remark if remark is not None else "null"
+        pack = _PREFIX.pack
+        for i in range(appended.count):
+            if oneway[i]:
+                continue
+            header = (
+                _ANSWER
+                % (
+                    code,
+                    prefix,
+                    physical_offsets[i],
+                    entries[i][2],
+                    queue_offsets[i],
+                    opaques[i],
+                    remark_json,
+                )
+            ).encode()
+            out.append(pack(4 + len(header), len(header)))
+            out.append(header)
+        if appended.count < len(entries):
+            refusal = orjson.dumps(appended.refusal or "the store refused the write").decode()
+            for i in range(appended.count, len(entries)):
+                if oneway[i]:
+                    continue
+                header = (
+                    _REFUSAL % (ResponseCode.SERVICE_NOT_AVAILABLE, opaques[i], refusal)
+                ).encode()
+                out.append(pack(4 + len(header), len(header)))
+                out.append(header)
+        return b"".join(out)
+
+    def _store_host_bytes(self) -> bytes:
+        host = self._broker.store_host
+        cached = self._store_host
+        if cached is None or cached[0] != host:
+            packed = _ipv4_host(host)
+            if packed is None:
+                raise RemoteProtocolError(f"store host {host} is not an IPv4 address")
+            cached = self._store_host = (host, packed)
+            self._msg_id_prefix = packed.hex().upper()
+        return cached[1]
+
+
+def _flush_outcome(
+    replicate: Callable[[int, str | None], None], timeout_ms: int
+) -> Callable[[bool], None]:
+    def flushed(ok: bool) -> None:
+        if ok:
+            replicate(ResponseCode.SUCCESS, None)
+        else:
+            log.debug("group commit did not finish within %d ms", timeout_ms)
+            replicate(ResponseCode.FLUSH_DISK_TIMEOUT, '"FLUSH_DISK_TIMEOUT"')
+
+    return flushed
+
+
+def _ipv4_host(host: tuple[str, int]) -> bytes | None:
+    try:
+        return socket.inet_aton(host[0]) + host[1].to_bytes(4, "big")
+    except (OSError, OverflowError):
+        return None
+
+
+def _born_host(connection: RemotingConnection) -> bytes | None:
+    """The peer as a record's born host (IPv4 + port), None for IPv6 (the general way)."""
+    attributes = connection.attributes
+    packed = attributes.get("born_host_v4", False)
+    if packed is False:
+        ip, _, port = connection.peer_address.rpartition(":")
+        packed = attributes["born_host_v4"] = _ipv4_host((ip or "127.0.0.1", int(port or 0)))
+    return packed
