@@ -1,0 +1,76 @@
+"""Build hook: compile the hot-path modules with Cython when a C compiler is there.
+
+Each listed module is ordinary Python (the one source of truth); Cython compiles it as
+it is into an extension module that Python imports instead of the .py file. Without
+Cython, without a compiler, or with ORBITMQ_PURE_PYTHON=1 the package installs and runs
+from the .py files alone (slower). Everything else is in pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+# The modules every send and pull runs through (see docs/performance.md, "Profile").
+COMPILED_MODULES = [
+    "orbitmq.broker.send_lane",
+    "orbitmq.store.send_batch",
+    "orbitmq.store.index_file",
+    "orbitmq.store.index_service",
+    "orbitmq.store.consume_queue",
+    "orbitmq.store.mapped_file",
+    "orbitmq.store.layout",
+    "orbitmq.store.pull",
+    "orbitmq.protocol.message",
+    "orbitmq.protocol.frame",
+    "orbitmq.protocol.header_json",
+    "orbitmq.remoting.connection",
+]
+
+
+class OptionalBuildExt(build_ext):
+    """A failed compile leaves the pure-Python module in place instead of failing."""
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except Exception as exc:  # no compiler, no headers: the .py files still work
+            _warn(f"compiled modules skipped ({exc}); OrbitMQ runs as pure Python")
+
+    def build_extension(self, ext: Extension) -> None:
+        try:
+            super().build_extension(ext)
+        except Exception as exc:
+            _warn(f"{ext.name} not compiled ({exc}); its .py file is used")
+
+
+def _warn(text: str) -> None:
+    print(f"orbitmq setup: {text}", file=sys.stderr)
+
+
+def _extensions() -> list[Extension]:
+    if os.environ.get("ORBITMQ_PURE_PYTHON") == "1":
+        return []
+    try:
+        from Cython.Build import cythonize
+    except ImportError:
+        _warn("Cython is not installed; OrbitMQ runs as pure Python")
+        return []
+    modules = [Extension(name, [name.replace(".", "/") + ".py"]) for name in COMPILED_MODULES]
+    return cythonize(
+        modules,
+        build_dir="build/cython",
+        quiet=True,
+        compiler_directives={
+            "language_level": 3,
+            # Annotations stay hints, as in CPython: no type checks or coercions added.
+            "annotation_typing": False,
+            "binding": True,
+        },
+    )
+
+
+setup(ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt})
