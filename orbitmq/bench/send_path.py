@@ -47,6 +47,9 @@ class _DiscardTransport:
     def write(self, data: bytes) -> None:
         self.written += len(data)
 
+    def writelines(self, data: list[bytes]) -> None:
+        self.written += sum(map(len, data))
+
     def is_closing(self) -> bool:
         return False
 

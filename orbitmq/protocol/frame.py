@@ -26,13 +26,20 @@ _COMPACT_THRESHOLD = 64 * 1024
 
 
 def encode_frame(command: RemotingCommand) -> bytes:
+    head, body = encode_frame_parts(command)
+    return head + body if body else head
+
+
+def encode_frame_parts(command: RemotingCommand) -> tuple[bytes, bytes]:
+    """The frame as (lengths + header, body), so that a large body is not copied to
+    join them (a transport's writelines sends both with one writev)."""
     if command.serialize_type == SerializeType.ROCKETMQ:
         header = encode_rocketmq_header(command)
     else:
         header = encode_json_header(command)
     total = 4 + len(header) + len(command.body)
     word = (int(command.serialize_type) << 24) | len(header)
-    return b"".join((_PREFIX.pack(total, word), header, command.body))
+    return _PREFIX.pack(total, word) + header, command.body
 
 
 def decode_header(serialize_type: int, header: bytes | memoryview, body: bytes) -> RemotingCommand:

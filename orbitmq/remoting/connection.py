@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from orbitmq.errors import RemoteProtocolError
 from orbitmq.protocol.command import FLAG_ONEWAY, RemotingCommand
-from orbitmq.protocol.frame import DEFAULT_MAX_FRAME_SIZE, FrameDecoder, encode_frame
+from orbitmq.protocol.frame import DEFAULT_MAX_FRAME_SIZE, FrameDecoder, encode_frame_parts
 from orbitmq.remoting.errors import (
     ConnectionBrokenError,
     ConnectionClosedError,
@@ -156,14 +156,18 @@ class RemotingConnection(asyncio.Protocol):
         """Queue a command for writing (silently dropped if closed).
 
         Frames queued in one event-loop iteration go out in one write: with many requests
-        in flight this saves a syscall per response.
+        in flight this saves a syscall per response. Bodies are not copied to join them.
         """
         transport = self._transport
         if transport is None or transport.is_closing():
             return
-        if not self._out:
+        out = self._out
+        if not out:
             asyncio.get_running_loop().call_soon(self._flush)
-        self._out.append(encode_frame(command))
+        head, body = encode_frame_parts(command)
+        out.append(head)
+        if body:
+            out.append(body)
 
     def send_frames(self, frames: bytes) -> None:
         """Queue already encoded frames, like `send`."""
@@ -178,7 +182,10 @@ class RemotingConnection(asyncio.Protocol):
         out, self._out = self._out, []
         transport = self._transport
         if transport is not None and not transport.is_closing() and out:
-            transport.write(out[0] if len(out) == 1 else b"".join(out))
+            if len(out) == 1:
+                transport.write(out[0])
+            else:
+                transport.writelines(out)  # uvloop: one writev, no join
 
     async def wait_writable(self) -> None:
         await self._can_write.wait()

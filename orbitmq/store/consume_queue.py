@@ -195,6 +195,26 @@ class ConsumeQueue:
                 break
         view.release()
 
+    def put_units(self, queue_offset: int, units: list[tuple[int, int, int]]) -> None:
+        """put_unit for consecutive queue offsets from `queue_offset`, in one write when
+        they follow the queue's end within its segment (the send lane's case)."""
+        files = self.queue.files
+        mapped = files[-1] if files else None
+        data_len = len(units) * CQ_UNIT_SIZE
+        if (
+            mapped is None
+            or mapped.end_offset != queue_offset * CQ_UNIT_SIZE
+            or mapped.wrote_position + data_len > mapped.file_size
+            or units[0][0] + units[0][1] <= self.max_physic_offset
+        ):
+            for i, (commit_log_offset, size, tags_code) in enumerate(units):
+                self.put_unit(commit_log_offset, size, tags_code, queue_offset + i)
+            return
+        mapped.reserve(mapped.wrote_position + data_len)  # DiskFullError: retried
+        mapped.append(b"".join([CQ_UNIT.pack(*unit) for unit in units]))
+        last_offset, last_size, _tags = units[-1]
+        self.max_physic_offset = last_offset + last_size
+
     def put_unit(
         self, commit_log_offset: int, size: int, tags_code: int, queue_offset: int
     ) -> bool:

@@ -202,6 +202,40 @@ class IndexService:
             index_file.indexed_through = end
             index_file.header_stale = True
 
+    def index_batch(
+        self, records: list[tuple[str, int, int, str | None, str | None]], stamp: int
+    ) -> None:
+        """index_record for records appended together, in log order, all stored at
+        `stamp`: (topic, offset, size, UNIQ_KEY, KEYS) each. One room check and one
+        block reservation for the whole batch."""
+        if not records:
+            return
+        words: list[tuple[str, int, str]] = []
+        for topic, offset, _size, uniq_key, keys in records:
+            if uniq_key:
+                words.append((topic, offset, uniq_key))
+            if keys:
+                words.extend((topic, offset, k) for k in keys.split(" ") if k)
+        index_file = self.files[-1] if self.files else self._new_file(None)
+        if index_file.room < len(words):  # the file fills up within the batch
+            for topic, offset, size, uniq_key, keys in records:
+                self.index_record(topic, offset, size, stamp, uniq_key, keys)
+            return
+        index_file.reserve_for(len(words))  # DiskFullError: reput retries later
+        key_hash = self._hash
+        put_key = index_file.put_key
+        last = index_file.last_indexed
+        for topic, offset, key in words:
+            if offset > last:
+                put_key(key_hash(topic, key), offset, stamp)
+        if words and words[-1][1] > last:
+            index_file.last_indexed = words[-1][1]
+        _topic, offset, size, _uniq, _keys = records[-1]
+        end = offset + size
+        if end > index_file.indexed_through:
+            index_file.indexed_through = end
+            index_file.header_stale = True
+
     def _new_file(self, previous: IndexFile | None) -> IndexFile:
         os.makedirs(self.directory, exist_ok=True)
         name = index_file_name(time.time_ns() // 1_000_000)

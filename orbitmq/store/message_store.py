@@ -457,34 +457,49 @@ class MessageStore:
 
     def _dispatch_sends(self, entries: list[SendEntry], appended: AppendedSends) -> None:
         """Consume-queue units and index entries of records just written, reput's job
-        done by the writer (it would only parse them back). On a failure (no disk
-        blocks for a queue segment) reput takes over from that record and retries."""
-        queues = self._queues
-        index = self.index
+        done by the writer (it would only parse them back): each queue's units in one
+        write, the index in one pass. On a failure (no disk blocks for a segment) reput
+        takes over from the first record and retries; writing twice is harmless, as
+        both skip what they already hold."""
         physical_offsets = appended.physical_offsets
         queue_offsets = appended.queue_offsets
         sizes = appended.sizes
-        stamp = appended.store_timestamp
-        touched: dict[tuple[str, int], None] = {}
-        i = 0
+        units: dict[tuple[str, int], list[tuple[int, int, int]]] = {}
+        first_offsets: dict[tuple[str, int], int] = {}
+        for i in range(appended.count):
+            entry = entries[i]
+            key = (entry[0], entry[2])
+            queue_units = units.get(key)
+            if queue_units is None:
+                queue_units = units[key] = []
+                first_offsets[key] = queue_offsets[i]
+            queue_units.append((physical_offsets[i], sizes[i], entry[10]))
         try:
-            for i in range(appended.count):
-                entry = entries[i]
-                key = (entry[0], entry[2])
+            queues = self._queues
+            for key, queue_units in units.items():
                 cq = queues.get(key) or self._new_consume_queue(key)
-                cq.put_unit(physical_offsets[i], sizes[i], entry[10], queue_offsets[i])
-                touched[key] = None
-                if index is not None:
-                    index.index_record(
-                        key[0], physical_offsets[i], sizes[i], stamp, entry[11], entry[12]
-                    )
+                cq.put_units(first_offsets[key], queue_units)
+            if self.index is not None:
+                self.index.index_batch(
+                    [
+                        (
+                            entries[i][0],
+                            physical_offsets[i],
+                            sizes[i],
+                            entries[i][11],
+                            entries[i][12],
+                        )
+                        for i in range(appended.count)
+                    ],
+                    appended.store_timestamp,
+                )
         except (OSError, StoreError):
-            requests = dispatch_requests(entries, appended)[i:]
-            self._reput.dispatched_at_append(physical_offsets[i], touched, stamp)
-            self.commit_log.dispatch_hints.extend(requests)
+            self.commit_log.dispatch_hints.extend(dispatch_requests(entries, appended))
             self._reput.wake.set()
             return
-        self._reput.dispatched_at_append(appended.end, touched, stamp)
+        self._reput.dispatched_at_append(
+            appended.end, dict.fromkeys(units), appended.store_timestamp
+        )
 
     def on_flushed_to(self, offset: int, callback: Callable[[bool], object]) -> None:
         """Group commit for the send lane: `callback(True)` once the commit log is on disk

@@ -76,6 +76,11 @@ def scan_consume_queue(
     count = 0
     scanned = 0
     skip_below = -1  # records below this were deleted with their segment
+    # The commit-log segment of the previous record: the next one is usually there too.
+    segment_start = segment_end = 0
+    view = None
+    find_file = commit_log.queue.find_file
+    unpack_size_magic = SIZE_MAGIC.unpack_from
     with units, units[:scan_bytes] as window:
         for physical, size, tags in CQ_UNIT.iter_unpack(window):
             # The batch is full only once it holds something (a big record still goes).
@@ -86,14 +91,20 @@ def scan_consume_queue(
                 continue
             if message_filter is not None and not message_filter(tags):
                 continue
-            record = commit_log.get_record(physical, size)
-            if record is None:
-                if count == 0:
-                    result.status = GetMessageStatus.MESSAGE_WAS_REMOVING
-                skip_below = commit_log.roll_next_file(physical)
-                continue
-            if size < 8 or SIZE_MAGIC.unpack_from(record, 0) != (size, MESSAGE_MAGIC_CODE):
-                record.release()
+            if physical < segment_start or physical + size > segment_end:
+                mapped = find_file(physical)
+                if mapped is not None:
+                    segment_start = mapped.file_from_offset
+                    segment_end = segment_start + mapped.wrote_position
+                    view = mapped.view
+                if mapped is None or physical < segment_start or physical + size > segment_end:
+                    if count == 0:
+                        result.status = GetMessageStatus.MESSAGE_WAS_REMOVING
+                    skip_below = commit_log.roll_next_file(physical)
+                    segment_start = segment_end = 0
+                    continue
+            pos = physical - segment_start
+            if size < 8 or unpack_size_magic(view, pos) != (size, MESSAGE_MAGIC_CODE):  # type: ignore[arg-type]
                 log.error(
                     "%r: unit %d points at %d, where no %d-byte message starts; skipped",
                     cq,
@@ -102,7 +113,7 @@ def scan_consume_queue(
                     size,
                 )
                 continue
-            buffers.append(record)
+            buffers.append(view[pos : pos + size])  # type: ignore[index]
             total += size
             count += 1
     if count:

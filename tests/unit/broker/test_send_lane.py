@@ -37,6 +37,9 @@ class _Transport:
     def write(self, data: bytes) -> None:
         self.decoder.feed(data)
 
+    def writelines(self, data: list[bytes]) -> None:
+        self.decoder.feed(b"".join(data))
+
     def is_closing(self) -> bool:
         return False
 
