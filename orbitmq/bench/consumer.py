@@ -6,7 +6,8 @@ B2C = consumed - born (producer's clock), S2C = consumed - stored (broker's cloc
 The run ends when `count` messages were consumed or `duration` seconds passed, whichever
 comes first (or, as a fleet worker, when the parent says `stop`). Summary TPS is
 measured from the first message consumed to the last, so neither the group's start-up
-(route, heartbeat, rebalance) nor idle time dilutes it.
+(route, heartbeat, rebalance) nor idle time dilutes it. The reports carry this process's
+CPU per received message, counted from the consumer's start to the end of the run.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any, TextIO
 from orbitmq.bench.common import call_every
 from orbitmq.bench.cpu import CpuMeter, CpuUsage
 from orbitmq.bench.stats import ConsumeReport, ConsumeStats
-from orbitmq.bench.worker import LineSink, WorkerLink
+from orbitmq.bench.worker import LineSink, WorkerLink, process_cpu_seconds
 from orbitmq.client.consumer.consume import ConsumeStatus
 from orbitmq.client.consumer.push import PushConsumer
 from orbitmq.client.heartbeat import CONSUME_FROM_FIRST_OFFSET, CONSUME_FROM_LAST_OFFSET
@@ -75,9 +76,10 @@ class ConsumerBench:
         stats = self._stats
         assert stats is not None
         now_ms = time.time_ns() // 1_000_000
+        record = stats.record
         for msg in msgs:
-            stats.record(now_ms - msg.born_timestamp, now_ms - msg.store_timestamp)
-        now = asyncio.get_running_loop().time()
+            record(now_ms - msg.born_timestamp, now_ms - msg.store_timestamp)
+        now = time.monotonic()  # the loop's clock (uvloop's and asyncio's alike)
         if self._first_at is None:
             self._first_at = now
         self._last_at = now
@@ -96,7 +98,7 @@ class ConsumerBench:
         loop = asyncio.get_running_loop()
         meter = CpuMeter(broker_pid) if broker_pid is not None else None
         sink = link or LineSink(self._out, c.interval)
-        self._stats = stats = ConsumeStats(loop.time())
+        self._stats = stats = ConsumeStats(loop.time(), process_cpu_seconds())
         consumer = PushConsumer(
             c.group,
             c.namesrv_addr,
@@ -113,7 +115,10 @@ class ConsumerBench:
         if meter is not None:
             meter.start()
         ticker = loop.create_task(
-            call_every(sink.period, lambda: sink.tick(stats.take_interval(loop.time())))
+            call_every(
+                sink.period,
+                lambda: sink.tick(stats.take_interval(loop.time(), process_cpu_seconds())),
+            )
         )
         try:
             await consumer.start()
@@ -123,10 +128,10 @@ class ConsumerBench:
         finally:
             ticker.cancel()
             sink.close()
-            end = loop.time()
+            end, end_cpu = loop.time(), process_cpu_seconds()
             async with asyncio.timeout(15):
                 await consumer.shutdown()
-        run = stats.run_tally(self._summary_end(end), self._first_at)
+        run = stats.run_tally(self._summary_end(end), self._first_at, end_cpu)
         sink.done(run)
         report = run.report()
         cpu = meter.stop(report.messages) if meter is not None else None

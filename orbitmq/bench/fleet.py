@@ -11,7 +11,8 @@ its stderr), and plain words on its stdin:
 
 Tallies are `SendTally`/`ConsumeTally.to_wire()` (stats.py). The parent prints one merged
 report line per interval from the ticks that arrived in it, and the summary from the
-merged `done` tallies, so percentiles come from all samples of all processes. Speakers:
+merged `done` tallies, so percentiles come from all samples of all processes, and the
+client CPU per message is the workers' CPU seconds summed over their messages. Speakers:
 `orbitmq bench producer|consumer|peer-* --worker` (worker.py) and the C++ load
 generator (cpp_load.py). Broker CPU is read from `go` to the last `done`. Workers'
 stderr is passed on to the parent's stderr, each line prefixed with `[worker N]`.

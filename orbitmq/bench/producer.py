@@ -10,6 +10,9 @@ Theory of operation. Up to `window` requests are in flight at once:
           bounded. RT is the time to hand the frame to the socket.
 Every loop asks the Budget (count and deadline) before each request. After the deadline
 the in-flight requests get `send_timeout` more seconds to finish, then are cancelled.
+The reports carry this process's CPU per sent message: the load generator is the client
+a user would run, so its own per-message work is kept to a message object (shared while
+messages carry no key) and one histogram sample.
 As a fleet worker (`link`), the load starts on the parent's `go` (after the route is
 known) and `stop` ends it early.
 """
@@ -25,7 +28,7 @@ from typing import Any, TextIO
 from orbitmq.bench.common import Budget, call_every, make_body
 from orbitmq.bench.cpu import CpuMeter, CpuUsage
 from orbitmq.bench.stats import SendReport, SendStats
-from orbitmq.bench.worker import LineSink, WorkerLink
+from orbitmq.bench.worker import LineSink, WorkerLink, process_cpu_seconds
 from orbitmq.client.errors import MQBrokerError
 from orbitmq.client.message import Message
 from orbitmq.client.producer import Producer
@@ -84,23 +87,28 @@ class ProducerBench:
         self._out = out
         self._body = make_body(config.size)
         self._seq = 0
+        # Messages without a key are all alike: one object per tag serves every send.
+        self._shared = [
+            Message(config.topic, self._body, tags=f"tag{i}" if config.tags else None)
+            for i in range(10 if config.tags else 1)
+        ]
         self._budget: Budget | None = None
         self._producer = Producer(
             config.group, config.namesrv_addr, send_timeout=config.send_timeout
         )
 
+    def _message(self) -> Message:
+        c, seq = self.config, self._seq
+        self._seq += 1
+        if not c.keys:
+            shared = self._shared
+            return shared[seq % len(shared)]
+        return Message(
+            c.topic, self._body, tags=f"tag{seq % 10}" if c.tags else None, keys=f"key{seq}"
+        )
+
     def _messages(self, n: int) -> list[Message]:
-        c, first = self.config, self._seq
-        self._seq += n
-        return [
-            Message(
-                c.topic,
-                self._body,
-                tags=f"tag{seq % 10}" if c.tags else None,
-                keys=f"key{seq}" if c.keys else None,
-            )
-            for seq in range(first, first + n)
-        ]
+        return [self._message() for _ in range(n)]
 
     async def _send(self, msgs: list[Message]) -> None:
         if len(msgs) == 1 and self.config.batch == 1:
@@ -120,6 +128,9 @@ class ProducerBench:
         await asyncio.sleep(min(FAILURE_BACKOFF, budget.time_left()))
 
     async def _sync_worker(self, budget: Budget, stats: SendStats) -> None:
+        if self.config.batch == 1:
+            await self._single_worker(budget, stats)
+            return
         while n := budget.take(self.config.batch):
             msgs = self._messages(n)
             started = time.perf_counter_ns()
@@ -130,6 +141,20 @@ class ProducerBench:
                 await self._backoff(budget)
             else:
                 self._settle(stats, started, n, None)
+
+    async def _single_worker(self, budget: Budget, stats: SendStats) -> None:
+        """`_sync_worker` for one message per request, with nothing between the sends."""
+        send, take, clock = self._producer.send, budget.take, time.perf_counter_ns
+        while take(1):
+            msg = self._message()
+            started = clock()
+            try:
+                await send(msg)
+            except (OrbitMQError, OSError) as exc:
+                self._settle(stats, started, 1, exc)
+                await self._backoff(budget)
+            else:
+                stats.record_ok((clock() - started) // 1000)
 
     async def _async_loop(self, budget: Budget, stats: SendStats) -> None:
         window = asyncio.Semaphore(self.config.window)
@@ -199,10 +224,13 @@ class ProducerBench:
         try:
             await self._producer.fetch_publish_queues(c.topic)  # fail fast: no route
             await sink.wait_go(self.stop)
-            stats = SendStats(loop.time())
+            stats = SendStats(loop.time(), process_cpu_seconds())
             self._budget = budget = Budget(c.count, loop.time() + c.duration, loop.time)
             ticker = loop.create_task(
-                call_every(sink.period, lambda: sink.tick(stats.take_interval(loop.time())))
+                call_every(
+                    sink.period,
+                    lambda: sink.tick(stats.take_interval(loop.time(), process_cpu_seconds())),
+                )
             )
             if meter is not None:
                 meter.start()
@@ -212,7 +240,7 @@ class ProducerBench:
             finally:
                 ticker.cancel()
                 sink.close()
-            run = stats.run_tally(loop.time())
+            run = stats.run_tally(loop.time(), process_cpu_seconds())
             sink.done(run)
             report = run.report()
             cpu = meter.stop(report.messages) if meter is not None else None

@@ -3,12 +3,15 @@
 A run on its own prints a report line every `--interval` seconds (`LineSink`). A run
 started by a parent with `--processes N` is a worker (`WorkerLink`): it speaks the fleet
 protocol described in `fleet.py` on stdin/stdout, sending raw tallies every
-`TICK_PERIOD` seconds so that the parent can merge them.
+`TICK_PERIOD` seconds so that the parent can merge them. Either way the tallies carry the
+load process's own CPU time (`process_cpu_seconds`), so the client's cost per message is
+reported beside TPS, summed over the workers of a fleet.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Callable
 from typing import TextIO
@@ -17,10 +20,16 @@ import orjson
 
 from orbitmq.bench.stats import ConsumeTally, SendTally
 
-__all__ = ["TICK_PERIOD", "LineSink", "Sink", "WorkerLink"]
+__all__ = ["TICK_PERIOD", "LineSink", "Sink", "WorkerLink", "process_cpu_seconds"]
 
 # Short, so that the parent can stop a count-bound consumer fleet soon after the target.
 TICK_PERIOD = 0.5
+
+
+def process_cpu_seconds() -> float:
+    """User + system CPU seconds this process (all its threads) has used so far."""
+    times = os.times()
+    return times.user + times.system
 
 
 class LineSink:

@@ -84,15 +84,33 @@ class _Route:
 
 
 class _Batch:
-    """Sends read from one connection's read, not yet appended."""
+    """Sends read from one connection's read, not yet appended, and what every send of
+    the read is checked against (looked up once per read)."""
 
-    __slots__ = ("entries", "oneway", "opaques", "waits")
+    __slots__ = (
+        "born_host",
+        "cluster",
+        "entries",
+        "max_body",
+        "max_payload",
+        "oneway",
+        "opaques",
+        "topics",
+        "waits",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, broker: BrokerController, born_host: bytes) -> None:
         self.entries: list[SendEntry] = []
         self.opaques: list[int] = []
         self.oneway: list[bool] = []
         self.waits: list[bool] = []  # WAIT is not false: the send waits for the flush
+        self.born_host = born_host
+        self.cluster = "CLUSTER\x01" + broker.config.broker_cluster_name
+        store = broker.message_store
+        self.max_body = store.config.max_message_size
+        # Body, topic field and properties of a record that fits in one segment.
+        self.max_payload = store.commit_log.max_record_size() - RECORD_OVERHEAD
+        self.topics = broker.topic_config_manager.get
 
 
 class SendLane:
@@ -132,8 +150,8 @@ class SendLane:
                     raise RemoteProtocolError(f"undecodable JSON header: {exc}") from exc
                 if open_ and header.__class__ is dict and header.get("code") == _SEND_V2:
                     if batch is None:
-                        batch = _Batch()
-                    if self._read_send(header, frames, body_start, end, born_host, batch):
+                        batch = _Batch(self._broker, born_host)  # type: ignore[arg-type]
+                    if self._read_send(header, frames, body_start, end, batch):
                         continue
                 command = command_from_json(header, frames[body_start:end])
             if batch is not None and batch.entries:
@@ -159,7 +177,6 @@ class SendLane:
         frames: bytes,
         body_start: int,
         end: int,
-        born_host: bytes,
         batch: _Batch,
     ) -> bool:
         """Add the send to `batch` if it is a plain one; False sends it the general way."""
@@ -171,7 +188,7 @@ class SendLane:
                 return False
             topic = ext["b"]  # type: ignore[index]
             route = self._routes.get(topic)
-            if route is None or self._broker.topic_config_manager.get(topic) is not route.config:
+            if route is None or batch.topics(topic) is not route.config:
                 route = self._route(topic)
                 if route is None:
                     return False
@@ -195,21 +212,15 @@ class SendLane:
             if special in properties:
                 return False
         body = frames[body_start:end]
-        store_config = self._broker.message_store.config
-        if len(body) > store_config.max_message_size:
+        if len(body) > batch.max_body:
             return False
         values = decode_properties(properties)
-        cluster = self._broker.config.broker_cluster_name
-        properties = (
-            properties + "CLUSTER\x01" + cluster
-            if not properties or properties[-1] == "\x02"
-            else properties + "\x02CLUSTER\x01" + cluster
-        )
-        encoded = properties.encode()
+        if properties and properties[-1] != "\x02":
+            properties += "\x02"
+        encoded = (properties + batch.cluster).encode()
         if (
             len(encoded) > MAX_PROPERTIES_BYTES
-            or RECORD_OVERHEAD + len(body) + len(route.field) + len(encoded)
-            > self._broker.message_store.commit_log.max_record_size()
+            or len(body) + len(route.field) + len(encoded) > batch.max_payload
         ):
             return False
         batch.entries.append(
@@ -220,7 +231,7 @@ class SendLane:
                 flag,
                 sys_flag & ~_HOST_FLAGS,
                 born_timestamp,
-                born_host,
+                batch.born_host,
                 reconsume_times,
                 body,
                 encoded,

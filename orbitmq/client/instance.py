@@ -1,6 +1,6 @@
 """ClientInstance: what every producer, consumer and admin client shares (MQClientInstance).
 
-It owns the client id, one RemotingClient (one connection per address, requests
+It owns the client id, one ClientTransport (one connection per address, requests
 pipelined on it), the route cache, and the background services:
   _route_refresh_loop  every 30 s: refresh the routes of the owner's topics
   _heartbeat_loop      every 30 s: HEART_BEAT to the brokers (masters only for producers),
@@ -18,9 +18,9 @@ from typing import Any
 from orbitmq.client.errors import MQClientError, error_for_code
 from orbitmq.client.heartbeat import make_client_id
 from orbitmq.client.route_cache import RouteCache
+from orbitmq.client.transport import ClientTransport
 from orbitmq.protocol.codes import RequestCode, ResponseCode
 from orbitmq.protocol.command import RemotingCommand
-from orbitmq.remoting.client import RemotingClient
 from orbitmq.remoting.dispatch import RequestDispatcher
 from orbitmq.remoting.errors import RemotingError
 
@@ -42,8 +42,8 @@ class ClientInstance:
     ) -> None:
         self.client_id = make_client_id(instance_name)
         self.dispatcher = dispatcher
-        self.remoting = RemotingClient(dispatcher)
-        self.routes = RouteCache(self.remoting, namesrv_addr)
+        self.transport = ClientTransport(dispatcher)
+        self.routes = RouteCache(self.transport, namesrv_addr)
         self.heartbeat_body: Callable[[], bytes] | None = None
         self.heartbeat_masters_only = True
         self.topics: Callable[[], Iterable[str]] = lambda: ()
@@ -139,19 +139,21 @@ class ClientInstance:
         self, addr: str, command: RemotingCommand, timeout: float = 3.0
     ) -> RemotingCommand:
         """Send a request and return the response, whatever its code."""
-        return await self.remoting.invoke(addr, command, timeout)
+        transport = self.transport
+        connection = transport.ready_connection(addr) or await transport.get_connection(addr)
+        return await connection.invoke(command, timeout)
 
     async def invoke_checked(
         self, addr: str, command: RemotingCommand, timeout: float = 3.0
     ) -> RemotingCommand:
         """Send a request; raise the typed MQBrokerError unless it answers SUCCESS."""
-        response = await self.remoting.invoke(addr, command, timeout)
+        response = await self.invoke(addr, command, timeout)
         if response.code != ResponseCode.SUCCESS:
             raise error_for_code(response.code, response.remark)
         return response
 
     async def invoke_oneway(self, addr: str, command: RemotingCommand) -> None:
-        await self.remoting.invoke_oneway(addr, command)
+        await self.transport.invoke_oneway(addr, command)
 
     async def unregister(
         self, producer_group: str | None = None, consumer_group: str | None = None
@@ -181,4 +183,4 @@ class ClientInstance:
             task.cancel()
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
-        await self.remoting.aclose()
+        await self.transport.aclose()

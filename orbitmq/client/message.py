@@ -32,6 +32,14 @@ __all__ = [
 ]
 
 
+# The properties every send carries, as text (Message._own_properties_text).
+_WAIT_TRUE = f"{MessageConst.WAIT}{NAME_VALUE_SEPARATOR}true"
+_WAIT_TRUE_UNIQ = f"{_WAIT_TRUE}{PROPERTY_SEPARATOR}{MessageConst.UNIQ_KEY}{NAME_VALUE_SEPARATOR}"
+_DELAY = f"{MessageConst.DELAY}{NAME_VALUE_SEPARATOR}"
+_TAGS = f"{MessageConst.TAGS}{NAME_VALUE_SEPARATOR}"
+_KEYS = f"{MessageConst.KEYS}{NAME_VALUE_SEPARATOR}"
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class MessageQueue:
     """One queue of a topic on one broker set; sorts by (topic, broker_name, queue_id)."""
@@ -40,14 +48,31 @@ class MessageQueue:
     broker_name: str
     queue_id: int
 
+    def __str__(self) -> str:
+        """Java's MessageQueue.toString()."""
+        return (
+            f"MessageQueue [topic={self.topic}, brokerName={self.broker_name}, "
+            f"queueId={self.queue_id}]"
+        )
+
 
 class SendStatus(IntEnum):
-    """How a stored message fared (send response codes 0, 10, 12, 11)."""
+    """How a stored message fared (send response codes 0, 10, 12, 11).
+
+    Prints as its RocketMQ name (`SEND_OK`), as every RocketMQ client does; compares
+    equal to Java's ordinal.
+    """
 
     SEND_OK = 0
     FLUSH_DISK_TIMEOUT = 1
     FLUSH_SLAVE_TIMEOUT = 2
     SLAVE_NOT_AVAILABLE = 3
+
+    def __str__(self) -> str:
+        return self.name
+
+    def __format__(self, format_spec: str) -> str:
+        return format(self.name, format_spec)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +92,14 @@ class SendResult:
     offset_msg_id: str
     message_queue: MessageQueue
     queue_offset: int
+
+    def __str__(self) -> str:
+        """Java's SendResult.toString(), the line RocketMQ's quick start prints."""
+        return (
+            f"SendResult [sendStatus={self.status}, msgId={self.msg_id}, "
+            f"offsetMsgId={self.offset_msg_id}, messageQueue={self.message_queue}, "
+            f"queueOffset={self.queue_offset}]"
+        )
 
 
 @dataclass(slots=True)
@@ -131,6 +164,8 @@ class Message:
         Raises:
             ValueError: a property key or value is empty or holds \\x01 or \\x02.
         """
+        if not self.properties:
+            return self._own_properties_text(uniq_key)
         props = self.wire_properties(uniq_key)
         text = encode_properties(props)
         pairs = len(props)
@@ -141,6 +176,23 @@ class Message:
             or "" in props.values()
         ):
             raise ValueError(f"a property is empty or holds \\x01/\\x02: {props!r}")
+        return text
+
+    def _own_properties_text(self, uniq_key: str | None) -> str:
+        """`properties_text` of a message without user properties (the usual send), built
+        as one string: same text, no dict in between."""
+        text = _WAIT_TRUE if uniq_key is None else f"{_WAIT_TRUE_UNIQ}{uniq_key}"
+        if self.delay_time_level > 0:
+            text = f"{_DELAY}{self.delay_time_level}{PROPERTY_SEPARATOR}{text}"
+        tags = self.tags
+        keys = self.keys_text
+        if tags:
+            text = f"{_TAGS}{tags}{PROPERTY_SEPARATOR}{text}"
+        if keys:
+            text = f"{_KEYS}{keys}{PROPERTY_SEPARATOR}{text}"
+        for value in (tags, keys):
+            if value and (NAME_VALUE_SEPARATOR in value or PROPERTY_SEPARATOR in value):
+                raise ValueError(f"a property holds \\x01/\\x02: {value!r}")
         return text
 
 
@@ -173,7 +225,8 @@ def _month_start_ms(now_ms: int) -> tuple[int, int]:
 
 
 class _UniqIdGenerator:
-    """Makes UNIQ_KEYs; cheap per call: one clock read, one counter step, one format."""
+    """Makes UNIQ_KEYs; cheap per call: one clock read, one counter step, one format (the
+    first 28 characters are the same for every id of one millisecond)."""
 
     def __init__(self, ip: str) -> None:
         ip_bytes = socket.inet_aton(ip)
@@ -183,13 +236,17 @@ class _UniqIdGenerator:
         self._counter = itertools.count(random.getrandbits(16))
         self._start = 0
         self._next_start = 0
+        self._ms = -1
+        self._head = ""  # prefix and time of millisecond `_ms`
 
     def __call__(self) -> str:
         now = time.time_ns() // 1_000_000
-        if now >= self._next_start:
-            self._start, self._next_start = _month_start_ms(now)
-        diff = (now - self._start) & 0xFFFFFFFF
-        return f"{self._prefix}{diff:08X}{next(self._counter) & 0xFFFF:04X}"
+        if now != self._ms:
+            if now >= self._next_start:
+                self._start, self._next_start = _month_start_ms(now)
+            self._ms = now
+            self._head = f"{self._prefix}{(now - self._start) & 0xFFFFFFFF:08X}"
+        return f"{self._head}{next(self._counter) & 0xFFFF:04X}"
 
 
 _generator: _UniqIdGenerator | None = None

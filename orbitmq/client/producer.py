@@ -1,7 +1,8 @@
 """Producer: sends messages to the masters of a topic's broker sets (DefaultMQProducer).
 
 Theory of operation: the first send to a topic fetches its route (or TBW102's); then
-each send picks the next write queue round robin, builds one SEND_MESSAGE_V2 frame and
+each send picks the next write queue round robin, builds one SEND_MESSAGE_V2 frame (from
+the queue's SendFrameTemplate: only the varying header fields are encoded per send) and
 awaits its answer on the broker's shared connection, so any number of sends are in
 flight at once with no lock. A failed attempt (network error or a retriable code:
 1, 14, 16, 17, 204, 205) is retried, up to `retry_times_when_send_failed` more times,
@@ -16,6 +17,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from orbitmq.client.errors import MQBrokerError, MQClientError, RequestTimeoutError
 from orbitmq.client.heartbeat import heartbeat_body
 from orbitmq.client.instance import ClientInstance
@@ -23,10 +26,12 @@ from orbitmq.client.message import Message, MessageQueue, SendResult, create_uni
 from orbitmq.client.route import TopicPublishInfo
 from orbitmq.client.send_codec import (
     BATCH_PROPERTIES,
+    SendFrameTemplate,
     check_batch,
     check_message,
     encode_batch_body,
     encode_single,
+    parse_send_header,
     parse_send_response,
     send_ext,
 )
@@ -34,10 +39,14 @@ from orbitmq.client.trace import TraceDispatcher
 from orbitmq.protocol.codes import RequestCode
 from orbitmq.protocol.command import RemotingCommand
 from orbitmq.protocol.message import java_hash
+from orbitmq.remoting.connection import next_opaque
 from orbitmq.remoting.dispatch import RequestDispatcher
 from orbitmq.remoting.errors import RemotingError
 
 log = logging.getLogger(__name__)
+
+_SEND_MESSAGE_V2 = int(RequestCode.SEND_MESSAGE_V2)
+MAX_CACHED_TEMPLATES = 4096  # send frame templates kept, one per queue written
 
 SendCallback = Callable[[SendResult | None, BaseException | None], None]
 QueueSelector = Callable[[list[MessageQueue], Message, Any], MessageQueue]
@@ -86,6 +95,7 @@ class Producer:
             namesrv_addr, instance_name=instance_name, dispatcher=self._request_dispatcher()
         )
         self._routes = self._instance.routes
+        self._templates: dict[MessageQueue, SendFrameTemplate] = {}
         self._async_sends: set[asyncio.Task[SendResult]] = set()
         self._route_refreshes: set[asyncio.Task[None]] = set()
         self._started = False
@@ -150,12 +160,15 @@ class Producer:
         check_message(msg, self.max_message_size)
         uniq = create_uniq_id()
         body, sys_flag, props = encode_single(msg, uniq, self.compress_over)
+        if self._trace is None:
+            return await self._send_retrying(
+                msg.topic, _SEND_MESSAGE_V2, body, sys_flag, msg.flag, props, uniq, timeout
+            )
         started = time.monotonic()
         result = await self._send_retrying(
-            msg.topic, RequestCode.SEND_MESSAGE_V2, body, sys_flag, msg.flag, props, uniq, timeout
+            msg.topic, _SEND_MESSAGE_V2, body, sys_flag, msg.flag, props, uniq, timeout
         )
-        if self._trace is not None:
-            self._trace.on_send(self.group, msg, result, started)
+        self._trace.on_send(self.group, msg, result, started)
         return result
 
     async def send_batch(self, msgs: list[Message], timeout: float | None = None) -> SendResult:
@@ -259,6 +272,14 @@ class Producer:
         self._check_started()
         return await self._routes.publish_info(topic)
 
+    def _template(self, mq: MessageQueue) -> SendFrameTemplate:
+        template = self._templates.get(mq)
+        if template is None:
+            if len(self._templates) >= MAX_CACHED_TEMPLATES:
+                self._templates.clear()
+            template = self._templates[mq] = SendFrameTemplate(self.group, mq)
+        return template
+
     def _single_command(self, mq: MessageQueue, msg: Message) -> tuple[RemotingCommand, str]:
         uniq = create_uniq_id()
         body, sys_flag, props = encode_single(msg, uniq, self.compress_over)
@@ -276,14 +297,16 @@ class Producer:
         msg_id: str,
         timeout: float | None,
     ) -> SendResult:
-        info = await self._publish_info(topic)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + (timeout or self.send_timeout)
+        self._check_started()
+        # The route is known after the first send to a topic: no await to look it up.
+        info = self._routes.cached_publish_info(topic) or await self._routes.publish_info(topic)
+        deadline = time.monotonic() + (timeout or self.send_timeout)
         batch = code == RequestCode.SEND_BATCH_MESSAGE
+        props_json = orjson.dumps(props)
         avoid: str | None = None
         last_error: Exception | None = None
         for _ in range(1 + self.retry_times_when_send_failed):
-            remaining = deadline - loop.time()
+            remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
             mq = info.select_queue(avoid)
@@ -291,9 +314,17 @@ class Producer:
                 addr = self._routes.master_addr(mq.broker_name)
                 if addr is None:
                     addr = await self._routes.find_master(mq.broker_name, topic)
-                ext = send_ext(self.group, mq, sys_flag, flag, props, batch=batch)
-                command = RemotingCommand(code=code, ext_fields=ext, body=body)
-                response = await self._instance.invoke(addr, command, remaining)
+                opaque = next_opaque()
+                frame = self._template(mq).frame(
+                    code, opaque, sys_flag, flag, props_json, body, batch=batch
+                )
+                transport = self._instance.transport
+                connection = transport.ready_connection(addr) or await transport.get_connection(
+                    addr
+                )
+                response = await connection.invoke_frame(opaque, frame, remaining, code, raw=True)
+                if isinstance(response, tuple):  # a JSON answer: its header, unconverted
+                    return parse_send_header(response[0], mq, msg_id)
                 return parse_send_response(response, mq, msg_id)
             except MQBrokerError as exc:
                 if not exc.retriable:

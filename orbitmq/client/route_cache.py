@@ -21,6 +21,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from orbitmq.client.errors import MQClientError, NoRouteError, error_for_code
 from orbitmq.client.message import MessageQueue
@@ -34,7 +35,6 @@ from orbitmq.client.route import (
 from orbitmq.protocol.codes import RequestCode, ResponseCode
 from orbitmq.protocol.command import RemotingCommand
 from orbitmq.protocol.topics import DEFAULT_TOPIC
-from orbitmq.remoting.client import RemotingClient
 from orbitmq.remoting.errors import RemotingError
 
 __all__ = [
@@ -52,6 +52,14 @@ ROUTE_TIMEOUT = 3.0
 REFRESH_AFTER_FAILURE_INTERVAL = 1.0
 
 
+class Invoker(Protocol):
+    """What sends the NameServer requests: a ClientTransport, or a RemotingClient."""
+
+    async def invoke(
+        self, address: str, command: RemotingCommand, timeout: float = ...
+    ) -> RemotingCommand: ...
+
+
 def split_namesrv_addr(namesrv_addr: str) -> list[str]:
     """'a:9876;b:9876' -> ['a:9876', 'b:9876'] (blank pieces dropped)."""
     addrs = [a.strip() for a in namesrv_addr.replace(",", ";").split(";") if a.strip()]
@@ -64,7 +72,7 @@ class RouteCache:
     """Routes per topic and broker addresses, from the NameServers."""
 
     def __init__(
-        self, remoting: RemotingClient, namesrv_addr: str, timeout: float = ROUTE_TIMEOUT
+        self, remoting: Invoker, namesrv_addr: str, timeout: float = ROUTE_TIMEOUT
     ) -> None:
         self._remoting = remoting
         self.namesrv_addrs = split_namesrv_addr(namesrv_addr)
@@ -153,6 +161,11 @@ class RouteCache:
         self.broker_addrs = table
         if changed and self.on_brokers_changed is not None:
             self.on_brokers_changed()
+
+    def cached_publish_info(self, topic: str) -> TopicPublishInfo | None:
+        """The write queues of `topic` if already known and usable, else None."""
+        info = self._publish.get(topic)
+        return info if info is not None and info.ok else None
 
     async def publish_info(self, topic: str) -> TopicPublishInfo:
         """Write queues of `topic`, fetching its route (or TBW102's) on first use.

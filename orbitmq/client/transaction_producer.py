@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from orbitmq.client.errors import MQClientError
 from orbitmq.client.message import Message, SendResult, SendStatus
 from orbitmq.client.producer import Producer
+from orbitmq.client.transport import ClientConnection
 from orbitmq.errors import RemoteProtocolError
 from orbitmq.protocol.codes import RequestCode
 from orbitmq.protocol.command import RemotingCommand
@@ -40,7 +41,6 @@ from orbitmq.protocol.message import (
     decode_offset_msg_id,
     decode_record,
 )
-from orbitmq.remoting.connection import RemotingConnection
 from orbitmq.remoting.dispatch import RequestDispatcher
 
 __all__ = [
@@ -53,8 +53,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 
-class LocalTransactionState(enum.Enum):
-    """What a local transaction came to (Java's names, `UNKNOW` included)."""
+class LocalTransactionState(enum.StrEnum):
+    """What a local transaction came to (Java's names, `UNKNOW` included); prints as its name."""
 
     COMMIT_MESSAGE = "COMMIT_MESSAGE"
     ROLLBACK_MESSAGE = "ROLLBACK_MESSAGE"
@@ -219,15 +219,13 @@ class TransactionProducer(Producer):
         await self._instance.invoke_oneway(addr, command)
 
     # Check-back --------------------------------------------------------------------------
-    def _on_check_transaction(
-        self, connection: RemotingConnection, request: RemotingCommand
-    ) -> None:
+    def _on_check_transaction(self, connection: ClientConnection, request: RemotingCommand) -> None:
         """CHECK_TRANSACTION_STATE: answer in the background (the request is one-way)."""
         if self._instance.closed:
             return
         self._instance.spawn(self._check(connection, request), "_check_transaction")
 
-    async def _check(self, connection: RemotingConnection, request: RemotingCommand) -> None:
+    async def _check(self, connection: ClientConnection, request: RemotingCommand) -> None:
         ext = request.ext_fields
         try:
             msg = decode_record(request.body)

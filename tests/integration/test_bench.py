@@ -70,7 +70,10 @@ def test_producer_duration_bound_prints_interval_lines(cluster: Cluster) -> None
     assert len(ticks) >= 2
     for line in ticks:
         assert " Max RT(ms): " in line and " Average RT(ms): " in line
-        assert " p99 RT(ms): " in line and line.endswith("Response Failed: 0")
+        assert " p99 RT(ms): " in line and " Response Failed: 0" in line
+        # Every line with messages in it says what the client spent on each.
+        if not line.startswith("Send TPS: 0 "):
+            assert re.search(r" Client CPU\(us/msg\): \d+\.\d$", line), line
     assert any(line.startswith("[Summary] Send TPS: ") for line in lines)
 
 
@@ -100,6 +103,10 @@ def test_consumer_from_first_reads_what_was_produced(cluster: Cluster) -> None:
     assert summary["tps"] > 0
     assert summary["b2c_rt_ms"]["max_ms"] >= summary["b2c_rt_ms"]["avg_ms"] >= 0
     assert summary["broker_cpu"]["us_per_msg"] is not None
+    assert summary["client_cpu_s"] > 0
+    assert summary["client_cpu_us_per_msg"] == pytest.approx(
+        summary["client_cpu_s"] * 1e6 / summary["messages"], rel=0.01
+    )
 
 
 def test_consumer_stops_at_duration_without_messages(cluster: Cluster) -> None:
@@ -130,6 +137,7 @@ def test_producer_processes_merge_counts_and_lines(cluster: Cluster) -> None:
     assert summary["send_failed"] == 0 and summary["response_failed"] == 0
     assert 0 < summary["p50_rt_ms"] <= summary["p99_rt_ms"] <= summary["max_rt_ms"]
     assert summary["broker_cpu"]["us_per_msg"] is not None
+    assert summary["client_cpu_s"] > 0 and summary["client_cpu_us_per_msg"] > 0  # both workers
     timed = run_bench(
         "producer", "-n", cluster.namesrv_addr, "-t", "BenchFleet", "--processes", "2",
         "--duration", "1.5", "--interval", "0.4",

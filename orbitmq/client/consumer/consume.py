@@ -1,13 +1,18 @@
 """Running the user's listener concurrently (ConsumeMessageConcurrentlyService.java).
 
-Theory of operation: each pulled batch becomes one task; a semaphore caps in-flight
-batches at `consume_thread_max`. A plain `def` listener runs on a thread pool of that
-size, an `async def` one on the event loop. CONSUME_SUCCESS removes the batch from its
-ProcessQueue and records the new lowest-unconsumed offset. Otherwise (RECONSUME_LATER,
-an exception, or None) in clustering mode every message of the batch is sent back to the
-broker (CONSUMER_SEND_MSG_BACK, delay level 0 = broker decides); a message whose send-back
-fails stays in the ProcessQueue and is consumed again locally after 5 s. Broadcasting
-mode drops failed messages, as Java does.
+Theory of operation: pulled batches wait in one FIFO backlog, taken by at most
+`consume_thread_max` worker tasks (Java's consume thread pool). A new worker is started
+when work arrives, or is taken while more waits, unless one was started and has not run
+yet. So a listener that awaits I/O gets up to `consume_thread_max` calls in flight, while
+one that returns without suspending has a pull's batches run back to back by one worker
+(no task per batch). A worker ends when the backlog is empty. A plain `def` listener
+runs on a thread pool of that size, an `async def` one on the event loop.
+CONSUME_SUCCESS removes the batch from its ProcessQueue and records the new
+lowest-unconsumed offset (once per run of one queue's batches). Otherwise
+(RECONSUME_LATER, an exception, or None) in clustering mode every message of the batch is
+sent back to the broker (CONSUMER_SEND_MSG_BACK, delay level 0 = broker decides); a
+message whose send-back fails stays in the ProcessQueue and is consumed again locally
+after 5 s. Broadcasting mode drops failed messages, as Java does.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import enum
 import inspect
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -36,8 +42,8 @@ LOCAL_RETRY_DELAY = 5.0
 RAISED = object()  # what ListenerInvoker.call returns when the listener raised
 
 
-class ConsumeStatus(enum.Enum):
-    """What a listener returns."""
+class ConsumeStatus(enum.StrEnum):
+    """What a listener returns; prints as its name."""
 
     CONSUME_SUCCESS = "CONSUME_SUCCESS"
     RECONSUME_LATER = "RECONSUME_LATER"
@@ -64,6 +70,17 @@ class ListenerInvoker:
             else ThreadPoolExecutor(threads, thread_name_prefix=f"orbitmq-consume-{group}")
         )
 
+    @property
+    def coroutine_listener(self) -> Callable[[list[MessageExt]], Awaitable[object]] | None:
+        """The listener if it is `async def`: a caller on the loop may await it directly
+        (then `raised()` is what an exception gives)."""
+        return self.listener if self._async else None
+
+    def raised(self) -> object:
+        """Log the listener's exception (call from an `except` block); gives `RAISED`."""
+        log.exception("listener of %s raised; messages will be consumed later", self._group)
+        return RAISED
+
     async def call(self, msgs: list[MessageExt]) -> object:
         """The listener's return value; an exception is logged and gives `RAISED`."""
         try:
@@ -72,8 +89,7 @@ class ListenerInvoker:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._executor, self.listener, msgs)
         except Exception:
-            log.exception("listener of %s raised; messages will be consumed later", self._group)
-            return RAISED
+            return self.raised()
 
     async def call_traced(
         self, msgs: list[MessageExt], trace: TraceDispatcher | None, success: object
@@ -166,28 +182,84 @@ class ConsumeService(ListenerService):
             trace,
         )
         self._tasks: set[asyncio.Task[None]] = set()
+        self._backlog: deque[tuple[MessageQueue, ProcessQueue, list[MessageExt]]] = deque()
+        self._workers: set[asyncio.Task[None]] = set()
+        self._max_workers = max(1, max_in_flight)
+        self._starting = False  # a worker was created and has not run yet
 
     def submit(self, mq: MessageQueue, pq: ProcessQueue, msgs: list[MessageExt]) -> None:
-        """Schedule one batch (already put into `pq`)."""
-        task = asyncio.get_running_loop().create_task(self._consume(mq, pq, msgs))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        """Queue one batch (already put into `pq`) for the workers."""
+        self._backlog.append((mq, pq, msgs))
+        if not self._starting and len(self._workers) < self._max_workers:
+            self._start_worker()
 
-    async def _call_listener(self, msgs: list[MessageExt]) -> ConsumeStatus:
-        status = await self._invoker.call_traced(msgs, self._trace, ConsumeStatus.CONSUME_SUCCESS)
-        if isinstance(status, ConsumeStatus):
-            return status
-        if status is not RAISED:
+    def _start_worker(self) -> None:
+        self._starting = True
+        task = asyncio.get_running_loop().create_task(self._worker())
+        self._workers.add(task)
+        task.add_done_callback(self._workers.discard)
+
+    async def _worker(self) -> None:
+        """Run batches until the backlog is empty. The offset a batch lets commit is
+        recorded once per run of batches of one queue: a later one supersedes it.
+
+        The usual case, an `async def` listener without trace, is awaited right here and
+        a success settled in place; everything else goes through `_consume`.
+        """
+        self._starting = False
+        backlog = self._backlog
+        listener = self._invoker.coroutine_listener if self._trace is None else None
+        success = ConsumeStatus.CONSUME_SUCCESS
+        last: tuple[MessageQueue, ProcessQueue, int] | None = None
+        try:
+            while backlog:
+                mq, pq, msgs = backlog.popleft()
+                if backlog and not self._starting and len(self._workers) < self._max_workers:
+                    self._start_worker()  # in case this listener call awaits
+                if last is not None and last[1] is not pq:
+                    self._commit(*last)
+                if listener is None or pq.dropped:
+                    offset = await self._consume(mq, pq, msgs)
+                else:
+                    try:
+                        result = await listener(msgs)
+                    except Exception:
+                        result = self._invoker.raised()
+                    if result is success:
+                        offset = pq.remove(msgs)
+                    else:
+                        offset = await self._settle(mq, pq, msgs, result)
+                last = mq, pq, offset
+        finally:
+            if last is not None:
+                self._commit(*last)
+
+    def _commit(self, mq: MessageQueue, pq: ProcessQueue, offset: int) -> None:
+        if offset >= 0 and not pq.dropped:
+            self._offsets.update(mq, offset, increase_only=True)
+
+    def _as_status(self, result: object) -> ConsumeStatus:
+        if isinstance(result, ConsumeStatus):
+            return result
+        if result is not RAISED:
             log.warning(
-                "listener of %s returned %r; treated as RECONSUME_LATER", self._group, status
+                "listener of %s returned %r; treated as RECONSUME_LATER", self._group, result
             )
         return ConsumeStatus.RECONSUME_LATER
 
-    async def _consume(self, mq: MessageQueue, pq: ProcessQueue, msgs: list[MessageExt]) -> None:
-        async with self._slots:
-            if pq.dropped:
-                return
-            status = await self._call_listener(msgs)
+    async def _consume(self, mq: MessageQueue, pq: ProcessQueue, msgs: list[MessageExt]) -> int:
+        """Run the listener on one batch; returns the offset that may now be committed
+        (-1: none)."""
+        if pq.dropped:
+            return -1
+        result = await self._invoker.call_traced(msgs, self._trace, ConsumeStatus.CONSUME_SUCCESS)
+        return await self._settle(mq, pq, msgs, result)
+
+    async def _settle(
+        self, mq: MessageQueue, pq: ProcessQueue, msgs: list[MessageExt], result: object
+    ) -> int:
+        """Act on what the listener returned; returns the offset that may be committed."""
+        status = self._as_status(result)
         done = msgs
         if status is not ConsumeStatus.CONSUME_SUCCESS and self._clustering:
             retry_locally = await self._send_back(mq, msgs)
@@ -197,9 +269,7 @@ class ConsumeService(ListenerService):
                 self._retry_later(mq, pq, retry_locally)
         elif status is not ConsumeStatus.CONSUME_SUCCESS:
             log.warning("broadcast consume of %d messages failed; dropped", len(msgs))
-        offset = pq.remove(done)
-        if offset >= 0 and not pq.dropped:
-            self._offsets.update(mq, offset, increase_only=True)
+        return pq.remove(done)
 
     async def _send_back(self, mq: MessageQueue, msgs: list[MessageExt]) -> list[MessageExt]:
         """Send failed messages back; return those the broker did not take."""
@@ -225,13 +295,19 @@ class ConsumeService(ListenerService):
             if not pq.dropped:
                 for msg in msgs:
                     msg.reconsume_times += 1
-                await self._consume(mq, pq, msgs)
+                self.submit(mq, pq, msgs)
 
         task = asyncio.get_running_loop().create_task(later())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
     async def aclose(self, timeout: float = 5.0) -> None:
-        """Wait up to `timeout` for running batches, cancel the rest, stop the threads."""
-        await finish_tasks(list(self._tasks), timeout)
+        """Wait up to `timeout` for queued and running batches, cancel the rest, stop the
+        threads."""
+        # Local retries (5 s away) are given up: their messages stay unconsumed, so the
+        # committed offset stays below them and they come again.
+        for task in list(self._tasks):
+            task.cancel()
+        await finish_tasks(list(self._tasks | self._workers), timeout)
+        self._backlog.clear()
         self._invoker.shutdown()

@@ -48,8 +48,8 @@ log = logging.getLogger(__name__)
 LOCK_RETRY_DELAY = 0.5
 
 
-class ConsumeOrderlyStatus(enum.Enum):
-    """What an orderly listener returns."""
+class ConsumeOrderlyStatus(enum.StrEnum):
+    """What an orderly listener returns; prints as its name."""
 
     SUCCESS = "SUCCESS"
     SUSPEND_CURRENT_QUEUE_A_MOMENT = "SUSPEND_CURRENT_QUEUE_A_MOMENT"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import zlib
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 from orbitmq.client.errors import MQClientError, error_for_code
 from orbitmq.client.message import MessageQueue
@@ -33,8 +33,8 @@ _COMPRESSION_TYPE_MASK = 0x700
 _ZLIB_TYPES = (0x000, 0x300)
 
 
-class PullStatus(Enum):
-    """Outcome of a pull (response codes 0, 19, 20, 21)."""
+class PullStatus(StrEnum):
+    """Outcome of a pull (response codes 0, 19, 20, 21); prints as its name."""
 
     FOUND = "FOUND"
     NO_NEW_MSG = "NO_NEW_MSG"
@@ -129,12 +129,13 @@ def filter_messages(
     msgs: list[MessageExt], subscription: SubscriptionData | None
 ) -> list[MessageExt]:
     """Inflate bodies and keep the messages whose TAGS match the subscription exactly."""
-    out = []
+    if subscription is not None and not subscription.matches_all:
+        msgs = [msg for msg in msgs if subscription.matches(msg.tags)]
+    compressed = SysFlag.COMPRESSED
     for msg in msgs:
-        if subscription is None or subscription.matches(msg.tags):
+        if msg.sys_flag & compressed:
             decompress(msg)
-            out.append(msg)
-    return out
+    return msgs
 
 
 def parse_pull_response(

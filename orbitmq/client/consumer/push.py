@@ -64,11 +64,11 @@ from orbitmq.client.heartbeat import (
 from orbitmq.client.instance import ClientInstance
 from orbitmq.client.message import MessageQueue
 from orbitmq.client.trace import TraceDispatcher
+from orbitmq.client.transport import ClientConnection
 from orbitmq.protocol.codes import RequestCode
 from orbitmq.protocol.command import RemotingCommand
 from orbitmq.protocol.subscription import SubscriptionData, parse_subscription
 from orbitmq.protocol.topics import retry_topic
-from orbitmq.remoting.connection import RemotingConnection
 from orbitmq.remoting.dispatch import RequestDispatcher
 
 log = logging.getLogger(__name__)
@@ -537,11 +537,11 @@ class PushConsumer:
         if self._offsets is not None:
             await self._offsets.persist_all(list(self._pullers))
 
-    def _on_ids_changed(self, conn: RemotingConnection, request: RemotingCommand) -> None:
+    def _on_ids_changed(self, conn: ClientConnection, request: RemotingCommand) -> None:
         log.info("%s: consumer ids of %s changed; rebalancing", self.client_id, self.group)
         self._wake.set()
 
-    async def _on_reset_offset(self, conn: RemotingConnection, request: RemotingCommand) -> None:
+    async def _on_reset_offset(self, conn: ClientConnection, request: RemotingCommand) -> None:
         """RESET_CONSUMER_CLIENT_OFFSET (220): restart the named queues at the new offsets."""
         if request.ext_fields.get("group", self.group) != self.group or self._offsets is None:
             return
@@ -563,9 +563,7 @@ class PushConsumer:
             if mq not in self._pullers:  # a rebalance may have started it meanwhile
                 self._start_queue(mq, offset)
 
-    def _on_running_info(
-        self, conn: RemotingConnection, request: RemotingCommand
-    ) -> RemotingCommand:
+    def _on_running_info(self, conn: ClientConnection, request: RemotingCommand) -> RemotingCommand:
         body = running_info_body(
             "CONSUME_PASSIVELY",
             self.consume_thread_max,

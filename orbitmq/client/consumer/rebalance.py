@@ -63,6 +63,16 @@ class Rebalancer:
         self._instance = instance
         self._group = group
         self._message_model = message_model
+        self._warned_no_route: set[str] = set()
+
+    def _log_no_route(self, topic: str) -> None:
+        """A retry topic has no route until a first message is sent back: expected, so
+        DEBUG. A subscribed topic without a route needs the user: one WARNING per topic."""
+        if is_retry_topic(topic) or topic in self._warned_no_route:
+            log.debug("rebalance of %s: the topic has no route yet; skipped", topic)
+            return
+        self._warned_no_route.add(topic)
+        log.warning("rebalance of %s: the topic has no route (does it exist?); skipped", topic)
 
     async def assigned_queues(self, subscription: SubscriptionData) -> list[MessageQueue] | None:
         """Queues to own for one subscribed topic; None means "unknown, keep what you have".
@@ -78,8 +88,9 @@ class Rebalancer:
             except Exception as exc:
                 log.warning("no route for %s yet: %s", topic, exc)
         if topic not in routes.routes:
-            log.warning("rebalance of %s: the topic has no route; skipped", topic)
+            self._log_no_route(topic)
             return None
+        self._warned_no_route.discard(topic)
         queues = await routes.subscribe_queues(topic)
         if self._message_model != CLUSTERING:
             return queues

@@ -114,3 +114,32 @@ def test_split_count() -> None:
     assert split_count(2, 2) == [1, 1]
     assert split_count(None, 2) == [None, None]
     assert sum(split_count(1_000_001, 4)) == 1_000_001  # type: ignore[arg-type]
+
+
+def test_client_cpu_per_message_in_lines_json_and_merges() -> None:
+    stats = SendStats(now=0.0, cpu_s=10.0)
+    for _ in range(4):
+        stats.record_ok(500)
+    first = stats.take_interval(now=1.0, cpu_s=10.2)
+    assert first.cpu_s == pytest.approx(0.2)
+    assert first.report().line().endswith(" Client CPU(us/msg): 50000.0")
+    stats.record_ok(500, messages=6)
+    run = stats.run_tally(now=2.0, cpu_s=10.5)
+    assert run.messages == 10 and run.cpu_s == pytest.approx(0.5)
+    report = run.report()
+    assert report.cpu_us_per_message == pytest.approx(50_000)
+    assert report.to_json()["client_cpu_us_per_msg"] == pytest.approx(50_000)
+    other = SendTally.from_wire(orjson.loads(orjson.dumps(run.to_wire())))
+    other.merge(run)  # two worker processes: their CPU adds up, as do their messages
+    assert other.cpu_s == pytest.approx(1.0) and other.report().cpu_us_per_message == 50_000
+
+
+def test_unmeasured_cpu_is_left_out() -> None:
+    stats = ConsumeStats(now=0.0)
+    stats.record(b2c_ms=1, s2c_ms=1)
+    tally = stats.run_tally(now=1.0)
+    assert tally.cpu_s is None and " Client CPU" not in tally.report().line()
+    assert tally.report().to_json()["client_cpu_us_per_msg"] is None
+    measured = ConsumeTally.from_wire(tally.to_wire())
+    measured.merge(ConsumeTally(0.0, 1.0, 1, cpu_s=0.001))
+    assert measured.cpu_s == pytest.approx(0.001) and measured.messages == 2

@@ -160,7 +160,7 @@ async def test_many_concurrent_sends_pipeline_on_one_connection(cluster: Cluster
         )
         assert all(r.status is SendStatus.SEND_OK for r in results)
         assert len({r.msg_id for r in results}) == 500
-        assert len(producer._instance.remoting._connections) == 2  # NameServer + broker
+        assert len(producer._instance.transport.connections) == 2  # NameServer + broker
 
 
 async def test_namesrv_failover(cluster: Cluster) -> None:

@@ -1,5 +1,6 @@
 import zlib
 
+import orjson
 import pytest
 
 from orbitmq.client.errors import (
@@ -9,13 +10,16 @@ from orbitmq.client.errors import (
 )
 from orbitmq.client.message import Message, MessageQueue, SendStatus
 from orbitmq.client.send_codec import (
+    SendFrameTemplate,
     batch_request,
     check_batch,
     check_message,
     parse_send_response,
+    send_ext,
     single_request,
 )
 from orbitmq.protocol.command import FLAG_RESPONSE, RemotingCommand
+from orbitmq.protocol.frame import FrameDecoder, encode_frame
 from orbitmq.protocol.header_json import encode_json_header
 from orbitmq.protocol.message import decode_batch, decode_properties
 
@@ -192,3 +196,27 @@ def test_parse_send_response_errors_are_typed() -> None:
 def test_bad_properties_are_rejected(msg: Message) -> None:
     with pytest.raises(ValueError):
         single_request("PG", MQ, msg, UNIQ, 4096)
+
+
+@pytest.mark.parametrize(
+    ("group", "mq", "batch"),
+    [
+        ("PG", MQ, False),
+        ('odd "group" %s\\', MessageQueue("%RETRY%CG", "broker-%d", 12), True),
+    ],
+)
+def test_send_frame_template_writes_what_the_shared_codec_writes(
+    group: str, mq: MessageQueue, batch: bool
+) -> None:
+    props = f"KEYS\x01k 1\x02TAGS\x01A\x02WAIT\x01true\x02UNIQ_KEY\x01{UNIQ}"
+    frame = SendFrameTemplate(group, mq).frame(
+        320 if batch else 310, 99, 1, 7, orjson.dumps(props), b"body", batch=batch
+    )
+    decoder = FrameDecoder()
+    decoder.feed(frame)
+    command = decoder.next_frame()
+    assert command is not None and decoder.next_frame() is None
+    born = int(command.ext_fields["g"])
+    ext = send_ext(group, mq, 1, 7, props, batch=batch, born_timestamp=born)
+    expected = RemotingCommand(320 if batch else 310, 99, ext_fields=ext, body=b"body")
+    assert frame == encode_frame(expected)  # byte for byte
