@@ -9,8 +9,9 @@ Every other frame, and any send the lane is unsure of, goes the general way
 frame is delivered, the sends read so far are appended (MessageStore.append_sends, one
 write), so the log keeps the arrival order. Their answers leave in one write: at once
 under ASYNC_FLUSH, after the group commit under SYNC_FLUSH, after a slave's ack for a
-SYNC_MASTER. A master of a DLedger group, a slave, or a broker without write permission
-sends everything the general way.
+SYNC_MASTER; a DLedger leader proposes them to its group as one entry and answers once
+it is committed. A slave, a DLedger follower (or a leader still catching up), or a broker
+without write permission sends everything the general way.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from orbitmq.broker.handlers.send import STATUS_CODES
 from orbitmq.broker.topic_config import TopicConfig, check_send_allowed
 from orbitmq.errors import OrbitMQError, RemoteProtocolError
 from orbitmq.protocol.codes import ORBITMQ_VERSION_ORDINAL, RequestCode, ResponseCode
@@ -38,7 +40,8 @@ from orbitmq.protocol.message import (
 from orbitmq.protocol.perm import is_writeable
 from orbitmq.protocol.topics import RETRY_GROUP_TOPIC_PREFIX
 from orbitmq.store.layout import cached_tags_code
-from orbitmq.store.send_batch import RECORD_OVERHEAD, AppendedSends, SendEntry
+from orbitmq.store.results import PutMessageStatus
+from orbitmq.store.send_batch import RECORD_OVERHEAD, AppendedSends, SendEntry, SendsLayout
 
 if TYPE_CHECKING:
     from orbitmq.broker.broker import BrokerController
@@ -164,10 +167,10 @@ class SendLane:
     def _is_open(self) -> bool:
         broker = self._broker
         config = broker.config
+        replicated = broker.message_store.replicated_log
         return (
             config.is_master
-            and broker.dledger is None
-            and broker.message_store.replicated_log is None
+            and (replicated is None or replicated.writable)
             and is_writeable(config.broker_permission)
         )
 
@@ -271,16 +274,18 @@ class SendLane:
     def _append(self, connection: RemotingConnection, batch: _Batch) -> None:
         broker = self._broker
         store = broker.message_store
+        if store.replicated_log is not None:
+            self._propose(connection, batch)
+            return
         appended = store.append_sends(batch.entries, self._store_host_bytes())
         broker.stats.put_count += appended.count
+        stored = appended.count
+        if stored < len(batch.entries):
+            connection.send_frames(self._refusals(batch, stored, appended.refusal))
         ha = broker.ha_service
         sync_master = ha is not None and ha.config.sync_master
         sync_flush = store.config.sync_flush
-        if not appended.count or not (sync_master or sync_flush):
-            connection.send_frames(self._answers(batch, appended, ResponseCode.SUCCESS, None))
-            return
-        waits = batch.waits
-        if not any(waits):
+        if not stored or not (sync_master or sync_flush) or not any(batch.waits):
             connection.send_frames(self._answers(batch, appended, ResponseCode.SUCCESS, None))
             return
         end = appended.end
@@ -306,21 +311,50 @@ class SendLane:
         else:
             replicate(ResponseCode.SUCCESS, None)
 
+    def _propose(self, connection: RemotingConnection, batch: _Batch) -> None:
+        """DLedger leader: the batch goes to the group as one entry (per segment run);
+        each entry's sends are answered once it is committed, lost or timed out."""
+
+        def settled(
+            placed: SendsLayout, first: int, stop: int, status: PutMessageStatus, remark: str
+        ) -> None:
+            code = STATUS_CODES.get(status, ResponseCode.SYSTEM_ERROR)
+            remark_json = (
+                "null"
+                if code == ResponseCode.SUCCESS
+                else orjson.dumps(remark or status.name).decode()
+            )
+            connection.send_frames(self._answers(batch, placed, code, remark_json, first, stop))
+
+        store = self._broker.message_store
+        proposed = store.propose_sends(batch.entries, self._store_host_bytes(), settled)
+        self._broker.stats.put_count += proposed.count
+        if proposed.count < len(batch.entries):
+            connection.send_frames(self._refusals(batch, proposed.count, proposed.refusal))
+
     def _answers(
-        self, batch: _Batch, appended: AppendedSends, code: int, remark: str | None
+        self,
+        batch: _Batch,
+        placed: AppendedSends | SendsLayout,
+        code: int,
+        remark: str | None,
+        first: int = 0,
+        stop: int | None = None,
     ) -> bytes:
-        """Every answer of the batch, framed, back to back. Sends past `appended.count`
-        were refused (disk full): nothing of them is stored."""
+        """The answers to sends first..stop (default: every stored one), framed, back to
+        back; `remark` is JSON text or None."""
+        if stop is None:
+            stop = placed.count if isinstance(placed, AppendedSends) else len(placed.sizes)
         out: list[bytes] = []
         prefix = self._msg_id_prefix
         entries = batch.entries
         opaques = batch.opaques
         oneway = batch.oneway
-        physical_offsets = appended.physical_offsets
-        queue_offsets = appended.queue_offsets
+        physical_offsets = placed.physical_offsets
+        queue_offsets = placed.queue_offsets
         remark_json = remark if remark is not None else "null"
         pack = _PREFIX.pack
-        for i in range(appended.count):
+        for i in range(first, stop):
             if oneway[i]:
                 continue
             header = (
@@ -337,16 +371,21 @@ class SendLane:
             ).encode()
             out.append(pack(4 + len(header), len(header)))
             out.append(header)
-        if appended.count < len(entries):
-            refusal = orjson.dumps(appended.refusal or "the store refused the write").decode()
-            for i in range(appended.count, len(entries)):
-                if oneway[i]:
-                    continue
-                header = (
-                    _REFUSAL % (ResponseCode.SERVICE_NOT_AVAILABLE, opaques[i], refusal)
-                ).encode()
-                out.append(pack(4 + len(header), len(header)))
-                out.append(header)
+        return b"".join(out)
+
+    def _refusals(self, batch: _Batch, first: int, refusal: str | None) -> bytes:
+        """SERVICE_NOT_AVAILABLE for sends first.. (nothing of them is stored)."""
+        remark = orjson.dumps(refusal or "the store refused the write").decode()
+        out: list[bytes] = []
+        pack = _PREFIX.pack
+        for i in range(first, len(batch.entries)):
+            if batch.oneway[i]:
+                continue
+            header = (
+                _REFUSAL % (ResponseCode.SERVICE_NOT_AVAILABLE, batch.opaques[i], remark)
+            ).encode()
+            out.append(pack(4 + len(header), len(header)))
+            out.append(header)
         return b"".join(out)
 
     def _store_host_bytes(self) -> bytes:

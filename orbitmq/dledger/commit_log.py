@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from orbitmq.dledger.log import DLedgerLog
@@ -25,8 +26,16 @@ from orbitmq.dledger.node import CommitOutcome, DLedgerNode, PendingFullError
 from orbitmq.dledger.raft import NotLeaderError, TransferInProgressError
 from orbitmq.protocol.message import PHYSICAL_OFFSET_POSITION, MessageExt
 from orbitmq.store.errors import NotWritableError
-from orbitmq.store.message_store import CommittedCallback, MessageStore
+from orbitmq.store.layout import DispatchRequest, dispatch_request_for
+from orbitmq.store.message_store import CommittedCallback, MessageStore, SendsOutcome
 from orbitmq.store.results import AppendMessageResult, PutMessageStatus
+from orbitmq.store.send_batch import (
+    AppendedSends,
+    SendEntry,
+    dispatch_requests,
+    give_back_queue_offsets,
+    lay_out_sends,
+)
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +46,8 @@ _I64 = struct.Struct(">q")
 class _Proposal:
     offset: int  # of its first record
     data: bytes  # the entry body
-    msgs: list[MessageExt]
+    # What reput needs of its records, handed over when the entry is applied here.
+    hints: Callable[[], list[DispatchRequest]]
     callback: CommittedCallback | None = None
 
 
@@ -110,7 +120,57 @@ class DLedgerCommitLog:
             raise NotWritableError(self.not_leader_remark())
         commit_log = self._store.commit_log
         laid = commit_log.lay_out(msgs, properties, self._projected_end)
-        proposal = _Proposal(laid.physical, bytes(laid.data), msgs)
+        hints = lambda: list(map(dispatch_request_for, msgs))  # noqa: E731
+        proposal = _Proposal(laid.physical, bytes(laid.data), hints)
+        self._propose(proposal)
+        commit_log.commit_laid_out(msgs, laid)
+        self._projected_end = laid.physical + len(laid.data)
+        return laid.result
+
+    def append_sends(
+        self,
+        entries: list[SendEntry],
+        store_host: bytes,
+        on_outcome: SendsOutcome,
+    ) -> AppendedSends:
+        """The send lane's batch: its records proposed as one entry per segment run.
+
+        `on_outcome(layout, first, stop, status, remark)` follows for entries[first:stop]
+        once their entry is committed, lost or timed out. A refusal (not leader, busy) of a
+        later run leaves the earlier ones proposed: `count` says how many entries were.
+        """
+        if not self.writable or not self._node.is_leader:
+            raise NotWritableError(self.not_leader_remark())
+        commit_log = self._store.commit_log
+        layout = lay_out_sends(commit_log, entries, store_host, self._projected_end)
+        proposed = 0
+        refusal = None
+        for run_start, parts, count in layout.runs:
+            first = proposed
+
+            def hints(first: int = first, stop: int = first + count) -> list[DispatchRequest]:
+                return dispatch_requests(entries, layout, first, stop)
+
+            def settled(
+                status: PutMessageStatus, remark: str, first: int = first, stop: int = first + count
+            ) -> None:
+                on_outcome(layout, first, stop, status, remark)
+
+            proposal = _Proposal(run_start, b"".join(parts), hints, settled)
+            try:
+                self._propose(proposal)
+            except NotWritableError as exc:
+                refusal = str(exc)
+                break
+            proposed += count
+            self._projected_end = run_start + len(proposal.data)
+        if proposed < len(entries):
+            give_back_queue_offsets(commit_log, entries[proposed:])
+        if proposed:
+            commit_log.last_store_timestamp = layout.store_timestamp
+        return layout.appended(proposed, refusal)
+
+    def _propose(self, proposal: _Proposal) -> None:
         try:
             self._node.propose(proposal.data, lambda outcome: self._settle(proposal, outcome))
         except PendingFullError as exc:
@@ -125,10 +185,7 @@ class DLedgerCommitLog:
         except NotLeaderError as exc:
             self.writable = False
             raise NotWritableError(self.not_leader_remark()) from exc
-        commit_log.commit_laid_out(msgs, laid)
-        self._projected_end = laid.physical + len(laid.data)
-        self._proposed[laid.physical] = proposal
-        return laid.result
+        self._proposed[proposal.offset] = proposal
 
     def on_committed(self, appended: AppendMessageResult, callback: CommittedCallback) -> None:
         proposal = self._proposed.get(appended.wrote_offset)
@@ -161,9 +218,9 @@ class DLedgerCommitLog:
             return
         proposal = self._proposed.get(offset)
         if proposal is not None and body == proposal.data:
-            # Our own proposal: reput takes what it needs from the messages instead of
-            # parsing the records back (as for a classic master's appends).
-            self._store.commit_log.add_dispatch_hints(proposal.msgs)
+            # Our own proposal: reput takes what it needs from it instead of parsing the
+            # records back (as for a classic master's appends).
+            self._store.commit_log.add_dispatch_requests(proposal.hints())
         self._store.append_committed(offset, body)
 
 

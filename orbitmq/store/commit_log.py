@@ -16,6 +16,7 @@ from __future__ import annotations
 import struct
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from orbitmq.protocol.message import (
@@ -109,8 +110,11 @@ class CommitLog:
 
     def add_dispatch_hints(self, msgs: list[MessageExt]) -> None:
         """Hand reput what it needs of records about to be written (see dispatch.py)."""
+        self.add_dispatch_requests(map(dispatch_request_for, msgs))
+
+    def add_dispatch_requests(self, requests: Iterable[DispatchRequest]) -> None:
         if len(self.dispatch_hints) < _MAX_DISPATCH_HINTS:
-            self.dispatch_hints.extend(map(dispatch_request_for, msgs))
+            self.dispatch_hints.extend(requests)
 
     def lay_out(
         self, msgs: list[MessageExt], properties: list[str], end_offset: int

@@ -61,7 +61,13 @@ from orbitmq.store.results import (
     StoreStatistics,
 )
 from orbitmq.store.retention import CleanService
-from orbitmq.store.send_batch import AppendedSends, SendEntry, append_sends, dispatch_requests
+from orbitmq.store.send_batch import (
+    AppendedSends,
+    SendEntry,
+    SendsLayout,
+    append_sends,
+    dispatch_requests,
+)
 from orbitmq.store.stats import TpsSampler, store_runtime_info
 from orbitmq.store.validation import check_messages
 
@@ -81,9 +87,22 @@ log = logging.getLogger(__name__)
 CommittedCallback = Callable[[PutMessageStatus, str | None], object]
 
 
+# (layout, first, stop, status, remark) for entries[first:stop] of a proposed batch.
+SendsOutcome = Callable[[SendsLayout, int, int, PutMessageStatus, str], object]
+
+
 class ReplicatedLog(Protocol):
     """DLedger mode: appends go to a Raft log first and reach the commit log once a
     majority holds them (orbitmq/dledger). The store never imports the network."""
+
+    writable: bool  # this member leads and may take appends
+
+    def append_sends(
+        self, entries: list[SendEntry], store_host: bytes, on_outcome: SendsOutcome
+    ) -> AppendedSends:
+        """Lay out and propose the send lane's batch (see DLedgerCommitLog); raises
+        NotWritableError when not leader."""
+        ...
 
     def append(self, msgs: list[MessageExt], properties: list[str]) -> AppendMessageResult:
         """Lay out and propose the records; raises NotWritableError when not leader."""
@@ -454,6 +473,27 @@ class MessageStore:
             self._unchecked_bytes = 0
             self.clean_service.check_disk()
         return appended
+
+    def propose_sends(
+        self, entries: list[SendEntry], store_host: bytes, on_outcome: SendsOutcome
+    ) -> AppendedSends:
+        """DLedger mode's append_sends: the batch is proposed to the group and reaches
+        the commit log once committed; `on_outcome` tells each run's fate."""
+        assert self.replicated_log is not None
+        refusal = "message store is not running" if not self._running else None
+        refusal = refusal or self.not_writable_reason()
+        if refusal is None:
+            try:
+                proposed = self.replicated_log.append_sends(entries, store_host, on_outcome)
+            except NotWritableError as exc:
+                refusal = str(exc)
+        if refusal is not None:
+            self._put_failures += len(entries)
+            return AppendedSends(0, 0, 0, 0, [], [], [], refusal)
+        self._put_failures += len(entries) - proposed.count
+        self._put_count += proposed.count
+        self._put_bytes += proposed.end - proposed.start
+        return proposed
 
     def _dispatch_sends(self, entries: list[SendEntry], appended: AppendedSends) -> None:
         """Consume-queue units and index entries of records just written, reput's job

@@ -49,14 +49,44 @@ class AppendedSends:
     refusal: str | None = None  # why the rest were not written (disk full)
 
 
-def append_sends(
-    commit_log: object, entries: list[SendEntry], store_host: bytes
-) -> AppendedSends:
-    """Lay out, encode and write `entries` at the end of `commit_log` (a CommitLog).
+@dataclass(slots=True)
+class SendsLayout:
+    """Records laid out by `lay_out_sends`: their bytes in runs that each fit in one
+    segment, and where every record goes."""
 
-    Every record must fit in one segment with the end-of-file reserve (the lane checks
-    sizes). A record that does not fit in the current segment closes it with the
-    end-of-file marker and starts the next one, as CommitLog.append does.
+    store_timestamp: int
+    runs: list[tuple[int, list[bytes], int]]  # (physical start, record parts, records)
+    physical_offsets: list[int]
+    queue_offsets: list[int]
+    sizes: list[int]
+
+    def appended(self, count: int, refusal: str | None) -> AppendedSends:
+        """The first `count` records were stored; the rest were refused for `refusal`."""
+        del self.physical_offsets[count:], self.queue_offsets[count:], self.sizes[count:]
+        start = self.runs[0][0] if self.runs else 0
+        end = self.physical_offsets[-1] + self.sizes[-1] if count else start
+        return AppendedSends(
+            count,
+            start,
+            end,
+            self.store_timestamp,
+            self.physical_offsets,
+            self.queue_offsets,
+            self.sizes,
+            refusal,
+        )
+
+
+def lay_out_sends(
+    commit_log: object, entries: list[SendEntry], store_host: bytes, end_offset: int
+) -> SendsLayout:
+    """Encode `entries` as records of a log ending at `end_offset`, writing nothing.
+
+    Assigns the store timestamp, physical offsets and queue offsets (the commit log's
+    queue table moves on at once: `give_back_queue_offsets` undoes it for records that
+    are then not stored). A record that does not fit in the segment with the end-of-file
+    reserve starts a new run at the next segment. Every record must fit in one segment
+    (the lane checks sizes).
     """
     log = commit_log  # typed loosely: CommitLog imports this module
     now = time.time_ns() // 1_000_000
@@ -65,18 +95,15 @@ def append_sends(
     stamp_host = now.to_bytes(8, "big") + store_host
     table = log.topic_queue_table  # type: ignore[attr-defined]
     file_size = log.file_size  # type: ignore[attr-defined]
-    mapped = log.queue.file_for_append()  # type: ignore[attr-defined]
-    base = mapped.file_from_offset
-    pos = mapped.wrote_position
-    start = base + pos
     pack = _FIXED_V4.pack
     crc32 = zlib.crc32
+    runs: list[tuple[int, list[bytes], int]] = []
+    run_start = physical = end_offset
+    pos = end_offset % file_size
     parts: list[bytes] = []
     physical_offsets: list[int] = []
     queue_offsets: list[int] = []
     sizes: list[int] = []
-    written = 0  # entries whose bytes are in the log
-    refusal = None
     for entry in entries:
         topic, topic_field, queue_id, flag, sys_flag, born, born_host, reconsume, body, props = (
             entry[:10]
@@ -85,23 +112,14 @@ def append_sends(
         props_len = len(props)
         size = RECORD_OVERHEAD - 1 + body_len + len(topic_field) + props_len
         if pos + size + END_FILE_MIN_BLANK_LENGTH > file_size:
-            try:
-                _write(mapped, parts)
-            except DiskFullError as exc:
-                refusal = f"service not available now: the broker's disk is full ({exc})"
-                break
-            written = len(sizes)
-            parts = []
-            mapped.reserve(mapped.wrote_position + END_FILE_MIN_BLANK_LENGTH)
-            mapped.append(encode_blank(mapped.remaining))
-            mapped.wrote_position = mapped.file_size  # the marker stands for the rest
-            mapped = log.queue.file_for_append()  # type: ignore[attr-defined]
-            base = mapped.file_from_offset
+            if parts:
+                runs.append((run_start, parts, len(sizes) - _run_records(runs)))
+                parts = []
+            run_start = physical = physical + file_size - pos
             pos = 0
         key = (topic, queue_id)
         queue_offset = table.get(key, 0)
         table[key] = queue_offset + 1
-        physical = base + pos
         parts += (
             pack(
                 size,
@@ -127,25 +145,52 @@ def append_sends(
         physical_offsets.append(physical)
         queue_offsets.append(queue_offset)
         sizes.append(size)
+        physical += size
         pos += size
-    else:
+    if parts:
+        runs.append((run_start, parts, len(sizes) - _run_records(runs)))
+    return SendsLayout(now, runs, physical_offsets, queue_offsets, sizes)
+
+
+def _run_records(runs: list[tuple[int, list[bytes], int]]) -> int:
+    return sum(run[2] for run in runs)
+
+
+def give_back_queue_offsets(commit_log: object, entries: list[SendEntry]) -> None:
+    """Undo lay_out_sends's queue offsets for `entries` (the last ones it laid out)."""
+    table = commit_log.topic_queue_table  # type: ignore[attr-defined]
+    for entry in reversed(entries):
+        table[(entry[0], entry[2])] -= 1
+
+
+def append_sends(
+    commit_log: object, entries: list[SendEntry], store_host: bytes
+) -> AppendedSends:
+    """Lay out and write `entries` at the end of `commit_log` (a CommitLog): one copy per
+    segment; a record that does not fit closes the segment with the end-of-file marker
+    and goes to the next one, as CommitLog.append does."""
+    log = commit_log
+    mapped = log.queue.file_for_append()  # type: ignore[attr-defined]
+    layout = lay_out_sends(log, entries, store_host, mapped.end_offset)
+    written = 0
+    refusal = None
+    for run_start, parts, count in layout.runs:
         try:
+            if run_start != mapped.end_offset:  # the run goes to the next segment
+                mapped.reserve(mapped.wrote_position + END_FILE_MIN_BLANK_LENGTH)
+                mapped.append(encode_blank(mapped.remaining))
+                mapped.wrote_position = mapped.file_size  # the marker stands for the rest
+                mapped = log.queue.file_for_append()  # type: ignore[attr-defined]
             _write(mapped, parts)
-            written = len(sizes)
         except DiskFullError as exc:
             refusal = f"service not available now: the broker's disk is full ({exc})"
-    if written < len(sizes):  # give the unwritten records' queue offsets back
-        for entry in reversed(entries[written : len(sizes)]):
-            table[(entry[0], entry[2])] -= 1
-        del physical_offsets[written:], queue_offsets[written:], sizes[written:]
+            break
+        written += count
+    if written < len(entries):
+        give_back_queue_offsets(log, entries[written:])
     if written:
-        log.last_store_timestamp = now  # type: ignore[attr-defined]
-        end = physical_offsets[-1] + sizes[-1]
-    else:
-        end = start
-    return AppendedSends(
-        written, start, end, now, physical_offsets, queue_offsets, sizes, refusal
-    )
+        log.last_store_timestamp = layout.store_timestamp  # type: ignore[attr-defined]
+    return layout.appended(written, refusal)
 
 
 def _write(mapped: object, parts: list[bytes]) -> None:
@@ -157,24 +202,29 @@ def _write(mapped: object, parts: list[bytes]) -> None:
     mapped.append(data)  # type: ignore[attr-defined]
 
 
-def dispatch_requests(entries: list[SendEntry], appended: AppendedSends) -> list[DispatchRequest]:
-    """What check_record would parse back from each written record (for reput)."""
-    requests = []
-    for i in range(appended.count):
-        entry = entries[i]
-        requests.append(
-            DispatchRequest(
-                topic=entry[0],
-                queue_id=entry[2],
-                commit_log_offset=appended.physical_offsets[i],
-                msg_size=appended.sizes[i],
-                tags_code=entry[10],
-                store_timestamp=appended.store_timestamp,
-                consume_queue_offset=appended.queue_offsets[i],
-                sys_flag=entry[4],
-                prepared_transaction_offset=0,
-                keys=entry[12],
-                uniq_key=entry[11],
-            )
+def dispatch_requests(
+    entries: list[SendEntry],
+    placed: AppendedSends | SendsLayout,
+    first: int = 0,
+    stop: int | None = None,
+) -> list[DispatchRequest]:
+    """What check_record would parse back from records entries[first:stop] (default:
+    every stored one) as `placed` laid them out (for reput)."""
+    if stop is None:
+        stop = placed.count if isinstance(placed, AppendedSends) else len(placed.sizes)
+    return [
+        DispatchRequest(
+            topic=entries[i][0],
+            queue_id=entries[i][2],
+            commit_log_offset=placed.physical_offsets[i],
+            msg_size=placed.sizes[i],
+            tags_code=entries[i][10],
+            store_timestamp=placed.store_timestamp,
+            consume_queue_offset=placed.queue_offsets[i],
+            sys_flag=entries[i][4],
+            prepared_transaction_offset=0,
+            keys=entries[i][12],
+            uniq_key=entries[i][11],
         )
-    return requests
+        for i in range(first, stop)
+    ]

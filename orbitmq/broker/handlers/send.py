@@ -74,7 +74,7 @@ SEND_V2_ALIASES = {
     "brokerName": "n",
 }
 
-_STATUS_CODES = {
+STATUS_CODES = {
     PutMessageStatus.PUT_OK: ResponseCode.SUCCESS,
     PutMessageStatus.FLUSH_DISK_TIMEOUT: ResponseCode.FLUSH_DISK_TIMEOUT,
     PutMessageStatus.MESSAGE_ILLEGAL: ResponseCode.MESSAGE_ILLEGAL,
@@ -388,7 +388,7 @@ class SendMessageHandler:
     def _response(
         self, request: RemotingCommand, result: PutMessageResult, queue_id: int
     ) -> RemotingCommand:
-        code = _STATUS_CODES.get(result.status, ResponseCode.SYSTEM_ERROR)
+        code = STATUS_CODES.get(result.status, ResponseCode.SYSTEM_ERROR)
         appended = result.append_result
         if appended is None:
             remark = result.remark or f"put message failed: {result.status.name}"
