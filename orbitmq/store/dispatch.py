@@ -1,7 +1,8 @@
 """The reput service: follows the commit log and dispatches each record (ReputMessageService).
 
-Dispatchers get a DispatchRequest per stored record; the built-in one writes the
-consume-queue unit (only transaction types NOT and COMMIT get one). Because
+Dispatchers get the DispatchRequests of consecutive stored records in one call; the
+built-in one writes the consume-queue units (only transaction types NOT and COMMIT get
+one), a queue's run of them in one write. Because
 ConsumeQueue.put_unit skips units it already has, the same loop serves normal
 operation and recovery (re-dispatch from an earlier offset after a crash).
 
@@ -43,7 +44,9 @@ _RETRY_DELAY_S = 1.0
 
 
 class CommitLogDispatcher(Protocol):
-    def dispatch(self, request: DispatchRequest) -> None: ...
+    def dispatch_batch(self, requests: list[DispatchRequest]) -> None:
+        """dispatch() for consecutive records, in log order (one write per target)."""
+        ...
 
 
 class ReputService:
@@ -100,6 +103,8 @@ class ReputService:
         hints = commit_log.dispatch_hints
         count = 0
         more = False
+        # Records of this segment, dispatched together before reput_from_offset moves.
+        pending: list[DispatchRequest] = []
         while self.reput_from_offset < commit_log.max_offset:
             mapped = commit_log.queue.find_file(self.reput_from_offset)
             if mapped is None:
@@ -124,7 +129,7 @@ class ReputService:
                     kind, size, request = check_record(view, pos, limit_pos, check_crc=False)
                 if kind is RecordKind.MESSAGE:
                     assert request is not None
-                    self._dispatch(request)
+                    pending.append(request)
                     pos += size
                     count += 1
                     if limit is not None and count >= limit:
@@ -142,9 +147,11 @@ class ReputService:
                         "reput: unreadable data at %d; waiting for the log to be repaired",
                         mapped.file_from_offset + pos,
                     )
+                    self._dispatch_pending(pending)
                     self.reput_from_offset = mapped.file_from_offset + pos
                     self._notify()
                     return False
+            self._dispatch_pending(pending)
             self.reput_from_offset = mapped.file_from_offset + pos
             if more:
                 break
@@ -163,12 +170,19 @@ class ReputService:
         self._touched.update(touched)
         self._notify()
 
-    def _dispatch(self, request: DispatchRequest) -> None:
+    def _dispatch_pending(self, pending: list[DispatchRequest]) -> None:
+        """Dispatch the records collected so far; an error leaves reput_from_offset
+        where it was, so they are dispatched again (dispatchers skip what they hold)."""
+        if not pending:
+            return
         for dispatcher in self.dispatchers:
-            dispatcher.dispatch(request)
-        if request.enters_consume_queue:
-            self._touched[(request.topic, request.queue_id)] = None
-        self.last_dispatched_timestamp = request.store_timestamp
+            dispatcher.dispatch_batch(pending)
+        touched = self._touched
+        for request in pending:
+            if request.enters_consume_queue:
+                touched[(request.topic, request.queue_id)] = None
+        self.last_dispatched_timestamp = pending[-1].store_timestamp
+        pending.clear()
 
     def _notify(self) -> None:
         if self.after_pass is not None:

@@ -160,18 +160,6 @@ class IndexService:
 
     # ------------------------------------------------------------------ building
 
-    def dispatch(self, request: DispatchRequest) -> None:
-        """CommitLogDispatcher: index one record (IndexService.buildIndex)."""
-        self.index_record(
-            request.topic,
-            request.commit_log_offset,
-            request.msg_size,
-            request.store_timestamp,
-            request.uniq_key,
-            request.keys,
-            indexed=(request.sys_flag & SysFlag.TRANSACTION_MASK) != _ROLLBACK,
-        )
-
     def index_record(
         self,
         topic: str,
@@ -202,35 +190,45 @@ class IndexService:
             index_file.indexed_through = end
             index_file.header_stale = True
 
-    def index_batch(
-        self, records: list[tuple[str, int, int, str | None, str | None]], stamp: int
-    ) -> None:
-        """index_record for records appended together, in log order, all stored at
-        `stamp`: (topic, offset, size, UNIQ_KEY, KEYS) each. One room check and one
-        block reservation for the whole batch."""
+    def dispatch_batch(self, requests: list[DispatchRequest]) -> None:
+        """CommitLogDispatcher: index consecutive records (rollbacks only move the
+        indexed-through mark, as in dispatch)."""
+        self.index_batch(
+            [
+                (r.topic, r.commit_log_offset, r.msg_size, r.store_timestamp, r.uniq_key, r.keys)
+                if (r.sys_flag & SysFlag.TRANSACTION_MASK) != _ROLLBACK
+                else (r.topic, r.commit_log_offset, r.msg_size, r.store_timestamp, None, None)
+                for r in requests
+            ]
+        )
+
+    def index_batch(self, records: list[tuple[str, int, int, int, str | None, str | None]]) -> None:
+        """index_record for consecutive records, in log order: (topic, offset, size,
+        store timestamp, UNIQ_KEY, KEYS) each. One room check and one block reservation
+        for the whole batch."""
         if not records:
             return
-        words: list[tuple[str, int, str]] = []
-        for topic, offset, _size, uniq_key, keys in records:
+        words: list[tuple[str, int, int, str]] = []
+        for topic, offset, _size, stamp, uniq_key, keys in records:
             if uniq_key:
-                words.append((topic, offset, uniq_key))
+                words.append((topic, offset, stamp, uniq_key))
             if keys:
-                words.extend((topic, offset, k) for k in keys.split(" ") if k)
+                words.extend((topic, offset, stamp, k) for k in keys.split(" ") if k)
         index_file = self.files[-1] if self.files else self._new_file(None)
         if index_file.room < len(words):  # the file fills up within the batch
-            for topic, offset, size, uniq_key, keys in records:
+            for topic, offset, size, stamp, uniq_key, keys in records:
                 self.index_record(topic, offset, size, stamp, uniq_key, keys)
             return
         index_file.reserve_for(len(words))  # DiskFullError: reput retries later
         key_hash = self._hash
         put_key = index_file.put_key
         last = index_file.last_indexed
-        for topic, offset, key in words:
+        for topic, offset, stamp, key in words:
             if offset > last:
                 put_key(key_hash(topic, key), offset, stamp)
         if words and words[-1][1] > last:
             index_file.last_indexed = words[-1][1]
-        _topic, offset, size, _uniq, _keys = records[-1]
+        _topic, offset, size, _stamp, _uniq, _keys = records[-1]
         end = offset + size
         if end > index_file.indexed_through:
             index_file.indexed_through = end

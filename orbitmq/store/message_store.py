@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
@@ -85,6 +85,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 CommittedCallback = Callable[[PutMessageStatus, str | None], object]
+CqUnit = tuple[int, int, int]  # commit-log offset, size, tags code
 
 
 # (layout, first, stop, status, remark) for entries[first:stop] of a proposed batch.
@@ -504,42 +505,26 @@ class MessageStore:
         physical_offsets = appended.physical_offsets
         queue_offsets = appended.queue_offsets
         sizes = appended.sizes
-        units: dict[tuple[str, int], list[tuple[int, int, int]]] = {}
-        first_offsets: dict[tuple[str, int], int] = {}
-        for i in range(appended.count):
-            entry = entries[i]
-            key = (entry[0], entry[2])
-            queue_units = units.get(key)
-            if queue_units is None:
-                queue_units = units[key] = []
-                first_offsets[key] = queue_offsets[i]
-            queue_units.append((physical_offsets[i], sizes[i], entry[10]))
+        stamp = appended.store_timestamp
+        count = appended.count
         try:
-            queues = self._queues
-            for key, queue_units in units.items():
-                cq = queues.get(key) or self._new_consume_queue(key)
-                cq.put_units(first_offsets[key], queue_units)
+            self._put_unit_runs(
+                ((e[0], e[2]), queue_offsets[i], (physical_offsets[i], sizes[i], e[10]))
+                for i, e in zip(range(count), entries, strict=False)
+            )
             if self.index is not None:
                 self.index.index_batch(
                     [
-                        (
-                            entries[i][0],
-                            physical_offsets[i],
-                            sizes[i],
-                            entries[i][11],
-                            entries[i][12],
-                        )
-                        for i in range(appended.count)
-                    ],
-                    appended.store_timestamp,
+                        (e[0], physical_offsets[i], sizes[i], stamp, e[11], e[12])
+                        for i, e in zip(range(count), entries, strict=False)
+                    ]
                 )
         except (OSError, StoreError):
             self.commit_log.dispatch_hints.extend(dispatch_requests(entries, appended))
             self._reput.wake.set()
             return
-        self._reput.dispatched_at_append(
-            appended.end, dict.fromkeys(units), appended.store_timestamp
-        )
+        touched = {(e[0], e[2]): None for e in entries[:count]}
+        self._reput.dispatched_at_append(appended.end, touched, stamp)
 
     def on_flushed_to(self, offset: int, callback: Callable[[bool], object]) -> None:
         """Group commit for the send lane: `callback(True)` once the commit log is on disk
@@ -596,18 +581,36 @@ class MessageStore:
 
     # ------------------------------------------------------------------ dispatch
 
-    def dispatch(self, request: DispatchRequest) -> None:
-        """CommitLogDispatcher: build the consume-queue unit for one record."""
-        if not request.enters_consume_queue:
-            return
-        key = (request.topic, request.queue_id)
-        cq = self._queues.get(key) or self._new_consume_queue(key)
-        cq.put_unit(
-            request.commit_log_offset,
-            request.msg_size,
-            request.tags_code,
-            request.consume_queue_offset,
+    def dispatch_batch(self, requests: list[DispatchRequest]) -> None:
+        """CommitLogDispatcher: consume-queue units of consecutive records."""
+        self._put_unit_runs(
+            (
+                (r.topic, r.queue_id),
+                r.consume_queue_offset,
+                (r.commit_log_offset, r.msg_size, r.tags_code),
+            )
+            for r in requests
+            if r.enters_consume_queue
         )
+
+    def _put_unit_runs(self, units: Iterable[tuple[tuple[str, int], int, CqUnit]]) -> None:
+        """Write (queue, queue offset, unit) triples, in log order: each queue's run of
+        consecutive offsets in one write."""
+        runs: dict[tuple[str, int], tuple[int, list[CqUnit]]] = {}
+        for key, queue_offset, unit in units:
+            run = runs.get(key)
+            if run is not None and run[0] + len(run[1]) == queue_offset:
+                run[1].append(unit)
+                continue
+            if run is not None:
+                self._put_units(key, *run)
+            runs[key] = (queue_offset, [unit])
+        for key, run in runs.items():
+            self._put_units(key, *run)
+
+    def _put_units(self, key: tuple[str, int], queue_offset: int, units: list[CqUnit]) -> None:
+        cq = self._queues.get(key) or self._new_consume_queue(key)
+        cq.put_units(queue_offset, units)
 
     def _new_consume_queue(self, key: tuple[str, int]) -> ConsumeQueue:
         cq = self._queues[key] = ConsumeQueue(
