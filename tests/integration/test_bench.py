@@ -170,7 +170,9 @@ def test_suite_smoke_writes_the_tables(tmp_path: Path) -> None:
     result = run_bench(
         "suite", "--runs", "1", "--duration", "1", "--sustained-duration", "1",
         "--backlog", "2000", "--store-gib", "0.01", "--no-peers", "--out", str(out),
-        "--workdir", str(tmp_path / "work"), timeout=240,
+        "--replication-duration", "1", "--namesrv-sets", "4", "--namesrv-topics", "2,20",
+        "--namesrv-period", "0.5", "--broker-topics", "4,40",
+        "--workdir", str(tmp_path / "work"), timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     doc = out.read_text()
@@ -183,6 +185,8 @@ def test_suite_smoke_writes_the_tables(tmp_path: Path) -> None:
                   "One synchronous sender", "Empty store", "RssAnon"):  # fmt: skip
         assert label in doc
     assert "| OrbitMQ (ASYNC_FLUSH) | " in doc
+    for section in ("## Replication", "## Cluster scale: NameServer", "## Cluster scale: broker"):
+        assert section in doc
     assert "Kept by hand." in doc and "**Reduced sizes**" in doc
     assert "python -m orbitmq bench producer -n $NAMESRV" in doc
 

@@ -1,8 +1,9 @@
 """`orbitmq bench suite`: run every scenario, write docs/performance.md.
 
-Default sizes take about 15 minutes on a 2-core machine; `--runs 1 --duration 2
---sustained-duration 3 --backlog 20000 --store-gib 0.05` is a smoke run of a minute or
-two. Peers whose server is not installed are skipped with a note.
+Default sizes take about 25 minutes on a 2-core machine; `--runs 1 --duration 2
+--sustained-duration 3 --backlog 20000 --store-gib 0.05` is a smoke run of a few
+minutes. Peers whose server is not installed are skipped with a note. `--only PART`
+runs one part: end-to-end, server-cost, replication or scale.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from orbitmq.bench.suite.report import keep_profile, render
 from orbitmq.bench.suite.scenarios import Suite, SuiteConfig
 
 __all__ = ["suite"]
+
+PARTS = ("end-to-end", "server-cost", "replication", "scale")
 
 
 def _cpu_model() -> str:
@@ -61,15 +64,33 @@ def _setup_lines(config: SuiteConfig, minutes: float) -> list[str]:
         f"backlog {config.backlog:,} messages; store {config.store_gib:g} GiB",
         "Every scenario starts a fresh `orbitmq standalone` (NameServer and broker in one "
         "process) in a new directory, topic `Perf` with 8 queues, ASYNC_FLUSH unless said",
+        f"Server cost: the raw generator with {config.processes} processes x 3 connections x "
+        f"{config.window} requests in flight, 1 KiB bodies; produce rounds "
+        f"{config.round_seconds:g} s; OrbitMQ sends carry TAGS, a unique KEYS and UNIQ_KEY "
+        "and WAIT=true",
         f"Peers: {_version(['nats-server', '--version'])}; "
         f"{_version(['redis-server', '--version'])}",
     ]
 
 
+def _sizes(_ctx: click.Context, _param: click.Parameter, text: str) -> tuple[int, ...]:
+    """A comma list of increasing positive integers (the points of a curve)."""
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise click.BadParameter("a comma list of integers") from None
+    if min(sizes) < 1 or list(sizes) != sorted(set(sizes)):
+        raise click.BadParameter("a comma list of increasing positive integers")
+    return sizes
+
+
 _NOTES = [
     "With the default sizes (3 runs, 60 s sustained produce, 20 s other timed "
-    "scenarios, 1,000,000-message backlogs, 10 GiB store) the suite takes about 15 "
-    "minutes on 2 cores; the setup line above gives the actual time.",
+    "scenarios, 8 s server-cost rounds, 1,000,000-message backlogs, 10 GiB store, 15 s "
+    "per replication layout, scale points of 1x, 10x and 100x topics) the suite takes "
+    "about 25 minutes on 2 cores; the setup line above gives the actual time. `--only "
+    "PART` runs one part alone: end-to-end (about 14 minutes), server-cost (about 5), "
+    "replication (about 2), scale (about 3).",
     "VmRSS after the produce runs counts the commit-log pages those runs wrote (mapped "
     "files, about 1.2 KB per message, growing over the runs on one broker); the broker's "
     "own memory is RssAnon, in the memory rows.",
@@ -88,9 +109,31 @@ _NOTES = [
     "pipelines of window/4 entries; consume is XREADGROUP COUNT 256 with XACK "
     "pipelined with the next read.",
     "Peer consumers record no per-message latency (their messages carry no born time).",
+    "Server cost: the generator (`bench raw-*`) pre-encodes one request and patches "
+    "counter digits per message; it reads only frame lengths and a status per response "
+    "(for OrbitMQ `code 0` in the JSON header; pull responses by their small header's "
+    "nextBeginOffset, the body is never decoded). Generator CPU is its processes' own "
+    "time per message, shown to make plain that the client is cheap beside the server.",
+    "Server cost, Redis: raw RESP, XADD pipelined; consume is XREADGROUP NOACK (no "
+    "pending list, like OrbitMQ's pull). NATS: raw protocol, PUB awaiting each PubAck; "
+    "consume is a pull consumer with AckNone and fetches that expire after 1 s. "
+    "Automatic AOF rewrites "
+    "are off (`auto-aof-rewrite-percentage 0`): each forks the server.",
+    "Server cost, OrbitMQ consume: one PULL_MESSAGE in flight per queue (8), 32 messages "
+    "per pull (the broker's maxTransferCountOnMessageInMemory), from offset 0, no commit.",
     "All clients are Python (ours, nats-py, redis-py with hiredis) except the C++ row, "
     "so the client side costs about the same everywhere; with 2 cores the client "
     "processes compete with the server for CPU.",
+    "Python client CPU per message is the load processes' own user+system time (all "
+    "client processes, from /proc) over the messages they sent or received, in the "
+    "same end-to-end runs as the broker figures; the issue's target is half of what "
+    "the client cost before it, a comparison across versions that one run cannot make.",
+    "Replication: the four layouts run once, one after another, so the two ratios rest "
+    "on one sample each; other work on the machine during one layout moves them.",
+    "Cluster scale: CPU per registration and per create comes from /proc in 10 ms "
+    "ticks, so figures below a few hundred µs are rounded to a tick over the round. "
+    "A figure is named in these notes as growing faster than the topics when one "
+    "point's value is more than 1.5 x the topic factor times the previous point's.",
 ]
 
 
@@ -110,6 +153,24 @@ _NOTES = [
               help="requests in flight per client process")  # fmt: skip
 @click.option("--peers/--no-peers", default=True, show_default=True,
               help="also measure NATS JetStream and Redis Streams")  # fmt: skip
+@click.option("--raw-duration", type=click.FloatRange(min=0.5), default=8.0,
+              show_default=True,
+              help="seconds of each server-cost produce round (at most --duration)")  # fmt: skip
+@click.option("--replication-duration", type=click.FloatRange(min=1), default=15.0,
+              show_default=True, help="seconds of load per replication layout")  # fmt: skip
+@click.option("--namesrv-sets", type=click.IntRange(min=1), default=200, show_default=True,
+              help="simulated broker sets of the NameServer scale curve")  # fmt: skip
+@click.option("--namesrv-topics", default="50,500,5000", show_default=True,
+              callback=_sizes, help="topics per broker set, one curve point each")  # fmt: skip
+@click.option("--namesrv-period", type=click.FloatRange(min=0.1), default=30.0,
+              show_default=True,
+              help="seconds over which every set registers once, with route queries")  # fmt: skip
+@click.option("--broker-topics", default="200,2000,20000", show_default=True,
+              callback=_sizes, help="topics (8 queues each), one curve point each")  # fmt: skip
+@click.option("--only", type=click.Choice(PARTS), default=None,
+              help="run one part: the end-to-end scenarios with our client, the "
+                   "server-cost comparison with the raw generator, the replication "
+                   "layouts or the cluster scale curves (default: all)")  # fmt: skip
 @click.option("--cpp-python", envvar="ORBITMQ_BENCH_CPP_PYTHON", default=default_cpp_python,
               help="python of the C++ client's venv (default: .venv-cpp if built)")  # fmt: skip
 @click.option("--workdir", type=click.Path(file_okay=False), default=None,
@@ -118,25 +179,40 @@ _NOTES = [
               show_default=True)  # fmt: skip
 def suite(
     runs: int, duration: float, sustained_duration: float, backlog: int, store_gib: float,
-    processes: int, window: int, peers: bool, cpp_python: str | None, workdir: str | None,
-    out: str,
+    processes: int, window: int, peers: bool, raw_duration: float,
+    replication_duration: float, namesrv_sets: int, namesrv_topics: tuple[int, ...],
+    namesrv_period: float, broker_topics: tuple[int, ...], only: str | None,
+    cpp_python: str | None, workdir: str | None, out: str,
 ) -> None:  # fmt: skip
     base = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="orbitmq-perf-"))
     base.mkdir(parents=True, exist_ok=True)
-    _check_disk(base, store_gib)
+    if only in (None, "end-to-end", "server-cost"):
+        _check_disk(base, store_gib)
     config = SuiteConfig(
         base, runs, duration, sustained_duration, backlog, store_gib, processes, window,
-        cpp_python, peers,
+        cpp_python, peers, raw_duration, replication_duration, namesrv_sets,
+        namesrv_topics, namesrv_period, broker_topics,
     )  # fmt: skip
     s = Suite(config, sys.stderr)
     started = time.monotonic()
     try:
-        for scenario in (s.startup, s.produce, s.produce_batch, s.sync_flush, s.single_sender,
-                         s.consume_backlog, s.cpp_producer, s.memory):  # fmt: skip
-            s.say(f"scenario {scenario.__name__}")
-            scenario()
-        if peers:
-            _run_peers(s)
+        if only in (None, "end-to-end"):
+            for scenario in (s.startup, s.produce, s.produce_batch, s.sync_flush,
+                             s.single_sender, s.consume_backlog, s.cpp_producer,
+                             s.memory):  # fmt: skip
+                s.say(f"scenario {scenario.__name__}")
+                scenario()
+            if peers:
+                _run_peers(s)
+        if only in (None, "server-cost"):
+            s.say("scenario server_cost")
+            s.server_cost()
+        if only in (None, "replication"):
+            s.say("scenario replication")
+            s.replication()
+        if only in (None, "scale"):
+            s.say("scenario scale")
+            s.scale()
     except BenchError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
@@ -145,15 +221,20 @@ def suite(
     minutes = (time.monotonic() - started) / 60
     out_path = Path(out)
     existing = out_path.read_text(encoding="utf-8") if out_path.exists() else None
-    reproduce = _reproduce(click.get_current_context())
-    if reproduce != "scripts/perf.sh":
+    ctx = click.get_current_context()
+    reproduce = _reproduce(ctx)
+    if not _default_sizes(ctx):
         s.notes.insert(0, "**Reduced sizes** (see the command above): these figures are a "
                        "smoke run, not the measurement the targets ask for; run "
                        "`scripts/perf.sh` for that.")  # fmt: skip
+    if only is not None:
+        s.notes.insert(0, f"**Only the {only} part** was run (`--only {only}`): the other "
+                       "parts' tables are missing.")  # fmt: skip
     document = render(
         figures=s.figures, peers=s.peers, commands=s.commands,
         setup=_setup_lines(config, minutes), notes=_NOTES + s.notes,
-        profile=keep_profile(existing), reproduce=reproduce,
+        profile=keep_profile(existing), reproduce=reproduce, costs=s.costs,
+        tables=s.tables,
     )  # fmt: skip
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out_path.write_text(document, encoding="utf-8")
@@ -161,12 +242,18 @@ def suite(
 
 
 _SIZING = ("runs", "duration", "sustained_duration", "backlog", "store_gib", "processes",
-           "window", "peers")  # fmt: skip
+           "window", "peers", "raw_duration", "replication_duration", "namesrv_sets",
+           "namesrv_topics", "namesrv_period", "broker_topics")  # fmt: skip
+
+
+def _default_sizes(ctx: click.Context) -> bool:
+    return all(ctx.get_parameter_source(name) == ParameterSource.DEFAULT for name in _SIZING)
 
 
 def _reproduce(ctx: click.Context) -> str:
-    """scripts/perf.sh when the sizes were the defaults (what it runs), else this command."""
-    if all(ctx.get_parameter_source(name) == ParameterSource.DEFAULT for name in _SIZING):
+    """scripts/perf.sh when the sizes were the defaults and every part ran (what it runs),
+    else this command."""
+    if _default_sizes(ctx) and ctx.params["only"] is None:
         return "scripts/perf.sh"
     args = sys.argv[sys.argv.index("suite") + 1 :] if "suite" in sys.argv else []
     return "python -m orbitmq bench suite " + shlex.join(args)

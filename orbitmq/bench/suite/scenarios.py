@@ -25,7 +25,10 @@ from typing import Any, TextIO
 
 from orbitmq.bench.common import BenchError, make_body
 from orbitmq.bench.memory import read_memory
-from orbitmq.bench.suite.report import Figure, PeerRow
+from orbitmq.bench.suite.replication_ratios import ReplicationRatios
+from orbitmq.bench.suite.report import CostRow, Figure, PeerRow, Table
+from orbitmq.bench.suite.scale_curve import ScaleCurve
+from orbitmq.bench.suite.server_cost import ServerCost
 from orbitmq.bench.suite.servers import (
     TOPIC,
     Server,
@@ -59,6 +62,17 @@ class SuiteConfig:
     window: int = 64
     cpp_python: str | None = None
     peers: bool = True
+    raw_duration: float = 8.0
+    replication_duration: float = 15.0
+    namesrv_sets: int = 200
+    namesrv_topics: tuple[int, ...] = (50, 500, 5_000)
+    namesrv_period: float = 30.0
+    broker_topics: tuple[int, ...] = (200, 2_000, 20_000)
+
+    @property
+    def round_seconds(self) -> float:
+        """A server-cost produce round: `raw_duration`, at most `duration`."""
+        return min(self.raw_duration, self.duration)
 
 
 class Suite:
@@ -67,6 +81,8 @@ class Suite:
         self.log = log
         self.figures: list[Figure] = []
         self.peers: list[PeerRow] = []
+        self.costs: list[CostRow] = []
+        self.tables: list[Table] = []
         self.commands: list[str] = []
         self.notes: list[str] = []
         self._dirs = 0
@@ -80,14 +96,14 @@ class Suite:
         self._dirs += 1
         return self.config.workdir / f"{self._dirs:02d}-{name}"
 
-    def _command(self, args: list[str], server: Server) -> int:
+    def _command(self, args: list[str], server: Server | None = None) -> int:
         """The index of a command in the list (added once), with the server's address
-        and pid shown as variables."""
+        and pid shown as variables (commands that start their own servers have none)."""
         shown = []
         for arg in args:
-            if arg == server.address:
+            if server is not None and arg == server.address:
                 arg = "$URL" if "://" in arg else "$NAMESRV"
-            elif arg == str(server.pid):
+            elif server is not None and arg == str(server.pid):
                 arg = "$PID"
             shown.append(arg)
         text = "python -m orbitmq bench " + " ".join(
@@ -99,6 +115,18 @@ class Suite:
 
     def bench(self, args: list[str], timeout: float) -> dict[str, Any]:
         """Run `orbitmq bench ARGS --json`; its summary object."""
+        summary: dict[str, Any] = self._bench_json(args, timeout)
+        return summary
+
+    def bench_points(self, args: list[str], timeout: float) -> list[dict[str, Any]]:
+        """Run `orbitmq bench ARGS --json` of a command printing a list (one object per
+        layout or curve point)."""
+        points: list[dict[str, Any]] = self._bench_json(args, timeout)
+        if not points:
+            raise BenchError(f"{shlex.join(args)} reported nothing")
+        return points
+
+    def _bench_json(self, args: list[str], timeout: float) -> Any:
         argv = [sys.executable, "-m", "orbitmq", "bench", *args, "--json"]
         self.say("$ " + shlex.join(argv[1:]))
         try:
@@ -110,8 +138,7 @@ class Suite:
             raise BenchError(f"{shlex.join(args)} ran past {timeout:.0f}s") from exc
         if result.returncode != 0:
             raise BenchError(f"{shlex.join(args)} exited with {result.returncode}")
-        summary: dict[str, Any] = json.loads(result.stdout)
-        return summary
+        return json.loads(result.stdout)
 
     def figure(self, label: str, unit: str, command: int, target: Any = None) -> Figure:
         figure = Figure(label, unit, command, target)
@@ -173,10 +200,25 @@ class Suite:
             p99 = self.figure("Produce p99 latency", "ms", cmd, ("<", 20))
             cpu = self.figure("Broker CPU per produced message", "µs/msg", cmd, ("<=", 15))
             rss = self.figure("Broker RSS after the produce run (VmRSS)", "MiB", cmd)
+            client = self.figure("Python client CPU per sent message (this produce run)",
+                                 "µs/msg", cmd)  # fmt: skip
             for _ in range(c.runs):
-                self._runs(args, c.sustained_duration, tps, p99, cpu, runs=1)
+                summaries = self._runs(args, c.sustained_duration, tps, p99, cpu, runs=1)
                 rss.samples.append(read_memory(server.pid).rss_kib / 1024)
+                client.samples += _client_cpu(summaries)
         self._orbit_row("OrbitMQ (ASYNC_FLUSH)", tps, p99, cpu)
+
+    def server_cost(self) -> None:
+        """OrbitMQ beside the peers under the pre-encoded load (server_cost.py)."""
+        ServerCost(self).run()
+
+    def replication(self) -> None:
+        """Produce msg/s with a slave or a DLedger group over a master alone's."""
+        ReplicationRatios(self).run()
+
+    def scale(self) -> None:
+        """The NameServer's and the broker's costs against the topics (scale_curve.py)."""
+        ScaleCurve(self).run()
 
     def _orbit_row(self, system: str, tps: Figure, p99: Figure, cpu: Figure) -> None:
         self.peers.append(PeerRow(system, tps.median, p99.median, cpu.median))
@@ -231,7 +273,7 @@ class Suite:
             )  # fmt: skip
             self._command(fill, server)
             self.bench(fill, 3600)
-            tps = cpu = None
+            tps = cpu = client = None
             for run in range(c.runs):
                 args = [
                     "consumer", "-n", server.address, "-t", TOPIC, "--from-first",
@@ -241,15 +283,18 @@ class Suite:
                 ]  # fmt: skip
                 cmd = self._command(args, server)
                 args += ["-g", f"perf-consume-{run}"]  # a new group reads the backlog anew
-                if tps is None or cpu is None:
+                if tps is None or cpu is None or client is None:
                     tps = self.figure(
                         f"Consume from a backlog of {c.backlog:,} x 1 KiB (msg/s)", "msg/s",
                         cmd, (">=", 100_000),
                     )  # fmt: skip
                     cpu = self.figure("Broker CPU per consumed message", "µs/msg", cmd)
+                    client = self.figure("Python client CPU per received message (this "
+                                         "consume run)", "µs/msg", cmd)  # fmt: skip
                 s = self.bench(args, 900)
                 tps.samples.append(s["tps"])
                 cpu.samples.append(self._cpu(s))
+                client.samples += _client_cpu([s])
         self.peers[0].consume_tps = tps.median
         self.peers[0].consume_cpu_us = cpu.median
 
@@ -411,6 +456,15 @@ class Suite:
 
 def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
+
+
+def _client_cpu(summaries: list[dict[str, Any]]) -> list[float]:
+    """The load processes' own CPU per message of each summary that measured it."""
+    return [
+        float(s["client_cpu_us_per_msg"])
+        for s in summaries
+        if s.get("client_cpu_us_per_msg") is not None
+    ]
 
 
 async def _first_send(namesrv_addr: str, started_at: float) -> float:

@@ -171,14 +171,17 @@ def start_nats(home: Path) -> Server:
 
 
 def start_redis(home: Path, appendfsync: str = "everysec") -> Server:
-    """redis-server with the append-only file on (`appendfsync` everysec or always) and
-    RDB snapshots off, so that AOF is the only persistence and no fork skews a run."""
+    """redis-server with the append-only file on (`appendfsync` everysec or always), RDB
+    snapshots and automatic AOF rewrites off, so that AOF is the only persistence and no
+    fork skews a run (a rewrite forks every time the file doubles: every second or two
+    under a raw load)."""
     home.mkdir(parents=True, exist_ok=True)
     port = free_port()
     argv = [
         _need("redis-server"), "--bind", "127.0.0.1", "--port", str(port),
         "--dir", str(home), "--appendonly", "yes", "--appendfsync", appendfsync,
-        "--save", "", "--daemonize", "no", "--protected-mode", "yes",
+        "--save", "", "--auto-aof-rewrite-percentage", "0", "--daemonize", "no",
+        "--protected-mode", "yes",
     ]  # fmt: skip
     server = Server(f"redis-server (appendfsync {appendfsync})", argv, home,
                     f"redis://127.0.0.1:{port}")  # fmt: skip
