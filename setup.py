@@ -17,17 +17,32 @@ from setuptools.command.build_ext import build_ext
 # The modules every send and pull runs through (see docs/performance.md, "Profile").
 COMPILED_MODULES = [
     "orbitmq.broker.send_lane",
+    "orbitmq.broker.handlers.pull",
+    "orbitmq.broker.headers",
     "orbitmq.store.send_batch",
+    "orbitmq.store.message_store",
+    "orbitmq.store.commit_log",
+    "orbitmq.store.dispatch",
     "orbitmq.store.index_file",
     "orbitmq.store.index_service",
     "orbitmq.store.consume_queue",
     "orbitmq.store.mapped_file",
+    "orbitmq.store.mapped_file_queue",
     "orbitmq.store.layout",
     "orbitmq.store.pull",
+    "orbitmq.store.results",
+    "orbitmq.protocol.command",
     "orbitmq.protocol.message",
     "orbitmq.protocol.frame",
     "orbitmq.protocol.header_json",
+    "orbitmq.protocol.subscription",
     "orbitmq.remoting.connection",
+    "orbitmq.remoting.dispatch",
+    # Our Python client's send and consume paths.
+    "orbitmq.client.transport",
+    "orbitmq.client.send_codec",
+    "orbitmq.client.consumer.consume",
+    "orbitmq.client.consumer.process_queue",
 ]
 
 

@@ -25,7 +25,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stam
   touch "$stamp"
 fi
 # Recompiles only modules whose .py changed since their last build (seconds when none did).
-.venv/bin/python setup.py -q build_ext --inplace 2>&1 | grep -v -i -E "deprecat|beta|warnings.warn|^\s*$|\*{10}|!!" >&2 || true
+.venv/bin/python setup.py -q build_ext --inplace --parallel 2 2>&1 | grep -v -i -E "deprecat|beta|warnings.warn|^\s*$|\*{10}|!!" >&2 || true
 if [ "${1:-}" = "--test" ]; then
   bash scripts/cpp_client_env.sh >/dev/null
   # tests/cluster makes one-way partitions between network namespaces with iptables.
