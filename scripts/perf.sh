@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Reproduce docs/performance.md: set up everything the benchmark needs, then run the
-# whole suite (about 15 minutes on 2 cores with the defaults).
+# whole suite (about 25 minutes on 2 cores with the defaults).
 #
 #   bash scripts/perf.sh                 # the full suite, rewrites docs/performance.md
 #   bash scripts/perf.sh --runs 1 ...    # extra arguments go to `orbitmq bench suite`
