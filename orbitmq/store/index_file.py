@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import struct
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from orbitmq.protocol.message import java_hash_unsigned
@@ -172,27 +173,45 @@ class IndexFile:
 
     def put_key(self, key_hash: int, phy_offset: int, store_timestamp: int) -> None:
         """IndexFile.putKey; the caller has checked `room` and reserved blocks."""
+        self.put_keys(((key_hash, phy_offset, store_timestamp),))
+
+    def put_keys(self, keys: Iterable[tuple[int, int, int]]) -> None:
+        """IndexFile.putKey for each (key hash, commit-log offset, store timestamp), in
+        order, with the header's counters kept in locals until the last one."""
         h = self.header
         view = self._view
-        slot_pos = INDEX_HEADER_SIZE + (key_hash % self.hash_slot_num) * INDEX_SLOT_SIZE
-        (slot_value,) = INDEX_SLOT.unpack_from(view, slot_pos)
-        if slot_value <= 0 or slot_value > h.index_count:
-            slot_value = 0
-        # Upstream quirk kept: the diff uses the begin time before the first put sets it.
-        if h.begin_timestamp <= 0:
-            diff = 0
-        else:
-            diff = min(max((store_timestamp - h.begin_timestamp) // 1000, 0), _INT_MAX)
+        slot_num = self.hash_slot_num
+        entries_at = self._entries_at
+        unpack_slot = INDEX_SLOT.unpack_from
+        pack_slot = INDEX_SLOT.pack_into
+        pack_entry = INDEX_ENTRY.pack_into
         count = h.index_count
-        entry_pos = self._entries_at + count * INDEX_ENTRY_SIZE
-        INDEX_ENTRY.pack_into(view, entry_pos, key_hash, phy_offset, diff, slot_value)
-        INDEX_SLOT.pack_into(view, slot_pos, count)
-        if count <= 1:
-            h.begin_phy_offset = phy_offset
-            h.begin_timestamp = store_timestamp
-        if slot_value == 0:
-            h.hash_slot_count += 1
-        h.index_count = count + 1
+        begin_timestamp = h.begin_timestamp
+        hash_slot_count = h.hash_slot_count
+        phy_offset = store_timestamp = -1
+        for key_hash, phy_offset, store_timestamp in keys:
+            slot_pos = INDEX_HEADER_SIZE + (key_hash % slot_num) * INDEX_SLOT_SIZE
+            (slot_value,) = unpack_slot(view, slot_pos)
+            if slot_value <= 0 or slot_value > count:
+                slot_value = 0
+                hash_slot_count += 1
+            # Upstream quirk kept: the diff uses the begin time before the first put sets it.
+            diff = 0
+            if begin_timestamp > 0:
+                diff = (store_timestamp - begin_timestamp) // 1000
+                diff = 0 if diff < 0 else _INT_MAX if diff > _INT_MAX else diff
+            pack_entry(
+                view, entries_at + count * INDEX_ENTRY_SIZE, key_hash, phy_offset, diff, slot_value
+            )
+            pack_slot(view, slot_pos, count)
+            if count <= 1:
+                h.begin_phy_offset = phy_offset
+                h.begin_timestamp = begin_timestamp = store_timestamp
+            count += 1
+        if phy_offset < 0:
+            return
+        h.index_count = count
+        h.hash_slot_count = hash_slot_count
         h.end_phy_offset = phy_offset
         h.end_timestamp = store_timestamp
         self.dirty = self.header_stale = True

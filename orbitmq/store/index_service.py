@@ -221,11 +221,14 @@ class IndexService:
             return
         index_file.reserve_for(len(words))  # DiskFullError: reput retries later
         key_hash = self._hash
-        put_key = index_file.put_key
         last = index_file.last_indexed
-        for topic, offset, stamp, key in words:
-            if offset > last:
-                put_key(key_hash(topic, key), offset, stamp)
+        index_file.put_keys(
+            [
+                (key_hash(topic, key), offset, stamp)
+                for topic, offset, stamp, key in words
+                if offset > last
+            ]
+        )
         if words and words[-1][1] > last:
             index_file.last_indexed = words[-1][1]
         _topic, offset, size, _stamp, _uniq, _keys = records[-1]
