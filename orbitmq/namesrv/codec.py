@@ -16,6 +16,7 @@ Compressed REGISTER_BROKER body (RegisterBrokerBody.encode(true)), after zlib in
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 from typing import Any
@@ -38,6 +39,11 @@ from orbitmq.protocol import fastjson
 LEGACY_REGISTER_VERSION = 37
 
 _I32 = struct.Struct(">i")
+# RegisterBrokerBody as fastjson (Java brokers) and OrbitMQ brokers write it: keys sorted,
+# no spaces, so the DataVersion comes before the topics and can be read without them.
+_JSON_VERSION_PREFIX = re.compile(
+    rb'\{"filterServerList":\[[^\]]*\],"topicConfigSerializeWrapper":\{"dataVersion":(\{[^{}]*\})'
+)
 
 
 def loads_tolerant(data: bytes | str) -> Any:
@@ -59,25 +65,41 @@ def _broker_data_json(data: BrokerData) -> dict[str, Any]:
     return {"brokerAddrs": addrs, "brokerName": data.broker_name, "cluster": data.cluster}
 
 
-def _queue_data_json(data: QueueData) -> dict[str, Any]:
-    return {
-        "brokerName": data.broker_name,
-        "perm": data.perm,
-        "readQueueNums": data.read_queue_nums,
-        "topicSysFlag": data.topic_sys_flag,
-        "writeQueueNums": data.write_queue_nums,
-    }
+def broker_data_bytes(data: BrokerData) -> bytes:
+    return orjson.dumps(_broker_data_json(data))
+
+
+def queue_data_bytes(data: QueueData) -> bytes:
+    return orjson.dumps(
+        {
+            "brokerName": data.broker_name,
+            "perm": data.perm,
+            "readQueueNums": data.read_queue_nums,
+            "topicSysFlag": data.topic_sys_flag,
+            "writeQueueNums": data.write_queue_nums,
+        }
+    )
+
+
+def join_topic_route(
+    broker_datas: list[bytes], queue_datas: list[bytes], order_topic_conf: str | None
+) -> bytes:
+    """TopicRouteData from its parts, each already JSON (orjson writes a list as its
+    items joined by commas, so this is what encoding the whole at once gives)."""
+    order = b'"orderTopicConf":%s,' % orjson.dumps(order_topic_conf) if order_topic_conf else b""
+    return b'{"brokerDatas":[%s],"filterServerTable":{},%s"queueDatas":[%s]}' % (
+        b",".join(broker_datas),
+        order,
+        b",".join(queue_datas),
+    )
 
 
 def encode_topic_route(route: TopicRouteData) -> bytes:
-    doc: dict[str, Any] = {
-        "brokerDatas": [_broker_data_json(b) for b in route.broker_datas],
-        "filterServerTable": {},
-    }
-    if route.order_topic_conf:
-        doc["orderTopicConf"] = route.order_topic_conf
-    doc["queueDatas"] = [_queue_data_json(q) for q in route.queue_datas]
-    return orjson.dumps(doc)
+    return join_topic_route(
+        [broker_data_bytes(b) for b in route.broker_datas],
+        [queue_data_bytes(q) for q in route.queue_datas],
+        route.order_topic_conf,
+    )
 
 
 def encode_cluster_info(info: ClusterInfo) -> bytes:
@@ -142,46 +164,116 @@ def _topic_config(name: str, doc: Any) -> TopicConfig:
     )
 
 
-def _wrapper(doc: Any) -> tuple[DataVersion, dict[str, TopicConfig]]:
-    if not isinstance(doc, dict):
-        return DataVersion(), {}
-    table = doc.get("topicConfigTable") or {}
+def _topic_table(wrapper: Any) -> dict[str, TopicConfig]:
+    table = (wrapper.get("topicConfigTable") if isinstance(wrapper, dict) else None) or {}
     if not isinstance(table, dict):
         raise BodyDecodeError("topicConfigTable is not an object")
     configs = [_topic_config(str(name), value) for name, value in table.items()]
-    return _data_version(doc.get("dataVersion")), {c.topic_name: c for c in configs}
+    return {c.topic_name: c for c in configs}
+
+
+class RegisterBodyView:
+    """A REGISTER_BROKER body read as far as its DataVersion; the topic configs, which
+    the NameServer reads only when that version changed, are decoded on demand."""
+
+    def __init__(self, data_version: DataVersion) -> None:
+        self.data_version = data_version
+
+    def topic_configs(self) -> dict[str, TopicConfig]:
+        """Raises BodyDecodeError: a topic config is malformed."""
+        return {}
+
+    def filter_server_list(self) -> list[str]:
+        """Raises BodyDecodeError: the list (after the topics) is malformed."""
+        return []
+
+    def decode(self) -> RegisterBrokerBody:
+        configs = self.topic_configs()
+        return RegisterBrokerBody(self.data_version, configs, self.filter_server_list())
+
+
+class _JsonBodyView(RegisterBodyView):
+    """The JSON body; parsed at once unless its DataVersion can be read off its start."""
+
+    def __init__(self, data: bytes, legacy: bool) -> None:
+        self._data = data
+        self._legacy = legacy
+        self._doc: dict[str, Any] | None = None
+        match = None if legacy else _JSON_VERSION_PREFIX.match(data)
+        if match is not None:
+            super().__init__(_data_version(loads_tolerant(match.group(1))))
+        else:
+            wrapper = self._wrapper()
+            super().__init__(_data_version(wrapper.get("dataVersion") if wrapper else None))
+
+    def _parsed(self) -> dict[str, Any]:
+        if self._doc is None:
+            doc = loads_tolerant(self._data)
+            if not isinstance(doc, dict):
+                raise BodyDecodeError("register body is not a JSON object")
+            self._doc = doc
+        return self._doc
+
+    def _wrapper(self) -> dict[str, Any] | None:
+        doc = self._parsed()
+        wrapper = doc if self._legacy else doc.get("topicConfigSerializeWrapper")
+        return wrapper if isinstance(wrapper, dict) else None
+
+    def topic_configs(self) -> dict[str, TopicConfig]:
+        return _topic_table(self._wrapper())
+
+    def filter_server_list(self) -> list[str]:
+        filters = [] if self._legacy else self._parsed().get("filterServerList")
+        return [str(f) for f in filters or []]
+
+
+class _CompressedBodyView(RegisterBodyView):
+    def __init__(self, raw: bytes) -> None:
+        self._reader = _Reader(raw)
+        super().__init__(_data_version(loads_tolerant(self._reader.chunk())))
+        self._topics_start = self._reader.position
+        self._topics_end = -1
+
+    def topic_configs(self) -> dict[str, TopicConfig]:
+        reader = self._reader
+        reader.seek(self._topics_start)
+        count = reader.i32()
+        chunk = reader.chunk
+        configs: dict[str, TopicConfig] = {}
+        for _ in range(count):
+            config = _topic_config_line(chunk().decode())
+            configs[config.topic_name] = config
+        self._topics_end = reader.position
+        return configs
+
+    def filter_server_list(self) -> list[str]:
+        if self._topics_end < 0:
+            self.topic_configs()  # the list follows the topics
+        self._reader.seek(self._topics_end)
+        filters = loads_tolerant(self._reader.chunk()) if self._reader.remaining else []
+        return [str(f) for f in filters or []]
+
+
+def open_register_body(data: bytes, compressed: bool, version: int) -> RegisterBodyView:
+    """Read a REGISTER_BROKER body, in whichever of its three forms the broker sent, as
+    far as its DataVersion.
+
+    Raises:
+        BodyDecodeError: the body does not inflate or is not JSON.
+    """
+    if not data:
+        return RegisterBodyView(DataVersion())
+    if compressed:
+        try:
+            return _CompressedBodyView(zlib.decompress(data))
+        except zlib.error as exc:
+            raise BodyDecodeError(f"compressed register body does not inflate: {exc}") from exc
+    return _JsonBodyView(data, legacy=version < LEGACY_REGISTER_VERSION)
 
 
 def decode_register_body(data: bytes, compressed: bool, version: int) -> RegisterBrokerBody:
-    """Decode a REGISTER_BROKER body in whichever of its three forms the broker sent."""
-    if not data:
-        return RegisterBrokerBody()
-    if compressed:
-        return _decode_compressed(data)
-    doc = loads_tolerant(data)
-    if not isinstance(doc, dict):
-        raise BodyDecodeError("register body is not a JSON object")
-    if version < LEGACY_REGISTER_VERSION:
-        data_version, configs = _wrapper(doc)
-        return RegisterBrokerBody(data_version, configs)
-    data_version, configs = _wrapper(doc.get("topicConfigSerializeWrapper"))
-    filters = doc.get("filterServerList") or []
-    return RegisterBrokerBody(data_version, configs, [str(f) for f in filters])
-
-
-def _decode_compressed(data: bytes) -> RegisterBrokerBody:
-    try:
-        raw = zlib.decompress(data)
-    except zlib.error as exc:
-        raise BodyDecodeError(f"compressed register body does not inflate: {exc}") from exc
-    reader = _Reader(raw)
-    data_version = _data_version(loads_tolerant(reader.chunk()))
-    configs: dict[str, TopicConfig] = {}
-    for _ in range(reader.i32()):
-        config = _topic_config_line(reader.chunk().decode("utf-8"))
-        configs[config.topic_name] = config
-    filters = loads_tolerant(reader.chunk()) if reader.remaining else []
-    return RegisterBrokerBody(data_version, configs, [str(f) for f in filters or []])
+    """The whole REGISTER_BROKER body (`open_register_body`, then every part of it)."""
+    return open_register_body(data, compressed, version).decode()
 
 
 def _topic_config_line(line: str) -> TopicConfig:
@@ -205,6 +297,13 @@ class _Reader:
     @property
     def remaining(self) -> int:
         return len(self._data) - self._pos
+
+    @property
+    def position(self) -> int:
+        return self._pos
+
+    def seek(self, position: int) -> None:
+        self._pos = position
 
     def i32(self) -> int:
         if self.remaining < 4:

@@ -27,6 +27,7 @@ from orbitmq.namesrv.errors import (
 )
 from orbitmq.namesrv.fields import optional_int, require, require_int
 from orbitmq.namesrv.kv_config import NAMESPACE_ORDER_TOPIC_CONFIG, KvConfigManager
+from orbitmq.namesrv.route_data import RegisterBrokerBody
 from orbitmq.namesrv.route_table import RouteTable
 from orbitmq.protocol.codes import RequestCode
 from orbitmq.protocol.command import RemotingCommand, parse_bool
@@ -105,11 +106,17 @@ class NamesrvHandlers:
         if crc != 0 and crc != zlib.crc32(req.body) & 0x7FFFFFFF:
             raise Crc32MismatchError()
         try:
-            body = codec.decode_register_body(
+            view = codec.open_register_body(
                 req.body, parse_bool(req.ext_fields.get("compressed")), req.version
             )
+            # Most registrations repeat a known DataVersion: their topics go unread.
+            wanted = self.route_table.wants_topic_configs(
+                broker_addr, broker_name, broker_id, view.data_version
+            )
+            configs = view.topic_configs() if wanted else {}
         except BodyDecodeError as exc:
             raise BodyDecodeError(f"Failed to decode RegisterBrokerBody: {exc}") from exc
+        body = RegisterBrokerBody(view.data_version, configs)
         result = self.route_table.register_broker(
             cluster,
             broker_addr,
@@ -158,12 +165,13 @@ class NamesrvHandlers:
         self, _conn: RemotingConnection, req: RemotingCommand
     ) -> RemotingCommand:
         topic = require(req, "topic")
-        route = self.route_table.pick_topic_route(topic)
-        if route is None:
-            raise TopicRouteNotFoundError(topic)
+        order_conf = None
         if self.config.order_message_enable:
-            route.order_topic_conf = self.kv_config.get(NAMESPACE_ORDER_TOPIC_CONFIG, topic)
-        return req.response(body=codec.encode_topic_route(route))
+            order_conf = self.kv_config.get(NAMESPACE_ORDER_TOPIC_CONFIG, topic)
+        body = self.route_table.topic_route_json(topic, order_conf)
+        if body is None:
+            raise TopicRouteNotFoundError(topic)
+        return req.response(body=body)
 
     def get_broker_cluster_info(
         self, _conn: RemotingConnection, req: RemotingCommand

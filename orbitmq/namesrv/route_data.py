@@ -24,7 +24,7 @@ class DataVersion:
     state_version: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass builds 4x slower, and 5,000 a body
 class TopicConfig:
     """The part of a broker's TopicConfig that the NameServer turns into a QueueData."""
 

@@ -9,12 +9,24 @@ forgotten on UNREGISTER_BROKER, on 120 s of silence (`expire_inactive`), or when
 connection it registered over closes (`on_connection_closed`). A broker set whose last
 address goes also loses its QueueData, and topics left without queues disappear.
 
+Costs follow what changed, never the whole table: `broker_topics` indexes the topics of
+each broker set, so dropping a set or changing its perms touches its own topics only;
+and a registration whose DataVersion is unchanged (what every broker sends every 30 s)
+needs no topic configs at all (`wants_topic_configs`), so the handler need not decode them.
+
+The QueueData of one broker set's topics are mostly alike (same queue counts and perm),
+so equal ones are one shared object: a million topics need not be a million QueueData.
+Table entries are therefore replaced, never changed in place. Route answers are joined
+from JSON kept per broker set and per QueueData value (route_json.py), which is why
+every change of a broker set's addresses goes through `_addresses_changed`.
+
 No asyncio and no clock: time comes in as `now` (ms), so expiry tests need no sleeping.
 There is no lock either: one event loop owns the table.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
 
 from orbitmq.namesrv.route_data import (
@@ -29,6 +41,7 @@ from orbitmq.namesrv.route_data import (
     TopicConfig,
     TopicRouteData,
 )
+from orbitmq.namesrv.route_json import RouteJson
 from orbitmq.protocol.perm import PERM_READ, PERM_WRITE
 
 BROKER_CHANNEL_EXPIRED_MS = 120_000
@@ -45,6 +58,9 @@ class RouteTable:
         self.broker_addr_table: dict[str, BrokerData] = {}
         self.topic_queue_table: dict[str, dict[str, QueueData]] = {}
         self.broker_live_table: dict[str, BrokerLiveInfo] = {}
+        # broker name -> topics with a QueueData of it: the inverse of topic_queue_table
+        self.broker_topics: dict[str, set[str]] = {}
+        self._route_json = RouteJson()
 
     # registration ---------------------------------------------------------------------
     def register_broker(
@@ -69,7 +85,10 @@ class RouteTable:
         addrs = broker_data.broker_addrs
         # A slave promoted to master re-registers its address under id 0: one address must
         # have one id only, or clients would see it both as master and slave.
-        for stale_id in [i for i, a in addrs.items() if a == broker_addr and i != broker_id]:
+        stale = [i for i, a in addrs.items() if a == broker_addr and i != broker_id]
+        if stale or addrs.get(broker_id) != broker_addr:
+            self._route_json.forget_broker(broker_name)
+        for stale_id in stale:
             del addrs[stale_id]
         first = addrs.get(broker_id) is None or first
         addrs[broker_id] = broker_addr
@@ -77,8 +96,7 @@ class RouteTable:
         if broker_id == MASTER_ID and (
             first or self.is_broker_topic_config_changed(broker_addr, body.data_version)
         ):
-            for config in body.topic_configs.values():
-                self._upsert_queue_data(broker_name, config)
+            self._upsert_queue_datas(broker_name, body.topic_configs.values())
 
         self.broker_live_table[broker_addr] = BrokerLiveInfo(
             now, body.data_version, ha_server_addr, connection_key
@@ -90,15 +108,34 @@ class RouteTable:
                 return RegisterBrokerResult(master_addr, master_live.ha_server_addr)
         return RegisterBrokerResult()
 
-    def _upsert_queue_data(self, broker_name: str, config: TopicConfig) -> None:
-        queues = self.topic_queue_table.setdefault(config.topic_name, {})
-        queues[broker_name] = QueueData(
-            broker_name,
-            config.read_queue_nums,
-            config.write_queue_nums,
-            config.perm,
-            config.topic_sys_flag,
-        )
+    def wants_topic_configs(
+        self, broker_addr: str, broker_name: str, broker_id: int, version: DataVersion
+    ) -> bool:
+        """Whether `register_broker` would read this registration's topic configs: a
+        master's first registration, or one whose DataVersion changed."""
+        if broker_id != MASTER_ID:
+            return False
+        broker_data = self.broker_addr_table.get(broker_name)
+        if broker_data is None or broker_id not in broker_data.broker_addrs:
+            return True
+        return self.is_broker_topic_config_changed(broker_addr, version)
+
+    def _upsert_queue_datas(self, broker_name: str, configs: Iterable[TopicConfig]) -> None:
+        table = self.topic_queue_table
+        topics = self.broker_topics.setdefault(broker_name, set())
+        shared = _SharedQueueDatas(broker_name)
+        for config in configs:
+            topic = config.topic_name
+            queues = table.get(topic)
+            if queues is None:
+                queues = table[topic] = {}
+            elif broker_name not in queues:
+                # A topic on many broker sets: their indexes share one name object.
+                topic = sys.intern(topic)
+            queues[broker_name] = shared.get(
+                config.read_queue_nums, config.write_queue_nums, config.perm, config.topic_sys_flag
+            )
+            topics.add(topic)
 
     def is_broker_topic_config_changed(self, broker_addr: str, version: DataVersion) -> bool:
         live = self.broker_live_table.get(broker_addr)
@@ -123,6 +160,7 @@ class RouteTable:
         if broker_data is None:
             return
         broker_data.broker_addrs.pop(broker_id, None)
+        self._route_json.forget_broker(broker_name)
         if not broker_data.broker_addrs:
             self._drop_broker_name(broker_name, cluster)
 
@@ -144,27 +182,32 @@ class RouteTable:
         return gone
 
     def _remove_addrs(self, broker_addrs: Iterable[str]) -> None:
-        for addr in broker_addrs:
+        gone = set(broker_addrs)
+        if not gone:
+            return
+        for addr in gone:
             self.broker_live_table.pop(addr, None)
-            # RouteInfoManager.onChannelDestroy: the address may appear in any broker set.
-            for broker_data in list(self.broker_addr_table.values()):
-                addrs = broker_data.broker_addrs
-                for broker_id in [i for i, a in addrs.items() if a == addr]:
-                    del addrs[broker_id]
-                if not addrs:
-                    self._drop_broker_name(broker_data.broker_name, broker_data.cluster)
+        # RouteInfoManager.onChannelDestroy: an address may appear in any broker set.
+        for broker_data in list(self.broker_addr_table.values()):
+            addrs = broker_data.broker_addrs
+            for broker_id in [i for i, a in addrs.items() if a in gone]:
+                del addrs[broker_id]
+                self._route_json.forget_broker(broker_data.broker_name)
+            if not addrs:
+                self._drop_broker_name(broker_data.broker_name, broker_data.cluster)
 
     def _drop_broker_name(self, broker_name: str, cluster: str) -> None:
         """The broker set has no address left: remove it and its queues everywhere."""
         self.broker_addr_table.pop(broker_name, None)
+        self._route_json.drop_broker(broker_name)
         names = self.cluster_addr_table.get(cluster)
         if names is not None:
             names.discard(broker_name)
             if not names:
                 del self.cluster_addr_table[cluster]
-        for topic in list(self.topic_queue_table):
+        for topic in self.broker_topics.pop(broker_name, ()):
             queues = self.topic_queue_table[topic]
-            queues.pop(broker_name, None)
+            del queues[broker_name]
             if not queues:
                 del self.topic_queue_table[topic]
 
@@ -184,6 +227,13 @@ class RouteTable:
         queue_datas = [queue_data.copy() for _, queue_data in sorted(queues.items())]
         return TopicRouteData(queue_datas, broker_datas)
 
+    def topic_route_json(self, topic: str, order_topic_conf: str | None = None) -> bytes | None:
+        """`pick_topic_route(topic)` as GET_ROUTEINFO_BY_TOPIC's body, without building it."""
+        queues = self.topic_queue_table.get(topic)
+        if not queues:
+            return None
+        return self._route_json.route(queues, self.broker_addr_table, order_topic_conf)
+
     def cluster_info(self) -> ClusterInfo:
         return ClusterInfo(
             {name: data.copy() for name, data in sorted(self.broker_addr_table.items())},
@@ -194,22 +244,21 @@ class RouteTable:
         return sorted(self.topic_queue_table)
 
     def topics_by_cluster(self, cluster: str) -> list[str]:
-        names = self.cluster_addr_table.get(cluster, set())
-        return sorted(
-            topic for topic, queues in self.topic_queue_table.items() if names.intersection(queues)
-        )
+        topics: set[str] = set()
+        for broker_name in self.cluster_addr_table.get(cluster, ()):
+            topics.update(self.broker_topics.get(broker_name, ()))
+        return sorted(topics)
 
     # admin -------------------------------------------------------------------------------
     def delete_topic(self, topic: str, cluster: str | None = None) -> None:
         """Drop the topic's route; with `cluster`, only its queues on that cluster's brokers."""
-        if not cluster:
-            self.topic_queue_table.pop(topic, None)
-            return
         queues = self.topic_queue_table.get(topic)
         if queues is None:
             return
-        for broker_name in self.cluster_addr_table.get(cluster, set()):
-            queues.pop(broker_name, None)
+        names = self.cluster_addr_table.get(cluster, set()) if cluster else list(queues)
+        for broker_name in names:
+            if queues.pop(broker_name, None) is not None:
+                self.broker_topics[broker_name].discard(topic)
         if not queues:
             del self.topic_queue_table[topic]
 
@@ -222,10 +271,27 @@ class RouteTable:
         return self._set_perm(broker_name, lambda _perm: PERM_READ | PERM_WRITE)
 
     def _set_perm(self, broker_name: str, change: _PermChange) -> int:
-        count = 0
-        for queues in self.topic_queue_table.values():
-            queue_data = queues.get(broker_name)
-            if queue_data is not None:
-                queue_data.perm = change(queue_data.perm)
-                count += 1
-        return count
+        topics = self.broker_topics.get(broker_name, ())
+        shared = _SharedQueueDatas(broker_name)
+        for topic in topics:
+            queues = self.topic_queue_table[topic]
+            old = queues[broker_name]
+            queues[broker_name] = shared.get(
+                old.read_queue_nums, old.write_queue_nums, change(old.perm), old.topic_sys_flag
+            )
+        return len(topics)
+
+
+class _SharedQueueDatas:
+    """One QueueData object per distinct value within one broker set's update."""
+
+    def __init__(self, broker_name: str) -> None:
+        self._broker_name = broker_name
+        self._made: dict[tuple[int, int, int, int], QueueData] = {}
+
+    def get(self, read: int, write: int, perm: int, sys_flag: int) -> QueueData:
+        key = (read, write, perm, sys_flag)
+        queue_data = self._made.get(key)
+        if queue_data is None:
+            queue_data = self._made[key] = QueueData(self._broker_name, *key)
+        return queue_data
