@@ -15,8 +15,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 log() { echo "perf: $*" >&2; }
 
-bash scripts/setup.sh
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".[bench]"
+bash scripts/setup.sh --bench
 
 missing=()
 command -v nats-server >/dev/null 2>&1 || [ -x /usr/sbin/nats-server ] || missing+=(nats-server)

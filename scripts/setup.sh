@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up on a fresh machine: a virtualenv at .venv with OrbitMQ installed
 # (editable), its hot-path modules compiled with Cython in place when a C compiler is
-# there (setup.py), and, with --test, the test tools and the official C++ client's venv.
+# there (setup.py), and, with --test, the test tools and the official C++ client's venv
+# (--bench: the peers' Python clients, for scripts/perf.sh).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -16,6 +17,7 @@ fi
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 extras="build"
 [ "${1:-}" = "--test" ] && extras="build,test"
+[ "${1:-}" = "--bench" ] && extras="build,bench"  # scripts/perf.sh
 # The editable install (dependencies and entry points) is redone only when the project
 # files change; compiling is left to the in-place build below, which is incremental.
 stamp=".venv/.orbitmq-installed-${extras/,/-}"
