@@ -32,13 +32,12 @@ from orbitmq.errors import FrameTooLargeError, RemoteProtocolError
 from orbitmq.protocol.codes import SerializeType
 from orbitmq.protocol.command import FLAG_ONEWAY, FLAG_RESPONSE, RemotingCommand
 from orbitmq.protocol.frame import DEFAULT_MAX_FRAME_SIZE, decode_header, encode_frame
-from orbitmq.remoting.client import DEFAULT_CONNECT_TIMEOUT, split_address
+from orbitmq.remoting.client import ConnectionPool
 from orbitmq.remoting.connection import next_opaque
 from orbitmq.remoting.dispatch import RequestDispatcher
 from orbitmq.remoting.errors import (
     ConnectionBrokenError,
     ConnectionClosedError,
-    RemotingConnectError,
     RemotingError,
     RequestTimeoutError,
 )
@@ -78,7 +77,7 @@ class ClientConnection(asyncio.Protocol):
         self._sweeping = False
         self._out: list[bytes] = []
         self.closed: asyncio.Future[None] = loop.create_future()
-        self.on_close: Callable[[ClientConnection], None] | None = None
+        self._close_callbacks: list[Callable[[ClientConnection], None]] = []
         self.peer_address = ""
 
     # asyncio.Protocol ---------------------------------------------------------------
@@ -176,8 +175,8 @@ class ClientConnection(asyncio.Protocol):
                 future.set_exception(error)
         if not self.closed.done():
             self.closed.set_result(None)
-        if self.on_close is not None:
-            self.on_close(self)
+        for callback in self._close_callbacks:
+            callback(self)
 
     # API ---------------------------------------------------------------------------------
     @property
@@ -247,6 +246,9 @@ class ClientConnection(asyncio.Protocol):
         if self._sweeping:
             self._loop.call_later(SWEEP_INTERVAL, self._sweep)
 
+    def add_close_callback(self, callback: Callable[[ClientConnection], None]) -> None:
+        self._close_callbacks.append(callback)
+
     def close(self, abort: bool = False) -> None:
         """Close after the queued frames; `abort` (a bad frame) drops them and counts
         as a broken connection for the pending requests."""
@@ -259,101 +261,14 @@ class ClientConnection(asyncio.Protocol):
                 self._transport.close()
 
 
-class ClientTransport:
+class ClientTransport(ConnectionPool[ClientConnection]):
     """The connections of one client object, by address, opened on first use.
 
     Args:
         dispatcher: handles requests servers push on these connections.
     """
 
-    def __init__(
-        self,
-        dispatcher: RequestDispatcher | None = None,
-        *,
-        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
-        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
-    ) -> None:
-        self._dispatcher = dispatcher
-        self._connect_timeout = connect_timeout
-        self._max_frame_size = max_frame_size
-        self.connections: dict[str, ClientConnection] = {}
-        self._connecting: dict[str, asyncio.Future[ClientConnection]] = {}
-        self._closed = False
-
-    def ready_connection(self, address: str) -> ClientConnection | None:
-        """The open connection to `address`, if there is one (no await on the hot path)."""
-        connection = self.connections.get(address)
-        return connection if connection is not None and connection.is_open else None
-
-    async def get_connection(self, address: str) -> ClientConnection:
-        """The open connection to `address`, connecting once however many callers wait."""
-        if self._closed:
-            raise ConnectionClosedError("client is closed")
-        connection = self.ready_connection(address)
-        if connection is not None:
-            return connection
-        pending = self._connecting.get(address)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[ClientConnection] = asyncio.get_running_loop().create_future()
-        self._connecting[address] = future
-        try:
-            connection = await self._connect(address)
-            future.set_result(connection)
-            return connection
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: waiters get it through shield
-            raise
-        finally:
-            del self._connecting[address]
-
-    async def _connect(self, address: str) -> ClientConnection:
-        host, port = split_address(address)
-        loop = asyncio.get_running_loop()
-        try:
-            async with asyncio.timeout(self._connect_timeout):
-                _, connection = await loop.create_connection(
-                    lambda: ClientConnection(loop, self._dispatcher, self._max_frame_size),
-                    host,
-                    port,
-                )
-        except (OSError, TimeoutError) as exc:
-            raise RemotingConnectError(f"cannot connect to {address}: {exc}") from exc
-        self.connections[address] = connection
-        connection.on_close = lambda c: self._forget(address, c)
-        return connection
-
-    def _forget(self, address: str, connection: ClientConnection) -> None:
-        if self.connections.get(address) is connection:
-            del self.connections[address]
-
-    async def invoke(
-        self, address: str, command: RemotingCommand, timeout: float = 3.0
-    ) -> RemotingCommand:
-        connection = self.ready_connection(address) or await self.get_connection(address)
-        return await connection.invoke(command, timeout)
-
-    async def invoke_oneway(self, address: str, command: RemotingCommand) -> None:
-        connection = self.ready_connection(address) or await self.get_connection(address)
-        connection.invoke_oneway(command)
-
-    def close_connection(self, address: str) -> None:
-        connection = self.connections.pop(address, None)
-        if connection is not None:
-            connection.close()
-
-    async def aclose(self) -> None:
-        self._closed = True
-        connections = list(self.connections.values())
-        self.connections.clear()
-        for connection in connections:
-            connection.close()
-        for connection in connections:
-            try:
-                async with asyncio.timeout(1.0):
-                    await connection.closed
-            except TimeoutError:
-                log.warning("connection %s did not close in time", connection.peer_address)
-        if self._dispatcher is not None:
-            await self._dispatcher.aclose()
+    def _new_connection(self) -> ClientConnection:
+        return ClientConnection(
+            asyncio.get_running_loop(), self._dispatcher, self._max_frame_size
+        )
