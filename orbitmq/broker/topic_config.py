@@ -183,12 +183,17 @@ class TopicConfigManager:
         self._reset_changes()
 
     def persist(self) -> None:
-        """Write topics.json now (and drop any write still due)."""
+        """Write topics.json now (and drop any write still due). Writes outside a burst
+        of changes (at start, at shutdown) do not space the next change's write: that
+        one is answered only after it is on disk, as before any burst."""
         if self._persist_timer is not None:
             self._persist_timer.cancel()
             self._persist_timer = None
-        started = time.monotonic()
         persist_json_file(self.path, self.wrapper())
+
+    def _persist_change(self) -> None:
+        started = time.monotonic()
+        self.persist()
         self._persisted_at = time.monotonic()
         self._persist_cost = self._persisted_at - started
 
@@ -203,14 +208,14 @@ class TopicConfigManager:
         except RuntimeError:
             wait = 0.0  # no event loop to write later from
         if wait <= 0:
-            self.persist()
+            self._persist_change()
         else:
             self._persist_timer = loop.call_later(wait, self._persist_due)
 
     def _persist_due(self) -> None:
         self._persist_timer = None
         try:
-            self.persist()
+            self._persist_change()
         except OSError:
             log.exception("persisting %s failed", self.path)
 
