@@ -18,24 +18,24 @@ from __future__ import annotations
 
 import logging
 import random
-import socket
-import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from orbitmq.broker.handlers.send import STATUS_CODES
+from orbitmq.broker.handlers.send import STATUS_CODES, born_host_of
 from orbitmq.broker.topic_config import TopicConfig, check_send_allowed
 from orbitmq.errors import OrbitMQError, RemoteProtocolError
 from orbitmq.protocol.codes import ORBITMQ_VERSION_ORDINAL, RequestCode, ResponseCode
 from orbitmq.protocol.command import FLAG_ONEWAY, FLAG_RESPONSE
 from orbitmq.protocol.frame import FRAME_PREFIX, decode_header
-from orbitmq.protocol.header_json import command_from_json
+from orbitmq.protocol.header_json import command_from_json, parse_json_header
 from orbitmq.protocol.message import (
     MAX_PROPERTIES_BYTES,
     SysFlag,
+    create_offset_msg_id,
     decode_properties,
+    encode_host,
 )
 from orbitmq.protocol.perm import is_writeable
 from orbitmq.protocol.topics import RETRY_GROUP_TOPIC_PREFIX
@@ -67,7 +67,6 @@ _REFUSAL = (
     '{"code":%d,"extFields":{},"flag":1,"language":"JAVA","opaque":%d,"remark":%s,'
     '"serializeTypeCurrentRPC":"JSON","version":' + str(ORBITMQ_VERSION_ORDINAL) + "}"
 )
-_PREFIX = struct.Struct(">ii")
 # Outcomes of the flush after which a SYNC_MASTER still waits for a slave.
 _REPLICATED_CODES = (ResponseCode.SUCCESS, ResponseCode.FLUSH_DISK_TIMEOUT)
 _MAX_CACHED_TOPICS = 100_000
@@ -132,7 +131,6 @@ class SendLane:
         if born_host is None:
             open_ = False
         batch: _Batch | None = None
-        loads = orjson.loads
         unpack_from = FRAME_PREFIX.unpack_from
         pos = 0
         end_all = len(frames)
@@ -147,10 +145,7 @@ class SendLane:
                     (word >> 24) & 0xFF, frames[header_start:body_start], frames[body_start:end]
                 )
             else:
-                try:
-                    header = loads(frames[header_start:body_start])
-                except orjson.JSONDecodeError as exc:
-                    raise RemoteProtocolError(f"undecodable JSON header: {exc}") from exc
+                header = parse_json_header(frames[header_start:body_start])
                 if open_ and header.__class__ is dict and header.get("code") == _SEND_V2:
                     if batch is None:
                         batch = _Batch(self._broker, born_host)  # type: ignore[arg-type]
@@ -345,7 +340,6 @@ class SendLane:
         back; `remark` is JSON text or None."""
         if stop is None:
             stop = placed.count if isinstance(placed, AppendedSends) else len(placed.sizes)
-        out: list[bytes] = []
         prefix = self._msg_id_prefix
         entries = batch.entries
         opaques = batch.opaques
@@ -353,51 +347,52 @@ class SendLane:
         physical_offsets = placed.physical_offsets
         queue_offsets = placed.queue_offsets
         remark_json = remark if remark is not None else "null"
-        pack = _PREFIX.pack
-        for i in range(first, stop):
-            if oneway[i]:
-                continue
-            header = (
-                _ANSWER
-                % (
-                    code,
-                    prefix,
-                    physical_offsets[i],
-                    entries[i][2],
-                    queue_offsets[i],
-                    opaques[i],
-                    remark_json,
-                )
-            ).encode()
-            out.append(pack(4 + len(header), len(header)))
-            out.append(header)
-        return b"".join(out)
+        return _framed(
+            _ANSWER
+            % (
+                code,
+                prefix,
+                physical_offsets[i],
+                entries[i][2],
+                queue_offsets[i],
+                opaques[i],
+                remark_json,
+            )
+            for i in range(first, stop)
+            if not oneway[i]
+        )
 
     def _refusals(self, batch: _Batch, first: int, refusal: str | None) -> bytes:
         """SERVICE_NOT_AVAILABLE for sends first.. (nothing of them is stored)."""
         remark = orjson.dumps(refusal or "the store refused the write").decode()
-        out: list[bytes] = []
-        pack = _PREFIX.pack
-        for i in range(first, len(batch.entries)):
-            if batch.oneway[i]:
-                continue
-            header = (
-                _REFUSAL % (ResponseCode.SERVICE_NOT_AVAILABLE, batch.opaques[i], remark)
-            ).encode()
-            out.append(pack(4 + len(header), len(header)))
-            out.append(header)
-        return b"".join(out)
+        code = ResponseCode.SERVICE_NOT_AVAILABLE
+        return _framed(
+            _REFUSAL % (code, batch.opaques[i], remark)
+            for i in range(first, len(batch.entries))
+            if not batch.oneway[i]
+        )
 
     def _store_host_bytes(self) -> bytes:
         host = self._broker.store_host
         cached = self._store_host
         if cached is None or cached[0] != host:
-            packed = _ipv4_host(host)
-            if packed is None:
+            packed, v6 = encode_host(host)
+            if v6:
                 raise RemoteProtocolError(f"store host {host} is not an IPv4 address")
             cached = self._store_host = (host, packed)
-            self._msg_id_prefix = packed.hex().upper()
+            self._msg_id_prefix = create_offset_msg_id(host, 0)[:-16]
         return cached[1]
+
+
+def _framed(headers: Iterable[str]) -> bytes:
+    """Header-only response frames (JSON headers, ASCII), back to back."""
+    out: list[bytes] = []
+    pack = FRAME_PREFIX.pack
+    for text in headers:
+        header = text.encode()
+        out.append(pack(4 + len(header), len(header)))
+        out.append(header)
+    return b"".join(out)
 
 
 def _flush_outcome(
@@ -413,18 +408,11 @@ def _flush_outcome(
     return flushed
 
 
-def _ipv4_host(host: tuple[str, int]) -> bytes | None:
-    try:
-        return socket.inet_aton(host[0]) + host[1].to_bytes(4, "big")
-    except (OSError, OverflowError):
-        return None
-
-
 def _born_host(connection: RemotingConnection) -> bytes | None:
-    """The peer as a record's born host (IPv4 + port), None for IPv6 (the general way)."""
+    """The peer as a record's born host field; None for IPv6 (the general way)."""
     attributes = connection.attributes
     packed = attributes.get("born_host_v4", False)
     if packed is False:
-        ip, _, port = connection.peer_address.rpartition(":")
-        packed = attributes["born_host_v4"] = _ipv4_host((ip or "127.0.0.1", int(port or 0)))
+        raw, v6 = encode_host(born_host_of(connection))
+        packed = attributes["born_host_v4"] = None if v6 else raw
     return packed

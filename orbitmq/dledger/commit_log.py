@@ -120,8 +120,9 @@ class DLedgerCommitLog:
             raise NotWritableError(self.not_leader_remark())
         commit_log = self._store.commit_log
         laid = commit_log.lay_out(msgs, properties, self._projected_end)
-        hints = lambda: list(map(dispatch_request_for, msgs))  # noqa: E731
-        proposal = _Proposal(laid.physical, bytes(laid.data), hints)
+        proposal = _Proposal(
+            laid.physical, bytes(laid.data), lambda: list(map(dispatch_request_for, msgs))
+        )
         self._propose(proposal)
         commit_log.commit_laid_out(msgs, laid)
         self._projected_end = laid.physical + len(laid.data)

@@ -137,7 +137,8 @@ _HOST_CACHE: dict[tuple[str, int], tuple[bytes, bool]] = {}
 _MAX_CACHED_HOSTS = 4096
 
 
-def _encode_host(host: tuple[str, int]) -> tuple[bytes, bool]:
+def encode_host(host: tuple[str, int]) -> tuple[bytes, bool]:
+    """A record's host field (IP ‖ port i32) and whether it is IPv6."""
     # Every record carries the born and store hosts; there are few distinct ones.
     cached = _HOST_CACHE.get(host)
     if cached is not None:
@@ -177,7 +178,7 @@ def _decode_host(buf: bytes | bytearray | memoryview, pos: int, v6: bool) -> tup
 
 def create_offset_msg_id(store_host: tuple[str, int], commit_log_offset: int) -> str:
     """Offset message id: storeHost ip ‖ port (i32) ‖ commit log offset (i64), upper hex."""
-    raw, _ = _encode_host(store_host)
+    raw, _ = encode_host(store_host)
     return (raw + _I64.pack(commit_log_offset)).hex().upper()
 
 
@@ -263,8 +264,8 @@ def encode_record(msg: MessageExt, properties_text: str | None = None) -> bytear
         raise ValueError(
             f"properties are {len(props_bytes)} bytes; the limit is {MAX_PROPERTIES_BYTES}"
         )
-    born, born_v6 = _encode_host(msg.born_host)
-    store, store_v6 = _encode_host(msg.store_host)
+    born, born_v6 = encode_host(msg.born_host)
+    store, store_v6 = encode_host(msg.store_host)
     sys_flag = msg.sys_flag & ~(SysFlag.BORNHOST_V6 | SysFlag.STOREHOST_V6)
     if born_v6:
         sys_flag |= SysFlag.BORNHOST_V6

@@ -153,30 +153,25 @@ class RemotingConnection(asyncio.Protocol):
         self._close_callbacks.append(callback)
 
     def send(self, command: RemotingCommand) -> None:
-        """Queue a command for writing (silently dropped if closed).
-
-        Frames queued in one event-loop iteration go out in one write: with many requests
-        in flight this saves a syscall per response. Bodies are not copied to join them.
-        """
-        transport = self._transport
-        if transport is None or transport.is_closing():
-            return
-        out = self._out
-        if not out:
-            asyncio.get_running_loop().call_soon(self._flush)
+        """Queue a command for writing (silently dropped if closed)."""
         head, body = encode_frame_parts(command)
-        out.append(head)
         if body:
-            out.append(body)
+            self.send_frames(head, body)
+        else:
+            self.send_frames(head)
 
-    def send_frames(self, frames: bytes) -> None:
-        """Queue already encoded frames, like `send`."""
+    def send_frames(self, *frames: bytes) -> None:
+        """Queue encoded frames, or parts of them, for writing (dropped if closed).
+
+        What is queued in one event-loop iteration goes out in one write: with many
+        requests in flight this saves a syscall per response. Parts are not joined.
+        """
         transport = self._transport
         if transport is None or transport.is_closing():
             return
         if not self._out:
             asyncio.get_running_loop().call_soon(self._flush)
-        self._out.append(frames)
+        self._out.extend(frames)
 
     def _flush(self) -> None:
         out, self._out = self._out, []

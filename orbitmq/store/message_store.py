@@ -388,12 +388,7 @@ class MessageStore:
         )
 
     def _append(self, msgs: list[MessageExt]) -> PutMessageResult:
-        if not self._running:
-            self._put_failures += 1
-            return PutMessageResult(
-                PutMessageStatus.SERVICE_NOT_AVAILABLE, None, "message store is not running"
-            )
-        problem = self.not_writable_reason()
+        problem = self._put_refusal()
         if problem is not None:
             self._put_failures += 1
             return PutMessageResult(PutMessageStatus.SERVICE_NOT_AVAILABLE, None, problem)
@@ -431,11 +426,7 @@ class MessageStore:
         if self.replicated_log is not None:
             return PutMessageResult(PutMessageStatus.PUT_OK, appended)
         self._reput.wake.set()
-        self._unchecked_bytes += appended.wrote_bytes
-        if self._unchecked_bytes >= self.config.commit_log_reserve_bytes:
-            # A fast writer can fill a disk between two periodic checks.
-            self._unchecked_bytes = 0
-            self.clean_service.check_disk()
+        self._note_written(appended.wrote_bytes)
         return PutMessageResult(PutMessageStatus.PUT_OK, appended)
 
     def append_sends(self, entries: list[SendEntry], store_host: bytes) -> AppendedSends:
@@ -445,8 +436,7 @@ class MessageStore:
         entry's sizes; DLedger mode never comes here. `count` < len(entries) means the
         rest were refused (`refusal` says why) and nothing of them is stored.
         """
-        refusal = "message store is not running" if not self._running else None
-        refusal = refusal or self.not_writable_reason()
+        refusal = self._put_refusal()
         if refusal is not None:
             self._put_failures += len(entries)
             return AppendedSends(0, 0, 0, 0, [], [], [], refusal)
@@ -469,10 +459,7 @@ class MessageStore:
             reput.wake.set()
         if self._flusher is not None and self.config.sync_flush:
             self._flusher.wake.set()
-        self._unchecked_bytes += wrote
-        if self._unchecked_bytes >= self.config.commit_log_reserve_bytes:
-            self._unchecked_bytes = 0
-            self.clean_service.check_disk()
+        self._note_written(wrote)
         return appended
 
     def propose_sends(
@@ -481,8 +468,7 @@ class MessageStore:
         """DLedger mode's append_sends: the batch is proposed to the group and reaches
         the commit log once committed; `on_outcome` tells each run's fate."""
         assert self.replicated_log is not None
-        refusal = "message store is not running" if not self._running else None
-        refusal = refusal or self.not_writable_reason()
+        refusal = self._put_refusal()
         if refusal is None:
             try:
                 proposed = self.replicated_log.append_sends(entries, store_host, on_outcome)
@@ -510,13 +496,13 @@ class MessageStore:
         try:
             self._put_unit_runs(
                 ((e[0], e[2]), queue_offsets[i], (physical_offsets[i], sizes[i], e[10]))
-                for i, e in zip(range(count), entries, strict=False)
+                for i, e in enumerate(entries[:count])
             )
             if self.index is not None:
                 self.index.index_batch(
                     [
                         (e[0], physical_offsets[i], sizes[i], stamp, e[11], e[12])
-                        for i, e in zip(range(count), entries, strict=False)
+                        for i, e in enumerate(entries[:count])
                     ]
                 )
         except (OSError, StoreError):
@@ -537,6 +523,19 @@ class MessageStore:
             callback(ok)
 
         self._flusher.add_waiter(offset, flushed)
+
+    def _note_written(self, wrote: int) -> None:
+        self._unchecked_bytes += wrote
+        if self._unchecked_bytes >= self.config.commit_log_reserve_bytes:
+            # A fast writer can fill a disk between two periodic checks.
+            self._unchecked_bytes = 0
+            self.clean_service.check_disk()
+
+    def _put_refusal(self) -> str | None:
+        """Why a put is refused before anything is written, or None."""
+        if not self._running:
+            return "message store is not running"
+        return self.not_writable_reason()
 
     def not_writable_reason(self) -> str | None:
         """Why puts are refused right now (disk full, dispatch failing), or None."""
@@ -568,7 +567,6 @@ class MessageStore:
             if ok:
                 callback(result)
                 return
-            self._sync_flush_timeouts += 1
             callback(
                 PutMessageResult(
                     PutMessageStatus.FLUSH_DISK_TIMEOUT,
@@ -577,7 +575,7 @@ class MessageStore:
                 )
             )
 
-        self._flusher.add_waiter(appended.wrote_offset + appended.wrote_bytes, flushed)
+        self.on_flushed_to(appended.wrote_offset + appended.wrote_bytes, flushed)
 
     # ------------------------------------------------------------------ dispatch
 

@@ -101,6 +101,7 @@ def lay_out_sends(
     run_start = physical = end_offset
     pos = end_offset % file_size
     parts: list[bytes] = []
+    run_first = 0  # index of the run's first record
     physical_offsets: list[int] = []
     queue_offsets: list[int] = []
     sizes: list[int] = []
@@ -113,8 +114,9 @@ def lay_out_sends(
         size = RECORD_OVERHEAD - 1 + body_len + len(topic_field) + props_len
         if pos + size + END_FILE_MIN_BLANK_LENGTH > file_size:
             if parts:
-                runs.append((run_start, parts, len(sizes) - _run_records(runs)))
+                runs.append((run_start, parts, len(sizes) - run_first))
                 parts = []
+                run_first = len(sizes)
             run_start = physical = physical + file_size - pos
             pos = 0
         key = (topic, queue_id)
@@ -148,12 +150,8 @@ def lay_out_sends(
         physical += size
         pos += size
     if parts:
-        runs.append((run_start, parts, len(sizes) - _run_records(runs)))
+        runs.append((run_start, parts, len(sizes) - run_first))
     return SendsLayout(now, runs, physical_offsets, queue_offsets, sizes)
-
-
-def _run_records(runs: list[tuple[int, list[bytes], int]]) -> int:
-    return sum(run[2] for run in runs)
 
 
 def give_back_queue_offsets(commit_log: object, entries: list[SendEntry]) -> None:
