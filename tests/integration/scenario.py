@@ -72,3 +72,23 @@ async def start_collector(
     collector = Collector(consumer)
     await consumer.start()
     return collector
+
+
+def raw_pull_ext(
+    group: str, topic: str, queue_id: int, expression: str, expression_type: str
+) -> dict[str, str]:
+    """A PULL_MESSAGE header from offset 0 carrying its subscription, no suspend (for
+    checking what the broker itself filtered)."""
+    return {
+        "consumerGroup": group,
+        "topic": topic,
+        "queueId": str(queue_id),
+        "queueOffset": "0",
+        "maxMsgNums": "64",
+        "sysFlag": "4",
+        "commitOffset": "0",
+        "suspendTimeoutMillis": "0",
+        "subscription": expression,
+        "subVersion": "0",
+        "expressionType": expression_type,
+    }

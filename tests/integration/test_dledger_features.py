@@ -47,7 +47,7 @@ from orbitmq.protocol.command import RemotingCommand
 from orbitmq.protocol.message import decode_records
 from orbitmq.remoting.client import RemotingClient
 from tests.integration.dledger_set import DLedgerSet, Member, max_offsets, wait_master
-from tests.integration.scenario import wait_for
+from tests.integration.scenario import raw_pull_ext, wait_for
 from tests.integration.test_mqadmin import ok, run_admin
 from tests.integration.test_orderly import OrderLedger
 from tests.integration.test_sql_filter import SELECTOR, expected, message
@@ -406,19 +406,7 @@ async def test_sql92_filter(raft: RaftCluster) -> None:
                 leader.broker_addr,
                 RemotingCommand.request(
                     RequestCode.PULL_MESSAGE,
-                    {
-                        "consumerGroup": "CG_RAFT_SQL_RAW",
-                        "topic": topic,
-                        "queueId": str(queue_id),
-                        "queueOffset": "0",
-                        "maxMsgNums": "64",
-                        "sysFlag": "4",
-                        "commitOffset": "0",
-                        "suspendTimeoutMillis": "0",
-                        "subscription": SELECTOR,
-                        "subVersion": "0",
-                        "expressionType": "SQL92",
-                    },
+                    raw_pull_ext("CG_RAFT_SQL_RAW", topic, queue_id, SELECTOR, "SQL92"),
                 ),
                 5.0,
             )

@@ -30,7 +30,7 @@ from orbitmq.protocol.command import RemotingCommand
 from orbitmq.protocol.message import decode_records
 from orbitmq.remoting.client import RemotingClient
 from tests.integration.conftest import Cluster, make_cluster
-from tests.integration.scenario import wait_for
+from tests.integration.scenario import raw_pull_ext, wait_for
 from tests.processes import ServerProcess, broker_properties, start_broker
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -118,22 +118,6 @@ async def raw(addr: str, code: int, ext: dict[str, str], body: bytes = b"") -> R
         await client.aclose()
 
 
-def pull_ext(topic: str, queue_id: int, expression: str, expression_type: str) -> dict[str, str]:
-    return {
-        "consumerGroup": "CG_SQL_RAW",
-        "topic": topic,
-        "queueId": str(queue_id),
-        "queueOffset": "0",
-        "maxMsgNums": "64",
-        "sysFlag": "4",
-        "commitOffset": "0",
-        "suspendTimeoutMillis": "0",
-        "subscription": expression,
-        "subVersion": "0",
-        "expressionType": expression_type,
-    }
-
-
 async def test_push_consumer_gets_exactly_the_matching_messages(
     brokers: Brokers, sent: list[Message]
 ) -> None:
@@ -182,7 +166,7 @@ async def test_pull_consumer_and_the_broker_filter_by_sql(
         response = await raw(
             brokers.cluster.broker_addr,
             RequestCode.PULL_MESSAGE,
-            pull_ext(TOPIC, queue_id, SELECTOR, "SQL92"),
+            raw_pull_ext("CG_SQL_RAW", TOPIC, queue_id, SELECTOR, "SQL92"),
         )
         assert response.code == ResponseCode.SUCCESS
         for record in decode_records(response.body):
@@ -199,7 +183,9 @@ async def test_bad_expressions_are_refused_with_their_position(
     with pytest.raises(SqlSyntaxError, match="column 11"):
         consumer.subscribe(TOPIC, MessageSelector("SQL92", "a BETWEEN 5 AND 1"))
     addr = brokers.cluster.broker_addr
-    pulled = await raw(addr, RequestCode.PULL_MESSAGE, pull_ext(TOPIC, 0, "a >", "SQL92"))
+    pulled = await raw(
+        addr, RequestCode.PULL_MESSAGE, raw_pull_ext("CG_SQL_RAW", TOPIC, 0, "a >", "SQL92")
+    )
     assert pulled.code == ResponseCode.SUBSCRIPTION_PARSE_FAILED
     assert "column 4" in (pulled.remark or "")
     subscription = {"topic": TOPIC, "subString": "a = 'x", "expressionType": "SQL92"}
@@ -237,7 +223,9 @@ async def test_a_broker_without_property_filter_refuses_sql(
 ) -> None:
     text = "The broker does not support consumer to filter message by SQL92"
     pulled = await raw(
-        brokers.plain_addr, RequestCode.PULL_MESSAGE, pull_ext(PLAIN_TOPIC, 0, "a > 1", "SQL92")
+        brokers.plain_addr,
+        RequestCode.PULL_MESSAGE,
+        raw_pull_ext("CG_SQL_RAW", PLAIN_TOPIC, 0, "a > 1", "SQL92"),
     )
     assert pulled.code == ResponseCode.SYSTEM_ERROR
     assert pulled.remark == text
