@@ -9,6 +9,7 @@ import os
 import shutil
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from orbitmq.broker.client_manager import ClientManager
 from orbitmq.broker.config import BrokerConfig
@@ -27,6 +28,7 @@ from orbitmq.broker.handlers.reset_offset import ResetOffsetHandler
 from orbitmq.broker.handlers.send import SendMessageHandler
 from orbitmq.broker.handlers.transaction import EndTransactionHandler
 from orbitmq.broker.long_polling import PullRequestHoldService
+from orbitmq.broker.metrics.counters import BrokerMetrics
 from orbitmq.broker.registration import BrokerRegistration
 from orbitmq.broker.schedule import ScheduleMessageService
 from orbitmq.broker.send_lane import SendLane
@@ -34,11 +36,15 @@ from orbitmq.broker.slave_sync import SlaveSynchronize
 from orbitmq.broker.subscription_group import SubscriptionGroupManager
 from orbitmq.broker.topic_config import SCHEDULE_TOPIC, TopicConfigManager
 from orbitmq.broker.transaction import TransactionalMessageService
+from orbitmq.config_file import ConfigError
 from orbitmq.ha.master import HAService
 from orbitmq.ha.slave import HAClient
 from orbitmq.remoting.dispatch import RequestDispatcher
 from orbitmq.remoting.server import RemotingServer
 from orbitmq.store.message_store import MessageStore
+
+if TYPE_CHECKING:
+    from orbitmq.broker.metrics.exporter import MetricsExporter
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +117,12 @@ class BrokerController:
                 )
             self.slave_synchronize = SlaveSynchronize(self)
         self.stats = BrokerStats()
+        # Counted only when they are exported (the hot paths test for None).
+        self.metrics = BrokerMetrics() if config.metrics_exporter_type == "PROM" else None
+        self.metrics_exporter: MetricsExporter | None = None
         self.dispatcher = RequestDispatcher(f"broker {config.broker_name}")
+        if self.metrics is not None:
+            self.dispatcher.rpc_recorder = self.metrics.rpc
         self.admin_stats = AdminStatsHandler(self)
         for handler in (
             SendMessageHandler(self),
@@ -168,6 +179,14 @@ class BrokerController:
         if self.ha_service is not None and config.ha_listen_port == 0:
             config.ha_listen_port = self.ha_service.bound_port
         self.store_host = (config.broker_ip1, config.listen_port)
+        try:
+            await self._start_metrics_exporter()
+        except BaseException:
+            await self.server.aclose()
+            if self.ha_service is not None:
+                await self.ha_service.aclose()
+            await self.message_store.aclose()
+            raise
         self.topic_config_manager.persist()
         if self.dledger is not None:
             try:
@@ -205,6 +224,35 @@ class BrokerController:
             config.store_path_root_dir,
         )
 
+    async def _start_metrics_exporter(self) -> None:
+        """metricsExporterType=PROM: serve /metrics. prometheus-client and uvicorn are
+        imported only then.
+
+        Raises:
+            ConfigError: the exporter's host:port cannot be bound (names the key).
+        """
+        config = self.config
+        if config.metrics_exporter_type in ("OTLP_GRPC", "LOG"):
+            log.warning(
+                "metricsExporterType=%s is not supported by OrbitMQ; no metrics are "
+                "exported (use PROM)",
+                config.metrics_exporter_type,
+            )
+        if self.metrics is None:
+            return
+        from orbitmq.broker.metrics.exporter import MetricsExporter
+        from orbitmq.http_serving import HttpServeError
+
+        exporter = MetricsExporter(self, self.metrics)
+        port = config.metrics_prom_exporter_port
+        try:
+            config.metrics_prom_exporter_port = await exporter.start(port)
+        except HttpServeError as exc:
+            raise ConfigError(
+                f"metricsPromExporterPort={port} (metricsPromExporterHost={exporter.host}): {exc}"
+            ) from exc
+        self.metrics_exporter = exporter
+
     def _start_role_services(self) -> None:
         if self.config.is_master:  # slaves neither deliver delayed messages nor check
             self._role_tasks = [
@@ -241,6 +289,8 @@ class BrokerController:
             self.schedule_service.persist()  # what slave sync copied is where masters go on
         config.broker_role = role
         config.broker_id = broker_id
+        if config.is_master:
+            self.transaction_service.forget_open_halves()
         self._start_role_services()
         log.info("broker %s is now %s (id %d)", config.broker_name, role, broker_id)
         self.registration.request_register()
@@ -282,6 +332,9 @@ class BrokerController:
     async def aclose(self) -> None:
         """Stop cleanly: unregister, answer held pulls, persist configs, close the store."""
         self.closing = True
+        if self.metrics_exporter is not None:
+            await self.metrics_exporter.aclose()
+            self.metrics_exporter = None
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

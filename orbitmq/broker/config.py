@@ -8,6 +8,7 @@ import os
 import socket
 from dataclasses import dataclass, field
 
+from orbitmq.broker.metrics.labels import parse_metrics_label
 from orbitmq.config_file import ConfigError, apply_properties, read_properties
 from orbitmq.config_file import setting as _key
 from orbitmq.dledger.config import DLedgerConfig, parse_peers
@@ -41,8 +42,17 @@ IGNORED_KEYS = frozenset(
         "serverWorkerThreads",
         "serverSelectorThreads",
         "serverCallbackExecutorThreads",
+        # Settings of metrics exporters other than PROM (see metricsExporterType).
+        "metricsGrpcExporterTarget",
+        "metricsGrpcExporterHeader",
+        "metricGrpcExporterTimeOutInMills",
+        "metricGrpcExporterIntervalInMills",
+        "metricLoggingExporterIntervalInMills",
+        "metricsInDelta",
     }
 )
+# RocketMQ 5's exporter types; OrbitMQ serves PROM and warns that the others export nothing.
+METRICS_EXPORTER_TYPES = ("DISABLE", "OTLP_GRPC", "PROM", "LOG")
 
 
 def default_broker_ip() -> str:
@@ -242,6 +252,15 @@ class BrokerConfig:
     channel_expired_timeout: int = field(default=120_000, metadata=_key("channelExpiredTimeout"))
     bind_address: str = field(default="0.0.0.0", metadata=_key("bindAddress"))
     enable_property_filter: bool = field(default=False, metadata=_key("enablePropertyFilter"))
+    # RocketMQ 5.x metrics (docs/metrics.md): PROM serves /metrics; "" host = brokerIP1.
+    metrics_exporter_type: str = field(
+        default="DISABLE", metadata=_key("metricsExporterType", choices=METRICS_EXPORTER_TYPES)
+    )
+    metrics_prom_exporter_host: str = field(default="", metadata=_key("metricsPromExporterHost"))
+    metrics_prom_exporter_port: int = field(
+        default=5557, metadata=_key("metricsPromExporterPort", bounds=(0, 65535))
+    )
+    metrics_label: str = field(default="", metadata=_key("metricsLabel"))
 
     @property
     def is_master(self) -> bool:
@@ -284,6 +303,7 @@ class BrokerConfig:
                 raise ConfigError(f"namesrvAddr entry {address!r} is not host:port")
         if self.default_topic_queue_nums <= 0:
             raise ConfigError("defaultTopicQueueNums must be positive")
+        parse_metrics_label(self.metrics_label)
         self.store_path_root_dir = os.path.expanduser(self.store_path_root_dir)
         return self
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Callable, Iterable
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -97,6 +98,7 @@ class _Batch:
         "max_payload",
         "oneway",
         "opaques",
+        "started",
         "topics",
         "waits",
     )
@@ -113,6 +115,7 @@ class _Batch:
         # Body, topic field and properties of a record that fits in one segment.
         self.max_payload = store.commit_log.max_record_size() - RECORD_OVERHEAD
         self.topics = broker.topic_config_manager.get
+        self.started = perf_counter()  # when its first send was read (RPC latency)
 
 
 class SendLane:
@@ -275,6 +278,8 @@ class SendLane:
         appended = store.append_sends(batch.entries, self._store_host_bytes())
         broker.stats.put_count += appended.count
         stored = appended.count
+        if stored and broker.metrics is not None:
+            broker.metrics.record_sends(batch.entries, appended.sizes, 0, stored)
         if stored < len(batch.entries):
             connection.send_frames(self._refusals(batch, stored, appended.refusal))
         ha = broker.ha_service
@@ -314,6 +319,9 @@ class SendLane:
             placed: SendsLayout, first: int, stop: int, status: PutMessageStatus, remark: str
         ) -> None:
             code = STATUS_CODES.get(status, ResponseCode.SYSTEM_ERROR)
+            metrics = self._broker.metrics
+            if status is PutMessageStatus.PUT_OK and metrics is not None:
+                metrics.record_sends(batch.entries, placed.sizes, first, stop)
             remark_json = (
                 "null"
                 if code == ResponseCode.SUCCESS
@@ -347,6 +355,7 @@ class SendLane:
         physical_offsets = placed.physical_offsets
         queue_offsets = placed.queue_offsets
         remark_json = remark if remark is not None else "null"
+        self._record_latency(batch, code, first, stop)
         return _framed(
             _ANSWER
             % (
@@ -366,11 +375,24 @@ class SendLane:
         """SERVICE_NOT_AVAILABLE for sends first.. (nothing of them is stored)."""
         remark = orjson.dumps(refusal or "the store refused the write").decode()
         code = ResponseCode.SERVICE_NOT_AVAILABLE
+        self._record_latency(batch, code, first, len(batch.entries))
         return _framed(
             _REFUSAL % (code, batch.opaques[i], remark)
             for i in range(first, len(batch.entries))
             if not batch.oneway[i]
         )
+
+    def _record_latency(self, batch: _Batch, code: int, first: int, stop: int) -> None:
+        """Sends first..stop are answered now with `code` (RPC latency, when exported)."""
+        metrics = self._broker.metrics
+        if metrics is None or stop <= first:
+            return
+        seconds = perf_counter() - batch.started
+        oneway = sum(batch.oneway[first:stop])
+        if oneway:
+            metrics.rpc.record(_SEND_V2, code, False, True, seconds, oneway)
+        if stop - first > oneway:
+            metrics.rpc.record(_SEND_V2, code, False, False, seconds, stop - first - oneway)
 
     def _store_host_bytes(self) -> bytes:
         host = self._broker.store_host

@@ -2,6 +2,8 @@
 
 A handler is `def` or `async def (connection, request) -> RemotingCommand | None`.
 Synchronous handlers answer without a task switch (the hot path); coroutines run as tasks.
+With an `rpc_recorder`, the latency of every answer given here (from dispatch to answer)
+is recorded; a handler that returns None and answers later records its own.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from time import perf_counter
 from typing import TYPE_CHECKING, Protocol
 
 from orbitmq.errors import OrbitMQError
@@ -43,10 +46,28 @@ class FrameLane(Protocol):
         ...
 
 
+class RpcRecorder(Protocol):
+    def record(
+        self,
+        request_code: int,
+        response_code: int,
+        long_polling: bool,
+        oneway: bool,
+        seconds: float,
+        count: int = 1,
+    ) -> None:
+        """`count` requests answered `seconds` after they were read."""
+        ...
+
+
+_PULL_MESSAGE = int(RequestCode.PULL_MESSAGE)
+
+
 class RequestDispatcher:
     def __init__(self, name: str = "server") -> None:
         # Set before connections are made: they read their frames through it.
         self.lane: FrameLane | None = None
+        self.rpc_recorder: RpcRecorder | None = None
         self._handlers: dict[int, Handler] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._name = name
@@ -58,25 +79,24 @@ class RequestDispatcher:
         return code in self._handlers
 
     def dispatch(self, connection: RemotingConnection, request: RemotingCommand) -> None:
+        started = perf_counter() if self.rpc_recorder is not None else 0.0
         handler = self._handlers.get(request.code)
         if handler is None:
-            if not request.is_oneway:
-                connection.send(
-                    request.response(
-                        ResponseCode.REQUEST_CODE_NOT_SUPPORTED,
-                        f" request type {request.code} not supported",
-                    )
-                )
+            response = request.response(
+                ResponseCode.REQUEST_CODE_NOT_SUPPORTED,
+                f" request type {request.code} not supported",
+            )
+            self._answer(connection, request, response, started, False)
             return
         try:
             result = handler(connection, request)
         except Exception as exc:
-            self._answer_error(connection, request, exc)
+            self._answer_error(connection, request, exc, started, False)
             return
         if isinstance(result, RemotingCommand) or result is None:
-            self._answer(connection, request, result)
+            self._answer(connection, request, result, started, False)
             return
-        task = asyncio.ensure_future(self._finish(connection, request, result))
+        task = asyncio.ensure_future(self._finish(connection, request, result, started))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
@@ -85,25 +105,45 @@ class RequestDispatcher:
         connection: RemotingConnection,
         request: RemotingCommand,
         pending: Awaitable[RemotingCommand | None],
+        started: float,
     ) -> None:
+        # A pull handler returns an awaitable only to hold the pull (long polling).
+        long_polling = request.code == _PULL_MESSAGE
         try:
             response = await pending
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            self._answer_error(connection, request, exc)
+            self._answer_error(connection, request, exc, started, long_polling)
             return
-        self._answer(connection, request, response)
+        self._answer(connection, request, response, started, long_polling)
 
-    @staticmethod
     def _answer(
-        connection: RemotingConnection, request: RemotingCommand, response: RemotingCommand | None
+        self,
+        connection: RemotingConnection,
+        request: RemotingCommand,
+        response: RemotingCommand | None,
+        started: float,
+        long_polling: bool,
     ) -> None:
-        if response is not None and not request.is_oneway:
+        if response is None:
+            return
+        oneway = request.is_oneway
+        if not oneway:
             connection.send(response)
+        recorder = self.rpc_recorder
+        if recorder is not None:
+            recorder.record(
+                request.code, response.code, long_polling, oneway, perf_counter() - started
+            )
 
     def _answer_error(
-        self, connection: RemotingConnection, request: RemotingCommand, exc: Exception
+        self,
+        connection: RemotingConnection,
+        request: RemotingCommand,
+        exc: Exception,
+        started: float,
+        long_polling: bool,
     ) -> None:
         if not isinstance(exc, OrbitMQError):
             log.error(
@@ -114,8 +154,7 @@ class RequestDispatcher:
                 connection.peer_address,
                 exc_info=exc,
             )
-        if not request.is_oneway:
-            connection.send(error_response(request, exc))
+        self._answer(connection, request, error_response(request, exc), started, long_polling)
 
     async def aclose(self) -> None:
         for task in list(self._tasks):

@@ -202,7 +202,7 @@ class PullMessageHandler:
                 selector,
                 timeout_ms,
             )
-        return self._response(request, group_config, offset, result, code)
+        return self._response(request, group_config, topic, queue_id, offset, result, code)
 
     def _check_topic(self, topic: str, queue_id: int, peer: str) -> None:
         topic_config = self._broker.topic_config_manager.get(topic)
@@ -269,7 +269,7 @@ class PullMessageHandler:
                 or time.monotonic() >= deadline
                 or broker.closing
             ):
-                return self._response(request, group_config, offset, result, code)
+                return self._response(request, group_config, topic, queue_id, offset, result, code)
 
     def _suggest_which_broker_id(
         self, group_config: SubscriptionGroupConfig, result: GetMessageResult
@@ -290,6 +290,8 @@ class PullMessageHandler:
         self,
         request: RemotingCommand,
         group_config: SubscriptionGroupConfig,
+        topic: str,
+        queue_id: int,
         offset: int,
         result: GetMessageResult,
         code: int,
@@ -312,6 +314,16 @@ class PullMessageHandler:
             "suggestWhichBrokerId": str(suggest),
         }
         if code == ResponseCode.SUCCESS:
-            self._broker.stats.get_count += result.message_count
+            broker = self._broker
+            broker.stats.get_count += result.message_count
+            if broker.metrics is not None:
+                broker.metrics.record_pull(
+                    topic,
+                    group_config.group_name,
+                    queue_id,
+                    result.message_count,
+                    result.buffer_total_size,
+                    next_begin_offset,
+                )
             return request.response(code, None, ext, result.body())
         return request.response(code, result.status.name, ext)

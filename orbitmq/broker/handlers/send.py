@@ -19,6 +19,7 @@ import logging
 import random
 import zlib
 from collections.abc import Awaitable
+from time import perf_counter
 from typing import TYPE_CHECKING
 
 from orbitmq.broker.errors import (
@@ -30,6 +31,7 @@ from orbitmq.broker.errors import (
     TopicNotExistError,
 )
 from orbitmq.broker.headers import Header
+from orbitmq.broker.metrics.counters import message_type
 from orbitmq.broker.schedule import delay_level_of, park_delayed
 from orbitmq.broker.topic_config import (
     DLQ_NUMS_PER_GROUP,
@@ -48,7 +50,12 @@ from orbitmq.protocol.message import (
     decode_properties,
 )
 from orbitmq.protocol.perm import PERM_READ, PERM_WRITE, is_writeable
-from orbitmq.protocol.topics import RETRY_GROUP_TOPIC_PREFIX, dlq_topic, retry_topic
+from orbitmq.protocol.topics import (
+    RETRY_GROUP_TOPIC_PREFIX,
+    dlq_topic,
+    is_group_topic,
+    retry_topic,
+)
 from orbitmq.remoting.connection import RemotingConnection
 from orbitmq.store.message_store import PutMessageResult, PutMessageStatus
 
@@ -198,6 +205,7 @@ class SendMessageHandler:
     ) -> RemotingCommand | Awaitable[RemotingCommand] | None:
         """Answer at once under ASYNC_FLUSH; under SYNC_FLUSH, or as a SYNC_MASTER, return
         None and answer from the group commit's or the slave ack's callback."""
+        started = perf_counter()  # a deferred answer records its own latency
         self._check_writable()
         v2 = request.code != RequestCode.SEND_MESSAGE
         header = Header(request, SEND_V2_ALIASES if v2 else None)
@@ -217,6 +225,9 @@ class SendMessageHandler:
         born_host = born_host_of(connection)
         store_host = self._broker.store_host
         cluster = self._broker.config.broker_cluster_name
+        # What the producer asked for, for the metrics (hooks below rewrite the message).
+        sent_topic = topic
+        to_dlq = prepared = delayed = False
 
         if batch:
             if topic.startswith(RETRY_GROUP_TOPIC_PREFIX):
@@ -226,6 +237,7 @@ class SendMessageHandler:
         elif topic.startswith(RETRY_GROUP_TOPIC_PREFIX):
             topic, queue_id = self._retry_or_dlq(header, topic, queue_id, reconsume_times)
             if not topic.startswith(RETRY_GROUP_TOPIC_PREFIX):
+                to_dlq = True
                 properties.pop(MessageConst.DELAY, None)  # no delay on the way to the DLQ
 
         if batch:
@@ -257,20 +269,38 @@ class SendMessageHandler:
                 store_host=store_host,
                 reconsume_times=reconsume_times,
             )
-            if is_transaction_prepared(properties):
+            prepared = is_transaction_prepared(properties)
+            if prepared:
                 self._broker.transaction_service.prepare(message)
             else:
-                park_delayed(message, self._broker.schedule_service.max_level)
+                delayed = park_delayed(message, self._broker.schedule_service.max_level)
             messages = [message]
         store = self._broker.message_store
         result = store.append_messages(messages)
+        appended = result.append_result
+        if appended is not None:
+            if prepared:
+                self._broker.transaction_service.on_half_stored(messages[0])
+            metrics = self._broker.metrics
+            if metrics is not None:
+                if to_dlq:
+                    origin = properties.get(MessageConst.RETRY_TOPIC) or sent_topic
+                    metrics.record_dlq(origin, sent_topic[len(RETRY_GROUP_TOPIC_PREFIX) :])
+                elif not is_group_topic(sent_topic):
+                    kind = message_type(properties, prepared=prepared, delayed=delayed)
+                    metrics.record_put(
+                        sent_topic, kind, appended.message_count, appended.wrote_bytes
+                    )
         ha = self._broker.ha_service
         if ha is not None and ha.config.sync_master and result.append_result is not None:
-            self._answer_after_replication(connection, request, result, queue_id, messages[0])
+            self._answer_after_replication(
+                connection, request, result, queue_id, messages[0], started
+            )
             return None  # answered once a slave has it
         if store.flush_wait_needed(result, messages[0]):
             store.on_flushed(
-                result, lambda flushed: self._answer(connection, request, flushed, queue_id)
+                result,
+                lambda flushed: self._answer(connection, request, flushed, queue_id, started),
             )
             return None  # answered after the group commit
         return self._response(request, result, queue_id)
@@ -313,8 +343,9 @@ class SendMessageHandler:
         request: RemotingCommand,
         result: PutMessageResult,
         queue_id: int,
+        started: float,
     ) -> None:
-        self._send(connection, request, self._response(request, result, queue_id))
+        self._send(connection, request, self._response(request, result, queue_id), started)
 
     def _answer_after_replication(
         self,
@@ -323,6 +354,7 @@ class SendMessageHandler:
         result: PutMessageResult,
         queue_id: int,
         msg: MessageExt,
+        started: float,
     ) -> None:
         """SYNC_MASTER: answer once a slave has the message too (and, under SYNC_FLUSH,
         it is on disk). SLAVE_NOT_AVAILABLE / FLUSH_SLAVE_TIMEOUT still mean "stored on
@@ -340,14 +372,14 @@ class SendMessageHandler:
                 or msg.properties.get(MessageConst.WAIT) == "false"
                 or response.code not in (ResponseCode.SUCCESS, ResponseCode.FLUSH_DISK_TIMEOUT)
             ):
-                self._send(connection, request, response)
+                self._send(connection, request, response, started)
                 return
 
             def replicated(code: ResponseCode) -> None:
                 if code != ResponseCode.SUCCESS:
                     response.code = code
                     response.remark = code.name
-                self._send(connection, request, response)
+                self._send(connection, request, response, started)
 
             ha.on_replicated(appended.wrote_offset + appended.wrote_bytes, replicated)
 
@@ -356,12 +388,24 @@ class SendMessageHandler:
         else:
             replicate(result)
 
-    @staticmethod
     def _send(
-        connection: RemotingConnection, request: RemotingCommand, response: RemotingCommand
+        self,
+        connection: RemotingConnection,
+        request: RemotingCommand,
+        response: RemotingCommand,
+        started: float,
     ) -> None:
         if not request.is_oneway:
             connection.send(response)
+        metrics = self._broker.metrics
+        if metrics is not None:
+            metrics.rpc.record(
+                request.code,
+                response.code,
+                False,
+                request.is_oneway,
+                perf_counter() - started,
+            )
 
     def _retry_or_dlq(
         self, header: Header, topic: str, queue_id: int, reconsume_times: int
@@ -444,7 +488,8 @@ class SendMessageHandler:
             header.optional_str("originMsgId") or original.msg_id,
         )
         properties.pop(MessageConst.DELAY, None)
-        if original.reconsume_times >= max_times or delay_level < 0:
+        to_dlq = original.reconsume_times >= max_times or delay_level < 0
+        if to_dlq:
             topic = self._dlq(group_name)
             queue_id = 0
         else:
@@ -476,6 +521,9 @@ class SendMessageHandler:
         result = store.append_messages([message])
         if result.status is not PutMessageStatus.PUT_OK:
             return request.response(ResponseCode.SYSTEM_ERROR, result.remark or result.status.name)
+        if to_dlq and broker.metrics is not None:
+            origin = header.optional_str("originTopic") or properties[MessageConst.RETRY_TOPIC]
+            broker.metrics.record_dlq(origin, group_name)
         log.debug(
             "message %s of group %s sent back to %s (level %s)",
             properties[MessageConst.ORIGIN_MESSAGE_ID],

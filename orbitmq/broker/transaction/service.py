@@ -67,6 +67,11 @@ class TransactionalMessageService:
         self._round_robin = 0
         self.checks_sent = 0
         self.discarded = 0
+        # For the metrics exporter, by real topic: COMMITs and ROLLBACKs applied, and
+        # open half messages (kept only when the broker exports metrics; see load()).
+        self.commits: dict[str, int] = {}
+        self.rollbacks: dict[str, int] = {}
+        self._open_halves: dict[str, int] | None = None
 
     # ------------------------------------------------------------------ prepare
 
@@ -103,6 +108,8 @@ class TransactionalMessageService:
             for half_offset in parse_op_body(op_msg.body):
                 state.mark_resolved(half_offset, op_msg.queue_offset)
         self._advance()
+        if self._broker.metrics is not None:
+            self._count_open_halves()
         half_max = store.get_max_offset_in_queue(TRANS_HALF_TOPIC, HALF_QUEUE_ID)
         if half_max:
             log.info(
@@ -112,6 +119,35 @@ class TransactionalMessageService:
                 state.half_offset,
                 state.op_offset,
             )
+
+    def _count_open_halves(self) -> dict[str, int]:
+        """Read the open part of the half queue: open half messages per real topic."""
+        counts: dict[str, int] = {}
+        for half in self._read_queue(TRANS_HALF_TOPIC, self.state.half_offset):
+            if not self.state.is_resolved(half.queue_offset):
+                topic = half.properties.get(MessageConst.REAL_TOPIC, "")
+                counts[topic] = counts.get(topic, 0) + 1
+        self._open_halves = counts
+        return counts
+
+    def open_half_messages(self) -> dict[str, int]:
+        """Open (prepared, unresolved) half messages per real topic; counted from the
+        half queue after retention deleted some, else kept as they come and go."""
+        counts = self._open_halves
+        if counts is None:
+            counts = self._count_open_halves()
+        return {topic: n for topic, n in counts.items() if n > 0}
+
+    def forget_open_halves(self) -> None:
+        """This broker just became master: count open half messages again when asked."""
+        if self._open_halves is not None:
+            self._open_halves = None
+
+    def on_half_stored(self, half: MessageExt) -> None:
+        """A prepared message was stored in the half topic."""
+        if self._open_halves is not None:
+            topic = half.properties.get(MessageConst.REAL_TOPIC, "")
+            self._open_halves[topic] = self._open_halves.get(topic, 0) + 1
 
     def _read_queue(self, topic: str, offset: int) -> Iterator[MessageExt]:
         """Every decodable record of `topic` queue 0 from `offset` to its end."""
@@ -142,9 +178,11 @@ class TransactionalMessageService:
 
     def _advance(self) -> None:
         store = self._broker.message_store
+        half_min = store.get_min_offset_in_queue(TRANS_HALF_TOPIC, HALF_QUEUE_ID)
+        if half_min > self.state.half_offset and self._open_halves is not None:
+            self._open_halves = None  # open ones were deleted: count again when asked
         moved = self.state.advance(
-            store.get_min_offset_in_queue(TRANS_HALF_TOPIC, HALF_QUEUE_ID),
-            store.get_min_offset_in_queue(TRANS_OP_HALF_TOPIC, HALF_QUEUE_ID),
+            half_min, store.get_min_offset_in_queue(TRANS_OP_HALF_TOPIC, HALF_QUEUE_ID)
         )
         if moved:
             commit = self._broker.consumer_offset_manager.commit_offset
@@ -197,6 +235,9 @@ class TransactionalMessageService:
                     f"storing the committed message failed: {result.status.name} {result.remark}"
                 )
         self._resolve(half)
+        topic = half.properties.get(MessageConst.REAL_TOPIC, "")
+        ended = self.commits if kind == SysFlag.TRANSACTION_COMMIT else self.rollbacks
+        ended[topic] = ended.get(topic, 0) + 1
         return "committed" if kind == SysFlag.TRANSACTION_COMMIT else "rolled back"
 
     def _resolve(self, half: MessageExt) -> None:
@@ -215,6 +256,9 @@ class TransactionalMessageService:
             self.state.resolved.add(half.queue_offset)
         else:
             self.state.mark_resolved(half.queue_offset, result.append_result.queue_offset)
+        if self._open_halves is not None:
+            topic = half.properties.get(MessageConst.REAL_TOPIC, "")
+            self._open_halves[topic] = self._open_halves.get(topic, 0) - 1
         self._advance()
 
     # ------------------------------------------------------------------ check
