@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import click
 
@@ -17,7 +18,9 @@ from orbitmq.admin.cli import main as admin_main
 from orbitmq.bench.cli import bench
 from orbitmq.cluster.cli import cluster
 from orbitmq.config_file import ConfigError
+from orbitmq.dashboard.cli import dashboard
 from orbitmq.dledger.cli import dledger
+from orbitmq.errors import OrbitMQError
 
 log = logging.getLogger("orbitmq")
 
@@ -79,6 +82,24 @@ async def _start_broker(config_file: str | None, overrides: dict[str, str]):  # 
         flush=True,
     )
     return controller
+
+
+async def _start_dashboard(
+    namesrv_port: int, home: str, port: int
+) -> Callable[[], Awaitable[None]]:
+    from orbitmq.dashboard.config import DashboardConfig
+    from orbitmq.dashboard.server import DashboardServer
+
+    server = DashboardServer(
+        DashboardConfig(
+            namesrv_addr=f"127.0.0.1:{namesrv_port}",
+            port=port,
+            data_dir=Path(home) / "dashboard",
+        )
+    )
+    await server.start()
+    print(f"The console boot success at {server.url}", flush=True)
+    return server.aclose
 
 
 def _fail(message: str) -> None:
@@ -203,8 +224,22 @@ def broker(config_file: str | None, namesrv_addr: str | None) -> None:
 @click.option("--namesrv-port", type=int, default=9876, show_default=True)
 @click.option("--broker-port", type=int, default=10911, show_default=True)
 @click.option("--broker-ip", default="127.0.0.1", show_default=True, help="brokerIP1")
+@click.option(
+    "--dashboard-port",
+    type=int,
+    default=8082,
+    show_default=True,
+    help="the web console's port (on 127.0.0.1)",
+)
+@click.option("--no-dashboard", is_flag=True, help="do not start the web console")
 def standalone(
-    config_file: str | None, home: str, namesrv_port: int, broker_port: int, broker_ip: str
+    config_file: str | None,
+    home: str,
+    namesrv_port: int,
+    broker_port: int,
+    broker_ip: str,
+    dashboard_port: int,
+    no_dashboard: bool,
 ) -> None:
     setup_logging()
     home = os.path.expanduser(home)
@@ -225,26 +260,33 @@ def standalone(
             "storePathRootDir": os.path.join(home, "store"),
             "namesrvAddr": f"127.0.0.1:{namesrv_controller.port}",
         }
-        try:
-            broker_controller = await _start_broker(config_file, broker_overrides)
-        except BaseException:
-            await namesrv_controller.aclose()
-            raise
+        closers: list[Callable[[], Awaitable[None]]] = [namesrv_controller.aclose]
 
         async def close() -> None:
-            await broker_controller.aclose()
-            await namesrv_controller.aclose()
+            for closer in reversed(closers):
+                await closer()
 
+        try:
+            broker_controller = await _start_broker(config_file, broker_overrides)
+            closers.append(broker_controller.aclose)
+            if not no_dashboard:
+                closers.append(
+                    await _start_dashboard(namesrv_controller.port, home, dashboard_port)
+                )
+        except BaseException:
+            await close()
+            raise
         return close
 
     try:
         run_until_signal(start)
-    except ConfigError as exc:
+    except (ConfigError, OrbitMQError) as exc:
         _fail(str(exc))
 
 
-# `orbitmq admin`, `orbitmq bench` and `orbitmq cluster` live in their own packages.
+# `orbitmq admin`, `bench`, `cluster`, `dledger` and `dashboard` live in their own packages.
 main.add_command(admin_main, name="admin")
 main.add_command(bench, name="bench")
 main.add_command(cluster, name="cluster")
 main.add_command(dledger, name="dledger")
+main.add_command(dashboard, name="dashboard")

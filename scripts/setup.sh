@@ -30,8 +30,15 @@ fi
 .venv/bin/python setup.py -q build_ext --inplace --parallel 2 2>&1 | grep -v -i -E "deprecat|beta|warnings.warn|^\s*$|\*{10}|!!" >&2 || true
 if [ "${1:-}" = "--test" ]; then
   bash scripts/cpp_client_env.sh >/dev/null
-  # tests/cluster makes one-way partitions between network namespaces with iptables.
-  if ! command -v iptables >/dev/null && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iptables >/dev/null
+  # tests/cluster makes one-way partitions between network namespaces with iptables;
+  # tests/console drives Debian's chromium with Playwright (its own browser download cannot
+  # work here), with a CJK font for Chinese text.
+  missing=()
+  command -v iptables >/dev/null || missing+=(iptables)
+  [ -x /usr/bin/chromium ] || missing+=(chromium)
+  [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
+  if [ "${#missing[@]}" -gt 0 ] && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
 fi

@@ -28,7 +28,7 @@ from orbitmq.bench.peers.cli import peer_consumer, peer_producer
 from orbitmq.bench.producer import MODES, ProducerBench, ProducerConfig, ProducerOutcome
 from orbitmq.bench.raw.cli import raw_consumer, raw_producer
 from orbitmq.bench.replication import replication
-from orbitmq.bench.scale.cli import broker_scale, namesrv_scale
+from orbitmq.bench.scale.cli import broker_scale, console_scale, namesrv_scale
 from orbitmq.bench.send_path import send_path
 from orbitmq.bench.stats import ConsumeTally, SendTally
 from orbitmq.bench.suite.cli import suite
@@ -194,4 +194,5 @@ bench.add_command(suite)
 bench.add_command(replication)
 bench.add_command(send_path)
 bench.add_command(namesrv_scale)
+bench.add_command(console_scale)
 bench.add_command(broker_scale)

@@ -20,6 +20,7 @@ _FIELDS = {
     "brokerId": "broker_id",
     "whichBrokerWhenConsumeSlowly": "which_broker_when_consume_slowly",
     "notifyConsumerIdsChangedEnable": "notify_consumer_ids_changed_enable",
+    "consumeMessageOrderly": "consume_message_orderly",  # RocketMQ 4.9+/5.x: FIFO groups
 }
 
 
@@ -34,6 +35,7 @@ class SubscriptionGroupConfig:
     broker_id: int = 0
     which_broker_when_consume_slowly: int = 1
     notify_consumer_ids_changed_enable: bool = True
+    consume_message_orderly: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {key: getattr(self, attr) for key, attr in sorted(_FIELDS.items())}

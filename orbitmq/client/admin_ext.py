@@ -247,3 +247,28 @@ class AdminExtMixin:
         ext = {"statsName": stats_name, "statsKey": stats_key}
         response = await self.invoke(broker_addr, RequestCode.VIEW_BROKER_STATS_DATA, ext)
         return parse_broker_stats_data(parse_body(response.body, "BrokerStatsData"))
+
+    # Web console -----------------------------------------------------------------------
+    async def topic_consume_by_who_in_broker(self, broker_addr: str, topic: str) -> list[str]:
+        """QUERY_TOPIC_CONSUME_BY_WHO (300) on one broker: the groups consuming `topic`."""
+        response = await self.invoke(
+            broker_addr, RequestCode.QUERY_TOPIC_CONSUME_BY_WHO, {"topic": topic}
+        )
+        groups = parse_body(response.body, "GroupList").get("groupList") or []
+        return sorted(str(g) for g in groups)
+
+    async def get_system_topic_list_from_ns(self) -> list[str]:
+        """GET_SYSTEM_TOPIC_LIST_FROM_NS (304; not in our RequestCode, as no server of ours
+        answers it): the NameServer's system topics, cluster and broker names included.
+
+        Raises:
+            RequestCodeNotSupportedError: the NameServer does not know the request.
+        """
+        response = await self.invoke_namesrv(304)
+        topics = parse_body(response.body, "TopicList").get("topicList") or []
+        return sorted(str(t) for t in topics)
+
+    async def delete_topic_in_one_namesrv(self, namesrv_addr: str, topic: str) -> None:
+        """DELETE_TOPIC_IN_NAMESRV (216) on one NameServer, so a caller can tell which
+        NameServer of several failed."""
+        await self.invoke(namesrv_addr, RequestCode.DELETE_TOPIC_IN_NAMESRV, {"topic": topic})

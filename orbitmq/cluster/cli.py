@@ -16,7 +16,7 @@ from orbitmq.cluster.control import (
     stop_cluster,
 )
 from orbitmq.cluster.errors import ClusterError
-from orbitmq.cluster.template import ClusterPlan, load_plan
+from orbitmq.cluster.template import DEFAULT_CONSOLE_PORT, ClusterPlan, load_plan
 from orbitmq.config_file import ConfigError
 
 _template = click.argument("template", type=click.Path(exists=True, file_okay=False))
@@ -37,9 +37,11 @@ _port_offset = click.option(
 )
 
 
-def _plan(template: str, home: str, port_offset: int) -> ClusterPlan:
+def _plan(
+    template: str, home: str, port_offset: int, console_port: int | None = DEFAULT_CONSOLE_PORT
+) -> ClusterPlan:
     try:
-        return load_plan(template, home, port_offset)
+        return load_plan(template, home, port_offset, console_port)
     except ConfigError as exc:
         _fail(str(exc))
 
@@ -72,13 +74,31 @@ def cluster() -> None:
 @click.option(
     "--timeout", type=float, default=60.0, show_default=True, help="Seconds to boot and register."
 )
-def start(template: str, home: str, port_offset: int, timeout: float) -> None:
-    plan = _plan(template, home, port_offset)
+@click.option(
+    "--dashboard-port",
+    type=int,
+    default=DEFAULT_CONSOLE_PORT,
+    show_default=True,
+    help="The web console's port on 127.0.0.1 (moved by --port-offset too).",
+)
+@click.option("--no-dashboard", is_flag=True, help="Do not start the web console.")
+def start(
+    template: str,
+    home: str,
+    port_offset: int,
+    timeout: float,
+    dashboard_port: int,
+    no_dashboard: bool,
+) -> None:
+    plan = _plan(template, home, port_offset, None if no_dashboard else dashboard_port)
     try:
         start_cluster(plan, timeout, click.echo)
     except (ClusterError, ConfigError, OSError) as exc:
         _fail(f"cluster start failed: {exc}")
-    click.echo(f"NameServers: {plan.namesrv_addr}; logs in {plan.log_dir()}\n")
+    click.echo(f"NameServers: {plan.namesrv_addr}; logs in {plan.log_dir()}")
+    for console in plan.consoles:
+        click.echo(f"Web console: http://{console.address}/")
+    click.echo("")
     _print_cluster_table(plan)
 
 
@@ -112,5 +132,6 @@ def status(template: str, home: str, port_offset: int) -> None:
     if any(s.pid for s in states if s.spec.kind == "namesrv"):
         click.echo("")
         _print_cluster_table(plan)
-    if not all(s.pid for s in states):
+    # A console is optional (`start --no-dashboard`): only a missing server is a failure.
+    if not all(s.pid for s in states if s.spec.kind != "dashboard"):
         sys.exit(1)

@@ -38,7 +38,11 @@ __all__ = [
 ]
 
 # What each server prints once it listens (orbitmq/cli.py).
-BOOT_MARKERS = {"namesrv": b"The Name Server boot success", "broker": b"boot success"}
+BOOT_MARKERS = {
+    "namesrv": b"The Name Server boot success",
+    "broker": b"boot success",
+    "dashboard": b"The console boot success",
+}
 PROCESS_FORMAT = "%-14s  %-13s  %-8s  %-8s  %-22s  %s"
 Echo = Callable[[str], None]
 

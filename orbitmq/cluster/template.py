@@ -19,6 +19,7 @@ Process names are stable whatever the offset: the broker file's stem (`broker-a-
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,8 @@ from orbitmq.dledger.config import follower_broker_id, format_peers, parse_peers
 __all__ = ["DLEDGER", "ClusterPlan", "ProcessSpec", "load_plan"]
 
 NAMESRV = "NAMESRV"
+CONSOLE = "CONSOLE"  # the web console, `orbitmq dashboard`
+DEFAULT_CONSOLE_PORT = 8082
 DLEDGER = "DLEDGER"  # the role of a DLedger group member: leader or follower by election
 
 
@@ -38,8 +41,8 @@ class ProcessSpec:
     """One process of the plan, with the properties it is started from."""
 
     name: str
-    kind: str  # "namesrv" or "broker": the `orbitmq` sub-command that runs it
-    role: str  # NAMESRV, ASYNC_MASTER, SYNC_MASTER, SLAVE or DLEDGER
+    kind: str  # "namesrv", "broker" or "dashboard": the `orbitmq` sub-command that runs it
+    role: str  # NAMESRV, ASYNC_MASTER, SYNC_MASTER, SLAVE, DLEDGER or CONSOLE
     properties: dict[str, str]
     ports: tuple[int, ...]  # every port it binds
     address: str  # host:port clients reach it at
@@ -58,6 +61,7 @@ class ClusterPlan:
     masters: tuple[ProcessSpec, ...]
     slaves: tuple[ProcessSpec, ...]
     dledger: tuple[ProcessSpec, ...] = ()  # members of DLedger groups, by group
+    consoles: tuple[ProcessSpec, ...] = ()  # started once every broker is up
 
     @property
     def namesrv_addr(self) -> str:
@@ -70,7 +74,8 @@ class ClusterPlan:
     def start_tiers(self) -> list[tuple[ProcessSpec, ...]]:
         """NameServers, masters, DLedger members, slaves; a tier starts once the previous
         is up. All members of a DLedger group are one tier: none is elected alone."""
-        return [t for t in (self.namesrvs, self.masters, self.dledger, self.slaves) if t]
+        tiers = (self.namesrvs, self.masters, self.dledger, self.slaves, self.consoles)
+        return [t for t in tiers if t]
 
     def stop_tiers(self) -> list[tuple[ProcessSpec, ...]]:
         # Slaves first so none of them sees its master vanish and retries meanwhile.
@@ -78,7 +83,7 @@ class ClusterPlan:
 
     @property
     def processes(self) -> tuple[ProcessSpec, ...]:
-        return self.namesrvs + self.brokers
+        return self.namesrvs + self.brokers + self.consoles
 
     def dledger_groups(self) -> dict[str, tuple[ProcessSpec, ...]]:
         """brokerName -> the members of its DLedger group."""
@@ -196,6 +201,23 @@ def _namesrv_spec(template_address: str, home: Path, offset: int) -> ProcessSpec
     )
 
 
+def _console_spec(namesrv_addr: str, home: Path, port: int) -> ProcessSpec:
+    """The web console on this machine, with rocketmq-dashboard's key names."""
+    return ProcessSpec(
+        name="dashboard",
+        kind="dashboard",
+        role=CONSOLE,
+        properties={
+            "server.address": "127.0.0.1",
+            "server.port": str(port),
+            "rocketmq.config.namesrvAddr": namesrv_addr,
+            "rocketmq.config.dataPath": str(home / "dashboard"),
+        },
+        ports=(port,),
+        address=f"127.0.0.1:{port}",
+    )
+
+
 def _check(plan: ClusterPlan) -> None:
     """What would make the folder fail on one machine, caught before anything starts."""
     owners: dict[int, str] = {}
@@ -276,9 +298,13 @@ def _check_dledger_group(
 
 
 def load_plan(
-    template: str | os.PathLike[str], home: str | os.PathLike[str], port_offset: int = 0
+    template: str | os.PathLike[str],
+    home: str | os.PathLike[str],
+    port_offset: int = 0,
+    console_port: int | None = DEFAULT_CONSOLE_PORT,
 ) -> ClusterPlan:
-    """Read every `*.properties` in `template` and resolve it for a cluster at `home`.
+    """Read every `*.properties` in `template` and resolve it for a cluster at `home`,
+    with the web console on `console_port` (moved by `port_offset` too; None: none).
 
     Raises:
         ConfigError: the folder has no broker file, a file does not load, or two
@@ -316,6 +342,9 @@ def load_plan(
         slaves=tuple(sorted((b for b in brokers if b.role == "SLAVE"), key=_broker_order)),
         dledger=tuple(sorted((b for b in brokers if b.role == DLEDGER), key=_broker_order)),
     )
+    if console_port is not None:
+        console = _console_spec(plan.namesrv_addr, home_path, console_port + port_offset)
+        plan = dataclasses.replace(plan, consoles=(console,))
     _check(plan)
     return plan
 

@@ -15,6 +15,7 @@ import orjson
 from orbitmq.bench.cli_common import run_async
 from orbitmq.bench.scale.bodies import BODY_FORMATS, Layout
 from orbitmq.bench.scale.broker_load import BrokerLoad, BrokerPoint, BrokerScaleRun
+from orbitmq.bench.scale.console_load import run_console_scale
 from orbitmq.bench.scale.namesrv_load import NamesrvLoad, NamesrvPoint, NamesrvScaleRun
 from orbitmq.bench.scale.servers import start_namesrv
 
@@ -157,3 +158,29 @@ def broker_scale(
     points = run_async(main())
     if as_json:
         click.echo(orjson.dumps([p.to_json() for p in points]).decode())
+
+
+_CONSOLE_COLUMNS: list[Column] = [
+    ("page", "{}", lambda p: p.path),
+    ("HTTP", "{}", lambda p: p.status),
+    ("first ms", "{:.0f}", lambda p: p.first_ms),
+    ("warm median ms", "{:.0f}", lambda p: p.warm_median_ms),
+    ("warm max ms", "{:.0f}", lambda p: p.warm_max_ms),
+    ("KiB", "{:.0f}", lambda p: p.kib),
+]
+
+
+@click.command("console-scale", help="Console page load times with many topics and groups.")
+@click.option("--topics", type=click.IntRange(min=1), default=5000, show_default=True)
+@click.option("--groups", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--rounds", type=click.IntRange(min=1), default=5, show_default=True,
+              help="warm loads of each page after the first")  # fmt: skip
+@click.option("--json", "as_json", is_flag=True, help="print a JSON list on stdout")
+def console_scale(topics: int, groups: int, rounds: int, as_json: bool) -> None:
+    table = _Table(_CONSOLE_COLUMNS, err=as_json)
+    with tempfile.TemporaryDirectory(prefix="orbitmq-console-scale-") as home:
+        timings = run_console_scale(Path(home), topics, groups, rounds)
+    for timing in timings:
+        table.add(timing)
+    if as_json:
+        click.echo(orjson.dumps([t.to_json() for t in timings]).decode())

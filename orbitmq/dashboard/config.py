@@ -1,0 +1,102 @@
+"""What `orbitmq dashboard` is told: where the NameServers are, where it listens, where it
+keeps its files, and whether people must log in."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from orbitmq.config_file import ConfigError
+
+DEFAULT_PORT = 8082  # rocketmq-dashboard 2.x; 8080/8081 belong to the 5.x proxy
+DEFAULT_HOST = "127.0.0.1"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def default_home() -> Path:
+    return Path(os.path.expanduser(os.environ.get("ORBITMQ_HOME", "~/orbitmq")))
+
+
+@dataclass
+class DashboardConfig:
+    """Args:
+    namesrv_addr: NameServer list, `;` separated (one cluster).
+    data_dir: chart history, users.properties and the session key live here.
+    login_required: None = only when bound to a non-loopback address.
+    collect_interval: seconds between two collections of figures (at most a minute).
+    admin_timeout: seconds one broker or NameServer call may take before the page says
+        which server did not answer.
+    """
+
+    namesrv_addr: str
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    data_dir: Path | None = None
+    login_required: bool | None = None
+    collect_interval: float = 60.0
+    admin_timeout: float = 3.0
+    trace_topic: str = "RMQ_SYS_TRACE_TOPIC"
+
+    def __post_init__(self) -> None:
+        if self.data_dir is None:
+            self.data_dir = default_home() / "dashboard"
+        self.data_dir = Path(self.data_dir)
+
+    @property
+    def data_path(self) -> Path:
+        assert self.data_dir is not None
+        return self.data_dir
+
+    @property
+    def needs_login(self) -> bool:
+        if self.login_required is not None:
+            return self.login_required
+        return not is_loopback(self.host)
+
+    @property
+    def users_file(self) -> Path:
+        return self.data_path / "users.properties"
+
+
+# rocketmq-dashboard's own key names (Spring Boot's server.* and its rocketmq.config.*).
+KEY_HOST = "server.address"
+KEY_PORT = "server.port"
+KEY_NAMESRV = "rocketmq.config.namesrvAddr"
+KEY_DATA_PATH = "rocketmq.config.dataPath"
+KEY_LOGIN = "rocketmq.config.loginRequired"
+
+
+def config_from_properties(properties: dict[str, str]) -> dict[str, object]:
+    """DashboardConfig arguments from a console `.properties` file.
+
+    Raises:
+        ConfigError: a value does not parse; the message names the key.
+    """
+    values: dict[str, object] = {}
+    if KEY_NAMESRV in properties:
+        values["namesrv_addr"] = properties[KEY_NAMESRV]
+    if KEY_HOST in properties:
+        values["host"] = properties[KEY_HOST]
+    if KEY_PORT in properties:
+        text = properties[KEY_PORT]
+        if not text.isdigit() or not 0 <= int(text) < 65536:
+            raise ConfigError(f"{KEY_PORT}={text} is not a port number")
+        values["port"] = int(text)
+    if KEY_DATA_PATH in properties:
+        values["data_dir"] = Path(os.path.expanduser(properties[KEY_DATA_PATH]))
+    if KEY_LOGIN in properties:
+        text = properties[KEY_LOGIN].lower()
+        if text not in ("true", "false"):
+            raise ConfigError(f"{KEY_LOGIN}={properties[KEY_LOGIN]} is not true or false")
+        values["login_required"] = text == "true"
+    return values

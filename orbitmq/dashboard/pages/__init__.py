@@ -1,0 +1,1 @@
+"""One module a console page, each exposing ROUTES (Starlette routes)."""
