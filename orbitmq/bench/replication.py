@@ -144,7 +144,7 @@ def _ephemeral_ports() -> range:
 def free_port_offset(template: Path) -> int:
     """A --port-offset putting every port of `template` on a free port above 1024 and
     outside the kernel's ephemeral range (where a client socket could take one)."""
-    ports = load_plan(template, "/unused").ports()
+    ports = load_plan(template, "/unused", console_port=None).ports()
     ephemeral = _ephemeral_ports()
     offsets = [
         offset
@@ -356,8 +356,9 @@ async def _measure_dledger(
 def _cluster(folder: Path, home: Path, port_offset: int) -> Iterator[ClusterPlan]:
     """`orbitmq cluster start` the folder with the topic created; stop it afterwards."""
     where = ("--home", str(home), "--port-offset", str(port_offset))
-    plan = load_plan(folder, home, port_offset)
-    started = _orbitmq("cluster", "start", str(folder), *where, timeout=120)
+    plan = load_plan(folder, home, port_offset, console_port=None)
+    # No console: its collector's CPU would be counted with the brokers'.
+    started = _orbitmq("cluster", "start", str(folder), *where, "--no-dashboard", timeout=120)
     try:
         if started.returncode != 0:
             raise click.ClickException(f"cluster start failed:\n{started.stdout}{started.stderr}")

@@ -15,10 +15,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from orbitmq.client import Message, MQAdmin, Producer
-from orbitmq.cluster.template import ClusterPlan, load_plan
+from orbitmq.cluster.template import DEFAULT_CONSOLE_PORT, ClusterPlan, load_plan
 from tests.integration.scenario import start_collector, wait_for
 from tests.processes import wait_until
 
@@ -70,15 +71,18 @@ class ClusterRun:
     template: Path
     home: Path
     port_offset: int
+    console: bool = True  # False: `start --no-dashboard`
 
     @property
     def plan(self) -> ClusterPlan:
-        return load_plan(self.template, self.home, self.port_offset)
+        console_port = DEFAULT_CONSOLE_PORT if self.console else None
+        return load_plan(self.template, self.home, self.port_offset, console_port)
 
     def cli(self, command: str) -> subprocess.CompletedProcess[str]:
+        no_console = ("--no-dashboard",) if command == "start" and not self.console else ()
         return run_orbitmq(
             "cluster", command, str(self.template), "--home", str(self.home),
-            "--port-offset", str(self.port_offset),
+            "--port-offset", str(self.port_offset), *no_console,
         )  # fmt: skip
 
     def pids(self) -> dict[str, int]:
@@ -133,7 +137,7 @@ def test_start_waits_for_registration_and_prints_the_cluster(
     run, out = async_cluster
     plan = run.plan
     started = re.findall(r"^started (\S+) ", out, re.MULTILINE)
-    assert started == [p.name for p in plan.processes]  # NameServers, masters, slaves
+    assert started == [p.name for p in plan.processes]  # NameServers, masters, slaves, console
     table = out[out.index("#Cluster Name") :].splitlines()
     for broker in plan.brokers:
         assert any(broker.address in line for line in table), f"{broker.name} not listed"
@@ -143,7 +147,7 @@ def test_status_shows_every_process_running(async_cluster: tuple[ClusterRun, str
     run, _ = async_cluster
     out = ok(run.cli("status"))
     pids = run.pids()
-    assert len(pids) == 6
+    assert len(pids) == 7  # 2 NameServers, 4 brokers, the web console
     for name, pid in pids.items():
         row = next(line.split() for line in out.splitlines() if line.startswith(f"{name} "))
         assert row[2:4] == [str(pid), "running"]
@@ -179,6 +183,17 @@ def test_cluster_list_shows_master_and_slave_of_each_broker_set(
     for row in rows:
         assert row[4:6] == ["OrbitMQ", "0.1.0"]  # version from GET_BROKER_RUNTIME_INFO
         assert re.fullmatch(r"\d+\.\d{2}\(\S*ms\)", row[6]), row  # InTPS(LOAD)
+
+
+def test_the_console_started_with_the_cluster_shows_every_broker(
+    async_cluster: tuple[ClusterRun, str],
+) -> None:
+    run, out = async_cluster
+    [console] = run.plan.consoles
+    assert f"Web console: http://{console.address}/" in out
+    page = httpx.get(f"http://{console.address}/cluster", timeout=10).text
+    for broker in run.plan.brokers:
+        assert f'data-addr="{broker.address}"' in page
 
 
 async def test_round_trip_spreads_over_both_broker_sets(
@@ -234,10 +249,10 @@ def test_two_masters_start_status_and_stop(tmp_path: Path) -> None:
     finally:
         out = stop_and_check(run)
     stopped = re.findall(r"^stopped (\S+) ", out, re.MULTILINE)
-    assert stopped == ["broker-a", "broker-b", "namesrv-9876", "namesrv-9877"]
+    assert stopped == ["dashboard", "broker-a", "broker-b", "namesrv-9876", "namesrv-9877"]
     status = run.cli("status")
     assert status.returncode == 1
-    assert status.stdout.count(" stopped ") == 4
+    assert status.stdout.count(" stopped ") == 5
 
 
 def test_failed_start_shows_the_log_and_stops_what_started(tmp_path: Path) -> None:

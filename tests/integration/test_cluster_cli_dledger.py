@@ -25,7 +25,7 @@ CONF = Path(__file__).resolve().parents[2] / "conf"
 
 def test_dledger_group_elects_one_master_and_two_followers(tmp_path: Path) -> None:
     template = CONF / "dledger"
-    run = ClusterRun(template, tmp_path / "home", free_port_offset(template))
+    run = ClusterRun(template, tmp_path / "home", free_port_offset(template), console=False)
     out = ok(run.cli("start"))
     try:
         plan = run.plan
