@@ -38,6 +38,7 @@ from orbitmq.client.consumer.broker_requests import (
     running_info_body,
 )
 from orbitmq.client.consumer.consume import ConsumeService, MessageListener
+from orbitmq.client.consumer.consume_directly import consume_directly, message_for_listener
 from orbitmq.client.consumer.consume_orderly import (
     MessageListenerOrderly,
     OrderlyConsumeService,
@@ -65,7 +66,8 @@ from orbitmq.client.instance import ClientInstance
 from orbitmq.client.message import MessageQueue
 from orbitmq.client.trace import TraceDispatcher
 from orbitmq.client.transport import ClientConnection
-from orbitmq.protocol.codes import RequestCode
+from orbitmq.errors import RemoteProtocolError
+from orbitmq.protocol.codes import RequestCode, ResponseCode
 from orbitmq.protocol.command import RemotingCommand
 from orbitmq.protocol.subscription import SubscriptionData, parse_subscription
 from orbitmq.protocol.topics import retry_topic
@@ -141,6 +143,7 @@ class PushConsumer:
         dispatcher.register(RequestCode.NOTIFY_CONSUMER_IDS_CHANGED, self._on_ids_changed)
         dispatcher.register(RequestCode.RESET_CONSUMER_CLIENT_OFFSET, self._on_reset_offset)
         dispatcher.register(RequestCode.GET_CONSUMER_RUNNING_INFO, self._on_running_info)
+        dispatcher.register(RequestCode.CONSUME_MESSAGE_DIRECTLY, self._on_consume_directly)
         self._instance = ClientInstance(
             namesrv_addr, instance_name=instance_name, dispatcher=dispatcher
         )
@@ -572,3 +575,22 @@ class PushConsumer:
             self._orderly,
         )
         return request.response(ext_fields={}, body=body)
+
+    async def _on_consume_directly(
+        self, conn: ClientConnection, request: RemotingCommand
+    ) -> RemotingCommand:
+        """CONSUME_MESSAGE_DIRECTLY (309): give the relayed message to the listener now and
+        answer a ConsumeMessageDirectlyResult (see consume_directly.py)."""
+        group = request.ext_fields.get("consumerGroup", "")
+        if group != self.group or self._listener is None:
+            return request.response(
+                ResponseCode.SYSTEM_ERROR,
+                f"The Consumer Group <{group}> not exist in this consumer",
+            )
+        try:
+            msg = message_for_listener(request.body, self.group)
+        except RemoteProtocolError as exc:
+            return request.response(ResponseCode.SYSTEM_ERROR, f"undecodable message: {exc}")
+        log.info("%s: consuming %s directly, as asked", self.client_id, msg.msg_id)
+        body = await consume_directly(self._listener, msg, self._orderly)
+        return request.response(body=body)

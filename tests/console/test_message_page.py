@@ -1,0 +1,165 @@
+"""Message page in a real browser, on messages sent by the official RocketMQ C++ client
+(PyPI rocketmq 0.4.4, its own venv): found by key and by the message id its SendResult
+printed, the detail shows the offset message id, properties and body, the topic +
+time-range query pages through them on the server, and the detail tracks a consumer
+group and resends to its online member."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+import pytest
+
+from orbitmq.client import ConsumeStatus, MessageExt, SyncAdmin
+from orbitmq.client.sync import SyncPushConsumer
+from tests.compatibility.cpp_harness import build_cpp_env, run_cpp
+
+from .conftest import ConsoleCluster, screenshot
+
+TOPIC = "MessagePageTopic"
+COUNT = 61  # more than a page of 50
+PICK = 7
+GROUP = "CG_CONSOLE_MESSAGE_PAGE"
+
+
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout:g} s: {what}"
+        time.sleep(0.3)
+
+
+def send_with_cpp_client(cluster: ConsoleCluster) -> list[dict]:
+    with SyncAdmin(cluster.namesrv_addr) as admin:
+        for name in ("broker-a", "broker-b"):
+            admin.create_topic(cluster.cluster.master(name).addr, TOPIC, 2, 2)
+    python = build_cpp_env()
+    return run_cpp(
+        python, "produce", "--namesrv", cluster.namesrv_addr, "--topic", TOPIC,
+        "--count", str(COUNT), "--keys-prefix", "msg-page-key", "--body-prefix", "msg-page-body",
+        "--tag", "TagM", "--property", "color=blue", timeout=60,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def sent(console_cluster: ConsoleCluster) -> list[dict]:
+    """The send results the C++ client printed, once for the module."""
+    records = send_with_cpp_client(console_cluster)
+    assert len(records) == COUNT
+    return records
+
+
+def offset_msg_id_of(cluster: ConsoleCluster, msg_id: str) -> str:
+    with SyncAdmin(cluster.namesrv_addr) as admin:
+        [msg] = admin.call(admin.admin.query_message(TOPIC, msg_id, unique=True))
+    return msg.offset_msg_id
+
+
+def listed_ids(page) -> list[str]:  # type: ignore[no-untyped-def]
+    rows = page.locator("#messages tbody tr[data-msg-id]")
+    return [rows.nth(i).get_attribute("data-msg-id") for i in range(rows.count())]
+
+
+def test_cpp_message_found_by_key_and_id_with_its_detail(
+    console_cluster: ConsoleCluster, sent: list[dict], page
+) -> None:  # type: ignore[no-untyped-def]
+    msg_id = sent[PICK]["msg_id"]
+    url = console_cluster.url
+
+    page.goto(f"{url}/message?tab=key")
+    page.fill("input[name=topic]", TOPIC)
+    page.fill("input[name=key]", f"msg-page-key-{PICK}")
+    page.get_by_role("button", name="Search").click()
+    assert listed_ids(page) == [msg_id]
+
+    page.goto(f"{url}/message?tab=id")
+    page.fill("input[name=topic]", TOPIC)
+    page.fill("input[name=msg_id]", msg_id)
+    page.get_by_role("button", name="Search").click()
+    assert listed_ids(page) == [msg_id]
+    page.locator(f"#messages tr[data-msg-id='{msg_id}']").get_by_role("link", name="Detail").click()
+
+    fields = dict(
+        zip(
+            page.locator("#message-fields th").all_inner_texts(),
+            page.locator("#message-fields td").all_inner_texts(),
+            strict=True,
+        )
+    )
+    assert fields["Message ID"] == msg_id
+    assert fields["Offset message ID"] == offset_msg_id_of(console_cluster, msg_id)
+    assert fields["Keys"] == f"msg-page-key-{PICK}"
+    properties = dict(
+        zip(
+            page.locator("#message-properties th").all_inner_texts(),
+            page.locator("#message-properties td").all_inner_texts(),
+            strict=True,
+        )
+    )
+    assert properties["color"] == "blue"
+    assert properties["orbit_seq"] == str(PICK)
+    assert properties["UNIQ_KEY"] == msg_id
+    assert page.inner_text("#message-body") == f"msg-page-body-{PICK}"
+    screenshot(page, "message-detail")
+
+    # The offset message id finds the same message without a topic.
+    page.goto(f"{url}/message?tab=id&msg_id={fields['Offset message ID']}")
+    assert listed_ids(page) == [msg_id]
+
+
+def test_topic_and_time_range_pages_on_the_server(
+    console_cluster: ConsoleCluster, sent: list[dict], page
+) -> None:  # type: ignore[no-untyped-def]
+
+    page.goto(f"{console_cluster.url}/message")
+    page.fill("input[name=topic]", TOPIC)
+    page.get_by_role("button", name="Search").click()
+    first = listed_ids(page)
+    assert len(first) == 50
+    assert f"Page 1 of 2 ({COUNT} in all)" in page.inner_text(".pager")
+    screenshot(page, "message")
+    page.get_by_role("link", name="Next »").click()
+    second = listed_ids(page)
+    assert set(first) | set(second) == {r["msg_id"] for r in sent}
+    assert len(second) == COUNT - 50
+
+
+def test_detail_tracks_a_group_and_resends_to_its_online_member(
+    console_cluster: ConsoleCluster, sent: list[dict], page
+) -> None:  # type: ignore[no-untyped-def]
+    msg_id = sent[PICK]["msg_id"]
+    received: list[MessageExt] = []
+    lock = threading.Lock()
+
+    def listener(msgs: list[MessageExt]) -> ConsumeStatus:
+        with lock:
+            received.extend(msgs)
+        return ConsumeStatus.CONSUME_SUCCESS
+
+    consumer = SyncPushConsumer(
+        GROUP, console_cluster.namesrv_addr, consume_from_where="CONSUME_FROM_FIRST_OFFSET"
+    )
+    consumer.subscribe(TOPIC)
+    consumer.register_message_listener(listener)
+    consumer.start()
+    detail = f"{console_cluster.url}/message/detail?id={offset_msg_id_of(console_cluster, msg_id)}"
+    track = page.locator(f"#message-tracks tr[data-group='{GROUP}'] td")
+    try:
+        wait_until(lambda: len({m.msg_id for m in received}) >= COUNT, "all consumed")
+
+        def tracked(expected: str) -> bool:
+            page.goto(detail)
+            return track.count() > 0 and track.nth(1).inner_text() == expected
+
+        wait_until(lambda: tracked("CONSUMED"), "the group's offset past the message")
+        before = [m.msg_id for m in received].count(msg_id)
+        page.get_by_role("button", name="Resend").click()
+        assert "CR_SUCCESS" in page.inner_text(".flash.ok")
+        assert [m.msg_id for m in received].count(msg_id) == before + 1
+    finally:
+        consumer.shutdown()
+    wait_until(lambda: tracked("NOT_ONLINE"), "the group offline")
+    page.get_by_role("button", name="Resend").click()
+    assert page.inner_text(".flash.error").startswith(f"no consumer of group {GROUP} online")
