@@ -9,6 +9,7 @@ response carries `extFields` (possibly `{}`) with string values (remoting-protoc
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 import zlib
 from collections.abc import Callable
@@ -27,7 +28,7 @@ from orbitmq.namesrv.errors import (
 )
 from orbitmq.namesrv.fields import optional_int, require, require_int
 from orbitmq.namesrv.kv_config import NAMESPACE_ORDER_TOPIC_CONFIG, KvConfigManager
-from orbitmq.namesrv.route_data import RegisterBrokerBody
+from orbitmq.namesrv.route_data import MASTER_ID, BrokerData, RegisterBrokerBody
 from orbitmq.namesrv.route_table import RouteTable
 from orbitmq.protocol.codes import RequestCode
 from orbitmq.protocol.command import RemotingCommand, parse_bool
@@ -35,6 +36,8 @@ from orbitmq.protocol.command import RemotingCommand, parse_bool
 if TYPE_CHECKING:
     from orbitmq.remoting.connection import RemotingConnection
     from orbitmq.remoting.dispatch import Handler, RequestDispatcher
+
+log = logging.getLogger(__name__)
 
 CONNECTION_KEY_ATTRIBUTE = "namesrv.connection_key"
 _connection_keys = itertools.count(1)
@@ -117,6 +120,7 @@ class NamesrvHandlers:
         except BodyDecodeError as exc:
             raise BodyDecodeError(f"Failed to decode RegisterBrokerBody: {exc}") from exc
         body = RegisterBrokerBody(view.data_version, configs)
+        known = self.route_table.broker_addr(broker_name, broker_id) == broker_addr
         result = self.route_table.register_broker(
             cluster,
             broker_addr,
@@ -127,6 +131,8 @@ class NamesrvHandlers:
             self._clock(),
             connection_key(connection),
         )
+        if not known:
+            _log_new_broker(cluster, broker_name, broker_id, broker_addr, result.master_addr)
         ext: dict[str, str] = {}
         if result.master_addr is not None:
             ext["masterAddr"] = result.master_addr
@@ -171,6 +177,14 @@ class NamesrvHandlers:
         body = self.route_table.topic_route_json(topic, order_conf)
         if body is None:
             raise TopicRouteNotFoundError(topic)
+        for broker_data in self.route_table.take_masterless_sets(topic):
+            log.warning(
+                "route of topic %s: broker set %s has no master (only %s), so producers "
+                "have no address for its queues until a master registers",
+                topic,
+                broker_data.broker_name,
+                _addresses(broker_data),
+            )
         return req.response(body=body)
 
     def get_broker_cluster_info(
@@ -254,3 +268,24 @@ class NamesrvHandlers:
             raise ConfigBlacklistedError(locked)
         apply_properties(self.config, props)
         return req.response()
+
+
+def _addresses(broker_data: BrokerData) -> str:
+    return ", ".join(f"id {i} {a}" for i, a in sorted(broker_data.broker_addrs.items()))
+
+
+def _log_new_broker(
+    cluster: str, broker_name: str, broker_id: int, broker_addr: str, master_addr: str | None
+) -> None:
+    """An address's first registration (Java: "new broker registered"). A slave that
+    comes before its master gets no master address back: it cannot replicate until a
+    later registration of its own names one."""
+    if broker_id == MASTER_ID or master_addr is not None:
+        log.info("new broker registered: %s/%s id %d %s", cluster, broker_name, broker_id,
+                 broker_addr)
+    else:
+        log.warning(
+            "new broker registered: %s/%s id %d %s, but no master of %s is registered: "
+            "the slave learns its master only from a later registration",
+            cluster, broker_name, broker_id, broker_addr, broker_name,
+        )

@@ -20,6 +20,12 @@ Table entries are therefore replaced, never changed in place. Route answers are 
 from JSON kept per broker set and per QueueData value (route_json.py), which is why
 every change of a broker set's addresses goes through `_addresses_changed`.
 
+A broker set with addresses but no master (its master not registered yet, or gone while
+a slave stays) still has its QueueData, as in Java: consumers read its queues from the
+slave. Producers cannot send to them (clients skip a set without id 0), so route answers
+naming such a set are reported once per topic (`take_masterless_sets`) until a master
+registers: that is the log line saying why a producer found no queue.
+
 No asyncio and no clock: time comes in as `now` (ms), so expiry tests need no sleeping.
 There is no lock either: one event loop owns the table.
 """
@@ -60,6 +66,8 @@ class RouteTable:
         self.broker_live_table: dict[str, BrokerLiveInfo] = {}
         # broker name -> topics with a QueueData of it: the inverse of topic_queue_table
         self.broker_topics: dict[str, set[str]] = {}
+        # broker name of a set with addresses but no master -> topics reported for it
+        self._masterless: dict[str, set[str]] = {}
         self._route_json = RouteJson()
 
     # registration ---------------------------------------------------------------------
@@ -86,12 +94,13 @@ class RouteTable:
         # A slave promoted to master re-registers its address under id 0: one address must
         # have one id only, or clients would see it both as master and slave.
         stale = [i for i, a in addrs.items() if a == broker_addr and i != broker_id]
-        if stale or addrs.get(broker_id) != broker_addr:
-            self._route_json.forget_broker(broker_name)
+        changed = bool(stale) or addrs.get(broker_id) != broker_addr
         for stale_id in stale:
             del addrs[stale_id]
         first = addrs.get(broker_id) is None or first
         addrs[broker_id] = broker_addr
+        if changed:
+            self._addresses_changed(broker_name)
 
         if broker_id == MASTER_ID and (
             first or self.is_broker_topic_config_changed(broker_addr, body.data_version)
@@ -119,6 +128,18 @@ class RouteTable:
         if broker_data is None or broker_id not in broker_data.broker_addrs:
             return True
         return self.is_broker_topic_config_changed(broker_addr, version)
+
+    def broker_addr(self, broker_name: str, broker_id: int) -> str | None:
+        broker_data = self.broker_addr_table.get(broker_name)
+        return broker_data.broker_addrs.get(broker_id) if broker_data is not None else None
+
+    def _addresses_changed(self, broker_name: str) -> None:
+        self._route_json.forget_broker(broker_name)
+        addrs = self.broker_addr_table[broker_name].broker_addrs
+        if addrs and MASTER_ID not in addrs:
+            self._masterless.setdefault(broker_name, set())
+        else:
+            self._masterless.pop(broker_name, None)
 
     def _upsert_queue_datas(self, broker_name: str, configs: Iterable[TopicConfig]) -> None:
         table = self.topic_queue_table
@@ -160,7 +181,7 @@ class RouteTable:
         if broker_data is None:
             return
         broker_data.broker_addrs.pop(broker_id, None)
-        self._route_json.forget_broker(broker_name)
+        self._addresses_changed(broker_name)
         if not broker_data.broker_addrs:
             self._drop_broker_name(broker_name, cluster)
 
@@ -190,15 +211,18 @@ class RouteTable:
         # RouteInfoManager.onChannelDestroy: an address may appear in any broker set.
         for broker_data in list(self.broker_addr_table.values()):
             addrs = broker_data.broker_addrs
-            for broker_id in [i for i, a in addrs.items() if a in gone]:
+            ids = [i for i, a in addrs.items() if a in gone]
+            for broker_id in ids:
                 del addrs[broker_id]
-                self._route_json.forget_broker(broker_data.broker_name)
+            if ids:
+                self._addresses_changed(broker_data.broker_name)
             if not addrs:
                 self._drop_broker_name(broker_data.broker_name, broker_data.cluster)
 
     def _drop_broker_name(self, broker_name: str, cluster: str) -> None:
         """The broker set has no address left: remove it and its queues everywhere."""
         self.broker_addr_table.pop(broker_name, None)
+        self._masterless.pop(broker_name, None)
         self._route_json.drop_broker(broker_name)
         names = self.cluster_addr_table.get(cluster)
         if names is not None:
@@ -233,6 +257,21 @@ class RouteTable:
         if not queues:
             return None
         return self._route_json.route(queues, self.broker_addr_table, order_topic_conf)
+
+    def take_masterless_sets(self, topic: str) -> list[BrokerData]:
+        """Broker sets with queues of `topic` but no master, each returned once per topic
+        until a master of it registers. Costs nothing while every set has a master."""
+        if not self._masterless:
+            return []
+        queues = self.topic_queue_table.get(topic)
+        if not queues:
+            return []
+        found = []
+        for broker_name, reported in self._masterless.items():
+            if broker_name in queues and topic not in reported:
+                reported.add(topic)
+                found.append(self.broker_addr_table[broker_name].copy())
+        return found
 
     def cluster_info(self) -> ClusterInfo:
         return ClusterInfo(

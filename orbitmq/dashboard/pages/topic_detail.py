@@ -285,8 +285,9 @@ async def topic_reset_submit(request: Request) -> Response:
     topic = topic_param(request)
     values = _reset_values(
         field(form, "group", required=False),
-        field(form, "time", required=False),
-        form.get("force") == "on",
+        # "Skip accumulate" (rocketmq-dashboard's name) is a reset to every queue's end.
+        "now" if form.get("skip") else field(form, "time", required=False),
+        form.get("force") == "on" or bool(form.get("skip")),
     )
     rows: list[ResetRow] | None = None
     budget = console.config.admin_timeout * 4
