@@ -9,6 +9,7 @@ import os
 import shutil
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from orbitmq.broker.client_manager import ClientManager
@@ -44,6 +45,8 @@ from orbitmq.remoting.server import RemotingServer
 from orbitmq.store.message_store import MessageStore
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from orbitmq.broker.metrics.exporter import MetricsExporter
 
 log = logging.getLogger(__name__)
@@ -54,11 +57,25 @@ STATS_SECONDS = 1.0
 
 @dataclass
 class BrokerStats:
+    """Messages put and got since the broker started, their rates, and the totals at the
+    last two local midnights (BrokerStats.java: at each midnight the "yesterday morning"
+    totals take the "today morning" ones, which take the current totals).
+
+    `wall_clock` (seconds since the epoch) tells local midnight; a test may replace it.
+    """
+
     put_count: int = 0
     get_count: int = 0
     put_tps: float = 0.0
     get_tps: float = 0.0
+    put_total_today_morning: int = 0
+    get_total_today_morning: int = 0
+    put_total_yesterday_morning: int = 0
+    get_total_yesterday_morning: int = 0
+    start_accept_send_ms: int = 0  # ms since the epoch, when start() had finished
+    wall_clock: Callable[[], float] = time.time
     _last: tuple[float, int, int] = field(default=(0.0, 0, 0))
+    _next_midnight: float = 0.0
 
     def sample(self, now: float) -> None:
         last_time, last_put, last_get = self._last
@@ -67,6 +84,31 @@ class BrokerStats:
             self.put_tps = (self.put_count - last_put) / elapsed
             self.get_tps = (self.get_count - last_get) / elapsed
         self._last = (now, self.put_count, self.get_count)
+        self._record_at_midnight()
+
+    def record(self) -> None:
+        """BrokerStats.record(), run at each local midnight."""
+        self.put_total_yesterday_morning = self.put_total_today_morning
+        self.get_total_yesterday_morning = self.get_total_today_morning
+        self.put_total_today_morning = self.put_count
+        self.get_total_today_morning = self.get_count
+
+    def _record_at_midnight(self) -> None:
+        wall = self.wall_clock()
+        if not self._next_midnight:
+            self._next_midnight = self._midnight_after(wall)
+            return
+        if wall < self._next_midnight:
+            return
+        if wall >= self._midnight_after(self._next_midnight):
+            self.record()  # asleep over two midnights: the totals stood still meanwhile
+        self.record()
+        self._next_midnight = self._midnight_after(wall)
+
+    @staticmethod
+    def _midnight_after(wall: float) -> float:
+        day = datetime.fromtimestamp(wall).date() + timedelta(days=1)
+        return datetime.combine(day, datetime.min.time()).timestamp()
 
 
 class BrokerController:
@@ -325,6 +367,8 @@ class BrokerController:
             self.client_manager.scan_expired()
 
     async def _stats_loop(self) -> None:
+        # Started as start()'s last step: the ports listen and the broker is registered.
+        self.stats.start_accept_send_ms = int(self.stats.wall_clock() * 1000)
         while True:
             self.stats.sample(time.monotonic())
             await asyncio.sleep(STATS_SECONDS)

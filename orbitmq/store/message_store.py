@@ -68,7 +68,7 @@ from orbitmq.store.send_batch import (
     append_sends,
     dispatch_requests,
 )
-from orbitmq.store.stats import TpsSampler, store_runtime_info
+from orbitmq.store.stats import StoreTimes, TpsSampler, store_runtime_info, tick_ms
 from orbitmq.store.validation import check_messages
 
 __all__ = [
@@ -143,7 +143,17 @@ class MessageStore:
             self._reput.after_pass = self.index.mark_progress
         # Retention and the disk check; tests may swap its clock and disk probe.
         self.clean_service = CleanService(config, self.commit_log, self._queues, self.index)
-        self._tps = TpsSampler(lambda: (self._put_count, self._get_found, self._get_count))
+        self._times = StoreTimes()
+        self._tps = TpsSampler(  # the counters stats.PUTS … PUT_TIMES name
+            lambda: (
+                self._put_count,
+                self._get_found,
+                self._get_count,
+                self._get_count - self._get_missed,
+                self._get_missed,
+                *self._times.put_distribution,
+            )
+        )
         self._flush_sync = flush_sync
         # Set by a DLedger broker before start(): sends then commit through Raft.
         self.replicated_log: ReplicatedLog | None = None
@@ -165,6 +175,8 @@ class MessageStore:
         self._unchecked_bytes = 0  # written since the last disk check
         self._get_count = 0
         self._get_found = 0
+        self._get_missed = 0  # get calls that found no message
+        self._dispatch_max_buffer = 0
         self._sync_flush_timeouts = 0
 
     # ------------------------------------------------------------------ lifecycle
@@ -388,6 +400,7 @@ class MessageStore:
         )
 
     def _append(self, msgs: list[MessageExt]) -> PutMessageResult:
+        begin_ms = tick_ms()
         problem = self._put_refusal()
         if problem is not None:
             self._put_failures += 1
@@ -423,6 +436,7 @@ class MessageStore:
             return PutMessageResult(PutMessageStatus.UNKNOWN_ERROR, None, f"append failed: {exc}")
         self._put_count += len(msgs)
         self._put_bytes += appended.wrote_bytes
+        self._note_put(begin_ms, len(msgs))
         if self.replicated_log is not None:
             return PutMessageResult(PutMessageStatus.PUT_OK, appended)
         self._reput.wake.set()
@@ -436,6 +450,7 @@ class MessageStore:
         entry's sizes; DLedger mode never comes here. `count` < len(entries) means the
         rest were refused (`refusal` says why) and nothing of them is stored.
         """
+        begin_ms = tick_ms()
         refusal = self._put_refusal()
         if refusal is not None:
             self._put_failures += len(entries)
@@ -460,6 +475,7 @@ class MessageStore:
         if self._flusher is not None and self.config.sync_flush:
             self._flusher.wake.set()
         self._note_written(wrote)
+        self._note_put(begin_ms, count)
         return appended
 
     def propose_sends(
@@ -468,6 +484,7 @@ class MessageStore:
         """DLedger mode's append_sends: the batch is proposed to the group and reaches
         the commit log once committed; `on_outcome` tells each run's fate."""
         assert self.replicated_log is not None
+        begin_ms = tick_ms()
         refusal = self._put_refusal()
         if refusal is None:
             try:
@@ -480,6 +497,8 @@ class MessageStore:
         self._put_failures += len(entries) - proposed.count
         self._put_count += proposed.count
         self._put_bytes += proposed.end - proposed.start
+        if proposed.count:
+            self._note_put(begin_ms, proposed.count)
         return proposed
 
     def _dispatch_sends(self, entries: list[SendEntry], appended: AppendedSends) -> None:
@@ -523,6 +542,15 @@ class MessageStore:
             callback(ok)
 
         self._flusher.add_waiter(offset, flushed)
+
+    def _note_put(self, begin_ms: int, count: int) -> None:
+        """Time of an append that stored `count` messages (the appending alone: a wait
+        for the disk or a replica comes after), and the dispatch requests it left for
+        reput (StoreStatsService.dispatchMaxBuffer)."""
+        self._times.note_put(begin_ms, count)
+        waiting = len(self.commit_log.dispatch_hints)
+        if waiting > self._dispatch_max_buffer:
+            self._dispatch_max_buffer = waiting
 
     def _note_written(self, wrote: int) -> None:
         self._unchecked_bytes += wrote
@@ -698,14 +726,20 @@ class MessageStore:
         message_filter: Callable[[int], bool] | None = None,
     ) -> GetMessageResult:
         """Records of one queue from `offset` on, as zero-copy slices (see pull.py)."""
+        begin_ms = tick_ms()
         self._get_count += 1
         cq = self._queues.get((topic, queue_id))
         if cq is None:
+            self._get_missed += 1
             return GetMessageResult(GetMessageStatus.NO_MESSAGE_IN_QUEUE, 0, 0, 0)
         result = scan_consume_queue(
             cq, self.commit_log, self.config, offset, max_msg_nums, message_filter
         )
-        self._get_found += result.message_count
+        if result.message_count:
+            self._get_found += result.message_count
+        else:
+            self._get_missed += 1
+        self._times.note_get(begin_ms)
         return result
 
     def get_max_offset_in_queue(self, topic: str, queue_id: int) -> int:
@@ -776,6 +810,8 @@ class MessageStore:
             self._flusher,
             self.clean_service,
             self._tps,
+            self._times,
+            self._dispatch_max_buffer,
             str(self.config.store_path_commit_log),
             self.get_earliest_message_time_in_store(),
             self.not_writable_reason() is None,

@@ -18,6 +18,7 @@ from orbitmq.protocol.codes import ORBITMQ_VERSION_ORDINAL, RequestCode, Respons
 from orbitmq.protocol.command import RemotingCommand
 from orbitmq.protocol.topics import DEFAULT_TOPIC
 from orbitmq.remoting.connection import RemotingConnection
+from orbitmq.store.stats import JAVA_INT_MAX
 
 if TYPE_CHECKING:
     from orbitmq.broker.broker import BrokerController
@@ -141,28 +142,33 @@ class AdminHandler:
         self, connection: RemotingConnection, request: RemotingCommand
     ) -> RemotingCommand:
         """KVTable of broker and store figures (AdminBrokerProcessor.prepareRuntimeInfo);
-        the store's part (offsets, disk ratio, TPS, dispatch lag, flush times) comes
-        from MessageStore.runtime_info() under RocketMQ's key names."""
+        the store's part (offsets, disk ratio, TPS, put and get times, dispatch lag, flush
+        times) comes from MessageStore.runtime_info() under RocketMQ's key names.
+        rocketmq-exporter needs every key it reads, in RocketMQ's format (see stats.py)."""
         broker = self._broker
+        stats = broker.stats
         table = {
             "brokerVersionDesc": f"OrbitMQ {__version__}",
             "brokerVersion": str(ORBITMQ_VERSION_ORDINAL),
             "bootTimestamp": str(broker.boot_timestamp),
             "runtime": f"{int(time.time() - broker.boot_timestamp / 1000)}s",
-            "msgPutTotalTodayNow": str(broker.stats.put_count),
-            "msgGetTotalTodayNow": str(broker.stats.get_count),
-            "msgPutTotalTodayMorning": "0",
-            "msgGetTotalTodayMorning": "0",
-            "msgPutTotalYesterdayMorning": "0",
-            "msgGetTotalYesterdayMorning": "0",
-            "sendThreadPoolQueueSize": "0",
-            "pullThreadPoolQueueSize": "0",
-            "sendThreadPoolQueueHeadWaitTimeMills": "0",
-            "pullThreadPoolQueueHeadWaitTimeMills": "0",
-            "pageCacheLockTimeMills": "0",
+            "startAcceptSendRequestTimeStamp": str(stats.start_accept_send_ms),
+            "msgPutTotalTodayNow": str(stats.put_count),
+            "msgGetTotalTodayNow": str(stats.get_count),
+            "msgPutTotalTodayMorning": str(stats.put_total_today_morning),
+            "msgGetTotalTodayMorning": str(stats.get_total_today_morning),
+            "msgPutTotalYesterdayMorning": str(stats.put_total_yesterday_morning),
+            "msgGetTotalYesterdayMorning": str(stats.get_total_yesterday_morning),
             **broker.message_store.runtime_info(),
             **(broker.ha_service.runtime_info() if broker.ha_service is not None else {}),
         }
+        # No thread pools: one event loop handles each request as its frame is read, so
+        # no request waits in a queue (size 0, head wait 0) and nothing bounds one but
+        # TCP's flow control (capacity Integer.MAX_VALUE, Java's "unbounded").
+        for pool in ("send", "pull", "query"):
+            table[f"{pool}ThreadPoolQueueSize"] = "0"
+            table[f"{pool}ThreadPoolQueueHeadWaitTimeMills"] = "0"
+            table[f"{pool}ThreadPoolQueueCapacity"] = str(JAVA_INT_MAX)
         return request.response(body=orjson.dumps({"table": table}))
 
     def _connection_set(self, channels: dict) -> list[dict]:  # type: ignore[type-arg]
