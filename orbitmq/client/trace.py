@@ -13,6 +13,8 @@ so the broker's index finds them by message id:
 `TraceDispatcher` collects records from the send/consume paths without blocking them
 and sends them in the background (one message per batch, through its own producer in
 group `_INNER_TRACE_PRODUCER-<group>`); a failed trace send is logged and dropped.
+Closing lets the background loop send what is queued, for up to CLOSE_TIMEOUT seconds
+(AsyncTraceDispatcher.shutdown also waits for its queue), then drops and counts the rest.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 
-from orbitmq.client.message import Message, SendResult, create_uniq_id
+from orbitmq.client.message import Message, SendResult, SendStatus, create_uniq_id
 from orbitmq.protocol.message import MessageConst, MessageExt, decode_offset_msg_id
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,7 @@ FIELD_SPLITOR = "\x02"
 DEFAULT_REGION = "DefaultRegion"
 MAX_BATCH_RECORDS = 100
 MAX_BATCH_BYTES = 128 * 1024
+CLOSE_TIMEOUT = 3.0
 
 
 class TraceType(enum.Enum):
@@ -216,6 +219,7 @@ class TraceDispatcher:
         self._pending: list[TraceRecord] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
         self.sent_records = 0
         self.dropped_records = 0
 
@@ -254,32 +258,58 @@ class TraceDispatcher:
         try:
             await self._producer.send(message)
             self.sent_records += len(batch)
+        except asyncio.CancelledError:
+            self.dropped_records += len(batch)  # closing ran out of time mid-send
+            raise
         except Exception as exc:
             self.dropped_records += len(batch)
             log.warning("sending %d trace records failed: %s", len(batch), exc)
 
     async def _send_loop(self) -> None:
-        while True:
+        """Send batches as records come; once closing, send what is left and end."""
+        while not self._closing:
             await self._wake.wait()
             self._wake.clear()
             await self.flush()
 
-    async def aclose(self) -> None:
-        """Send what is queued, then stop."""
+    async def aclose(self, timeout: float = CLOSE_TIMEOUT) -> None:
+        """Let the loop send what is queued (up to `timeout` seconds), then stop; records
+        still unsent then are dropped, and how many is logged."""
         if self._task is None:
             return
-        task, self._task = self._task, None
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await self.flush()
+        task, self._task = self._task, None  # add() drops from here on
+        self._closing = True
+        self._wake.set()
+        dropped_before = self.dropped_records
+        done, _ = await asyncio.wait([task], timeout=timeout)
+        if not done:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        self.dropped_records += len(self._pending)
+        self._pending.clear()
+        dropped = self.dropped_records - dropped_before
+        if dropped:
+            log.warning(
+                "trace dispatcher of %s closed: %d trace records dropped (%d sent in all)",
+                self.group,
+                dropped,
+                self.sent_records,
+            )
         await self._producer.shutdown()
 
     # Hooks -------------------------------------------------------------------------------
     def on_send(self, group: str, msg: Message, result: SendResult, started: float) -> None:
         """A Pub record for one sent message (SendMessageTraceHookImpl); `started` is the
-        monotonic time the send began."""
+        monotonic time the send began.
+
+        As in Java, the record's timestamp is when the send began (TraceContext's creation
+        in sendMessageBefore), its cost the time from then to the answer, and it counts as
+        a success only for SEND_OK.
+        """
         if msg.topic == self.trace_topic:
             return
+        cost_ms = int((time.monotonic() - started) * 1000)
+        begin_ms = now_ms() - cost_ms
         try:
             ip, port, _ = decode_offset_msg_id(result.offset_msg_id)
             store_host = f"{ip}:{port}"
@@ -290,17 +320,17 @@ class TraceDispatcher:
                 TraceRecord(
                     TraceType.Pub,
                     result.msg_id,
-                    timestamp=now_ms(),
+                    timestamp=begin_ms,
                     group=group,
                     topic=msg.topic,
                     tags=msg.tags,
                     keys=msg.keys_text,
                     store_host=store_host,
                     body_length=len(msg.body),
-                    cost_time=int((time.monotonic() - started) * 1000),
+                    cost_time=cost_ms,
                     msg_type=3 if msg.delay_time_level > 0 else 0,
                     offset_msg_id=result.offset_msg_id,
-                    success=True,
+                    success=result.status is SendStatus.SEND_OK,
                 )
             ]
         )

@@ -58,6 +58,10 @@ FLAG_SUBSCRIPTION = 0x4
 
 # Java answers a held pull before its client's 30 s timeout; never hold longer than this.
 MAX_SUSPEND_SECONDS = 25.0
+# MixAll.TOOLS_CONSUMER_GROUP: consoles and mqadmin browse messages by pulling as this
+# group; that is no consumption, so it stays out of the consumed counts and metrics
+# (msgGetTotalTodayNow, get TPS, rocketmq_messages_out_total; apache/rocketmq#7619).
+TOOLS_CONSUMER_GROUP = "TOOLS_CONSUMER"
 # As a Java broker does, a held pull looks again this often even without a wake-up.
 HOLD_RECHECK_SECONDS = 5.0
 MASTER_ID = 0
@@ -314,16 +318,18 @@ class PullMessageHandler:
             "suggestWhichBrokerId": str(suggest),
         }
         if code == ResponseCode.SUCCESS:
-            broker = self._broker
-            broker.stats.get_count += result.message_count
-            if broker.metrics is not None:
-                broker.metrics.record_pull(
-                    topic,
-                    group_config.group_name,
-                    queue_id,
-                    result.message_count,
-                    result.buffer_total_size,
-                    next_begin_offset,
-                )
+            group = group_config.group_name
+            if group != TOOLS_CONSUMER_GROUP:
+                broker = self._broker
+                broker.stats.get_count += result.message_count
+                if broker.metrics is not None:
+                    broker.metrics.record_pull(
+                        topic,
+                        group,
+                        queue_id,
+                        result.message_count,
+                        result.buffer_total_size,
+                        next_begin_offset,
+                    )
             return request.response(code, None, ext, result.body())
         return request.response(code, result.status.name, ext)

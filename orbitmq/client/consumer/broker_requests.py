@@ -4,18 +4,22 @@ RESET_CONSUMER_CLIENT_OFFSET (220) body, two forms:
   Java (fastjson object keys): {"offsetTable":{{"brokerName":"b","queueId":0,"topic":"t"}:5}}
   C++ list form:               {"offsetTable":[{"brokerName":"b","queueId":0,"topic":"t",
                                                 "offset":5}]}
-GET_CONSUMER_RUNNING_INFO (307) answer: a small ConsumerRunningInfo JSON.
+GET_CONSUMER_RUNNING_INFO (307) answer: ConsumerRunningInfo in fastjson's shape (its
+mqTable has MessageQueue object keys, see running_info.py); no statusTable or jstack.
 """
 
 from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
 
 from orbitmq.client.message import MessageQueue
+from orbitmq.protocol import fastjson
+from orbitmq.protocol.fastjson import ObjectKey
 from orbitmq.protocol.subscription import SubscriptionData
 
 _OBJECT_KEY_ENTRY = re.compile(rb"(\{[^{}]*\})\s*:\s*(-?\d+)")
@@ -58,12 +62,14 @@ def running_info_body(
     start_timestamp: int,
     subscriptions: list[SubscriptionData],
     orderly: bool = False,
+    mq_table: Mapping[ObjectKey, dict[str, Any]] | None = None,
 ) -> bytes:
-    """A minimal ConsumerRunningInfo: properties and subscriptions (no per-queue stats)."""
-    return orjson.dumps(
+    """ConsumerRunningInfo: properties, subscriptions and `mq_table` (ProcessQueueInfo by
+    MessageQueue key, running_info.mq_table)."""
+    return fastjson.dumps(
         {
             "jstack": "",
-            "mqTable": {},
+            "mqTable": mq_table or {},
             "properties": {
                 "PROP_CONSUME_TYPE": consume_type,
                 "PROP_CONSUMEORDERLY": "true" if orderly else "false",

@@ -68,6 +68,7 @@ class _Worker:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     consume_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     task: asyncio.Task[None] | None = None
+    batch: list[MessageExt] = field(default_factory=list)  # taken, result not yet settled
 
 
 class OrderlyConsumeService(ListenerService):
@@ -118,6 +119,12 @@ class OrderlyConsumeService(ListenerService):
             )
         worker.wake.set()
 
+    def consuming(self, mq: MessageQueue) -> list[MessageExt]:
+        """The batch of `mq` given to the listener and not yet settled (Java's
+        consumingMsgOrderlyTreeMap)."""
+        worker = self._workers.get(mq)
+        return list(worker.batch) if worker is not None else []
+
     async def wait_idle(self, mq: MessageQueue, pq: ProcessQueue) -> None:
         """Return once no batch of `pq` is in the listener (call after dropping it)."""
         worker = self._workers.get(mq)
@@ -160,23 +167,29 @@ class OrderlyConsumeService(ListenerService):
                 return 0.0
             if self._clustering and not pq.lock_valid(time.monotonic()):
                 return 0.0
-            async with self._slots:
-                status = await self._invoker.call_traced(
-                    msgs, self._trace, ConsumeOrderlyStatus.SUCCESS
-                )
-            if status in (ConsumeOrderlyStatus.SUCCESS, ConsumeStatus.CONSUME_SUCCESS):
-                self._commit(worker, msgs)
-                return 0.0
-            if status is not RAISED and not isinstance(
-                status, ConsumeOrderlyStatus | ConsumeStatus
-            ):
-                log.warning(
-                    "orderly listener of %s returned %r; suspending %s",
-                    self._group,
-                    status,
-                    worker.mq,
-                )
-            self._commit(worker, await self._give_up_on_spent(worker.mq, msgs))
+            worker.batch = msgs
+            try:
+                return await self._consume(worker, msgs)
+            finally:
+                worker.batch = []
+
+    async def _consume(self, worker: _Worker, msgs: list[MessageExt]) -> float:
+        """Call the listener on one batch and settle it; returns the pause before the next."""
+        async with self._slots:
+            status = await self._invoker.call_traced(
+                msgs, self._trace, ConsumeOrderlyStatus.SUCCESS
+            )
+        if status in (ConsumeOrderlyStatus.SUCCESS, ConsumeStatus.CONSUME_SUCCESS):
+            self._commit(worker, msgs)
+            return 0.0
+        if status is not RAISED and not isinstance(status, ConsumeOrderlyStatus | ConsumeStatus):
+            log.warning(
+                "orderly listener of %s returned %r; suspending %s",
+                self._group,
+                status,
+                worker.mq,
+            )
+        self._commit(worker, await self._give_up_on_spent(worker.mq, msgs))
         return self._suspend_seconds
 
     def _commit(self, worker: _Worker, msgs: list[MessageExt]) -> None:

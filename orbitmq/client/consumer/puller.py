@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -126,6 +127,7 @@ class QueuePuller:
     async def _pull_once(self, subscription: SubscriptionData) -> float:
         """One pull round; returns how long to pause before the next one."""
         mq = self.mq
+        self.pq.last_pull_time = time.monotonic()  # lastPullTimestamp of the running info
         addr = self._instance.routes.find_subscribe_addr(mq.broker_name, self._broker_id)
         if addr is None:
             log.warning("no broker address for %s; retrying later", mq)

@@ -53,6 +53,7 @@ from orbitmq.client.consumer.offset_store import (
 from orbitmq.client.consumer.process_queue import ProcessQueue
 from orbitmq.client.consumer.puller import QueuePuller
 from orbitmq.client.consumer.rebalance import Rebalancer, compute_pull_from_where
+from orbitmq.client.consumer.running_info import QueueClock, mq_table
 from orbitmq.client.consumer.selector import MessageSelector, subscription_for
 from orbitmq.client.errors import MQClientError
 from orbitmq.client.heartbeat import (
@@ -151,6 +152,7 @@ class PushConsumer:
         self._listener: MessageListener | MessageListenerOrderly | None = None
         self._orderly = False
         self._offsets: OffsetStore | None = None
+        self._clock: QueueClock | None = None  # the running info's per-queue times
         self._consume: ConsumeService | OrderlyConsumeService | None = None
         self._locks = QueueLocks(self._instance, group)
         self._trace = TraceDispatcher(namesrv_addr, group, trace_topic) if enable_trace else None
@@ -245,12 +247,14 @@ class PushConsumer:
         else:
             directory = self._offset_store_dir or default_offset_dir(self.client_id, self.group)
             self._offsets = LocalFileOffsetStore(directory)
+        # The consume services record offsets through the clock (it only adds times).
+        self._clock = clock = QueueClock(self._offsets)
         if self._orderly:
             self._consume = OrderlyConsumeService(
                 inst,
                 self.group,
                 self.message_model,
-                self._offsets,
+                clock,  # type: ignore[arg-type]  # duck-typed: they only call update()
                 self._listener,  # type: ignore[arg-type]
                 self.consume_thread_max,
                 batch_size=self.consume_message_batch_max_size,
@@ -264,7 +268,7 @@ class PushConsumer:
                 inst,
                 self.group,
                 self.message_model,
-                self._offsets,
+                clock,  # type: ignore[arg-type]  # duck-typed: they only call update()
                 self._listener,  # type: ignore[arg-type]
                 self.consume_thread_max,
                 self.max_reconsume_times if self.max_reconsume_times >= 0 else 16,
@@ -406,7 +410,7 @@ class PushConsumer:
         return complete
 
     def _start_queue(self, mq: MessageQueue, offset: int, lock_time: float | None = None) -> None:
-        assert self._offsets is not None and self._consume is not None
+        assert self._offsets is not None and self._consume is not None and self._clock is not None
         puller = QueuePuller(
             self._instance,
             self.group,
@@ -422,6 +426,7 @@ class PushConsumer:
         )
         if lock_time is not None:
             puller.pq.mark_locked(lock_time)
+        self._clock.taken(mq)
         self._pullers[mq] = puller
         puller.task = self._instance.spawn(puller.run(), f"_pull_loop({mq})")
         log.info("%s: consuming %s from offset %d", self.client_id, mq, offset)
@@ -431,6 +436,8 @@ class PushConsumer:
         if puller is None:
             return
         puller.pq.dropped = True
+        if self._clock is not None:
+            self._clock.released(mq)
         puller.stop()
         assert self._offsets is not None
         if self._uses_locks:
@@ -567,12 +574,19 @@ class PushConsumer:
                 self._start_queue(mq, offset)
 
     def _on_running_info(self, conn: ClientConnection, request: RemotingCommand) -> RemotingCommand:
+        """GET_CONSUMER_RUNNING_INFO (307): properties, subscriptions and a ProcessQueueInfo
+        for every owned queue."""
+        consume = self._consume
+        consuming = consume.consuming if isinstance(consume, OrderlyConsumeService) else None
+        pqs = {mq: puller.pq for mq, puller in self._pullers.items()}
+        queues = mq_table(pqs, self._clock, consuming) if self._clock is not None else None
         body = running_info_body(
             "CONSUME_PASSIVELY",
             self.consume_thread_max,
             self._start_time,
             list(self._subscriptions.values()),
             self._orderly,
+            queues,
         )
         return request.response(ext_fields={}, body=body)
 
