@@ -9,6 +9,14 @@ the connection still open (a NameServer that restarted or dropped us has closed 
 less than SYNC_TRUST_SECONDS ago (well inside its 120 s expiry), with the same
 identity and permission. Anything else gets the whole table, which rounds run under a
 lock one at a time (Java's registerBrokerAll is synchronized).
+
+A slave learns its master's address (for replication and metadata sync) from the answer
+to its registration. One that registered before its master got none and, in Java, asks
+again only a whole period later (30 s by default): meanwhile nothing is replicated, and a
+SYNC_MASTER answers every send SLAVE_NOT_AVAILABLE, which the C++ client reports as "No
+route info of this topic" although the route is complete. So until an answer names a
+master, a slave registers again every MASTERLESS_REGISTER_SECONDS, says why, and
+replicates as soon as one is named.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ log = logging.getLogger(__name__)
 # Topic changes are batched for this long before re-registering.
 REGISTER_DEBOUNCE_SECONDS = 0.05
 SYNC_TRUST_SECONDS = 60.0
+MASTERLESS_REGISTER_SECONDS = 1.0
 
 
 def register_body(wrapper: dict[str, Any], broker_permission: int) -> bytes:
@@ -80,6 +89,12 @@ class BrokerRegistration:
         self._synced: dict[str, Synced] = {}  # NameServer address -> what it holds
         self.master_addr: str | None = None
         self.ha_server_addr: str | None = None  # the master's HA address (for slaves)
+        self._masterless_warned = False
+
+    @property
+    def awaits_master(self) -> bool:
+        """A slave that no registration answer has named a master to yet."""
+        return not self._broker.config.is_master and self.master_addr is None
 
     def request_register(self) -> None:
         self._wake.set()
@@ -153,28 +168,54 @@ class BrokerRegistration:
             return
         self._synced[address] = Synced(connection, identity, changes.head, time.monotonic())
         master = response.ext_fields.get("masterAddr")
-        if master:
-            self.master_addr = master
         ha_server = response.ext_fields.get("haServerAddr")
         if ha_server:
             self.ha_server_addr = ha_server
+        if master:
+            if self.master_addr is None and self._masterless_warned:
+                log.info("name server %s names master %s (HA %s)", address, master, ha_server)
+            self.master_addr = master
+        elif self.awaits_master and not self._masterless_warned:
+            self._masterless_warned = True
+            log.warning(
+                "name server %s knows no master of %s yet: nothing is replicated (a "
+                "SYNC_MASTER refuses sends with SLAVE_NOT_AVAILABLE) until one registers; "
+                "registering again every %.0f s",
+                address,
+                ext["brokerName"],
+                MASTERLESS_REGISTER_SECONDS,
+            )
 
     async def registration_service(self) -> None:
         """Periodic and on-demand registration; the first one is done by start()."""
         period = self._broker.config.register_name_server_period / 1000
         period = min(max(period, 10.0), 60.0)
         while True:
+            wait = MASTERLESS_REGISTER_SECONDS if self.awaits_master else period
             try:
-                async with asyncio.timeout(period):
+                async with asyncio.timeout(wait):
                     await self._wake.wait()
                 await asyncio.sleep(REGISTER_DEBOUNCE_SECONDS)
             except TimeoutError:
                 pass
             self._wake.clear()
+            masterless = self.awaits_master
             try:
                 await self.register_all()
+                if masterless and not self.awaits_master:
+                    await self._replicate_now()
             except Exception:
                 log.exception("broker registration failed")
+
+    async def _replicate_now(self) -> None:
+        """A master was just learned. The HA client looks for an unknown master only every
+        few seconds: start it over so that it connects now. (This service runs only
+        after the broker has started the client; one connected to a fixed haMasterAddress
+        is left alone.)"""
+        ha_client = self._broker.ha_client
+        if ha_client is not None and not ha_client.statistics().connected:
+            await ha_client.aclose()
+            await ha_client.start()
 
     async def unregister_all(self) -> None:
         if self._broker.config.broker_id < 0:

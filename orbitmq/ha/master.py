@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import cast
@@ -42,6 +43,8 @@ from orbitmq.store.message_store import MessageStore
 from orbitmq.store.offset_waiters import OffsetWaiters
 
 log = logging.getLogger(__name__)
+
+REFUSAL_LOG_SECONDS = 10.0
 
 # Longest single wait for an append, so housekeeping and heartbeats are never late.
 _IDLE_CHECK_S = 1.0
@@ -80,6 +83,7 @@ class HAService:
         self._server: asyncio.Server | None = None
         # SYNC_MASTER sends waiting for a slave's ack (callbacks, one expiry timer).
         self._waiters = OffsetWaiters(config.slave_timeout_s)
+        self._last_refusal_log = float("-inf")
 
     async def start(self) -> None:
         """Return once haListenPort is listening."""
@@ -126,14 +130,38 @@ class HAService:
         if self.push2slave_max_offset >= end_offset:
             callback(ResponseCode.SUCCESS)
         elif not self.is_slave_ok(end_offset):
+            self._log_refusal(ResponseCode.SLAVE_NOT_AVAILABLE, end_offset)
             callback(ResponseCode.SLAVE_NOT_AVAILABLE)
         else:
-            self._waiters.add(
-                end_offset,
-                lambda acked: callback(
-                    ResponseCode.SUCCESS if acked else ResponseCode.FLUSH_SLAVE_TIMEOUT
-                ),
+
+            def replicated(acked: bool) -> None:
+                if not acked:
+                    self._log_refusal(ResponseCode.FLUSH_SLAVE_TIMEOUT, end_offset)
+                callback(ResponseCode.SUCCESS if acked else ResponseCode.FLUSH_SLAVE_TIMEOUT)
+
+            self._waiters.add(end_offset, replicated)
+
+    def _log_refusal(self, code: ResponseCode, end_offset: int) -> None:
+        """Say why sends fail (clients only report "No route info" or a send status), at
+        most every REFUSAL_LOG_SECONDS."""
+        now = time.monotonic()
+        if now - self._last_refusal_log < REFUSAL_LOG_SECONDS:
+            return
+        self._last_refusal_log = now
+        acks = [c.ack_offset for c in self.connections if c.ack_offset >= 0]
+        if code == ResponseCode.SLAVE_NOT_AVAILABLE:
+            why = (
+                f"no slave is connected and within haSlaveFallbehindMax "
+                f"({self.config.slave_fallbehind_max} bytes) of offset {end_offset} "
+                f"(slaves' acknowledged offsets: {acks or 'none'})"
             )
+        else:
+            why = f"no slave acknowledged offset {end_offset} within slaveTimeout"
+        log.warning(
+            "SYNC_MASTER answers sends %s: %s; those messages are stored on the master only",
+            code.name,
+            why,
+        )
 
     async def wait_replicated(self, end_offset: int) -> ResponseCode:
         """`on_replicated` for a coroutine."""

@@ -281,11 +281,16 @@ def _log_new_broker(
     comes before its master gets no master address back: it cannot replicate until a
     later registration of its own names one."""
     if broker_id == MASTER_ID or master_addr is not None:
-        log.info("new broker registered: %s/%s id %d %s", cluster, broker_name, broker_id,
-                 broker_addr)
+        log.info(
+            "new broker registered: %s/%s id %d %s", cluster, broker_name, broker_id, broker_addr
+        )
     else:
         log.warning(
             "new broker registered: %s/%s id %d %s, but no master of %s is registered: "
             "the slave learns its master only from a later registration",
-            cluster, broker_name, broker_id, broker_addr, broker_name,
+            cluster,
+            broker_name,
+            broker_id,
+            broker_addr,
+            broker_name,
         )

@@ -99,6 +99,19 @@ async def test_no_slave_means_slave_not_available(master: tuple[MessageStore, HA
     assert time.monotonic() - started < 0.5
 
 
+async def test_refused_sends_are_logged_with_why_at_most_every_ten_seconds(
+    master: tuple[MessageStore, HAService], caplog: pytest.LogCaptureFixture
+) -> None:
+    store, ha = master
+    end = await put(store, 1)
+    with caplog.at_level(logging.WARNING, logger="orbitmq.ha.master"):
+        for _ in range(3):
+            assert await ha.wait_replicated(end) == ResponseCode.SLAVE_NOT_AVAILABLE
+    [record] = [r for r in caplog.records if "SLAVE_NOT_AVAILABLE" in r.getMessage()]
+    assert "no slave is connected" in record.getMessage()
+    assert "stored on the master only" in record.getMessage()
+
+
 async def test_slave_ahead_of_master_is_refused(
     master: tuple[MessageStore, HAService], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
