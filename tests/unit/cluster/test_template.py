@@ -38,7 +38,10 @@ def test_shipped_template_runs_on_one_machine(name: str, tmp_path: Path) -> None
     assert {b.cluster_name for b in plan.brokers} == {"DefaultCluster"}
     assert plan.namesrv_addr == "127.0.0.1:9876;127.0.0.1:9877"
     ports = plan.ports()
-    assert len(ports) == len(set(ports)) == 2 + 3 * len(plan.brokers)
+    assert len(ports) == len(set(ports)) == 2 + 3 * len(plan.brokers) + 1  # + the console
+    [console] = plan.consoles
+    assert (console.kind, console.address) == ("dashboard", "127.0.0.1:8082")
+    assert console.properties["rocketmq.config.namesrvAddr"] == plan.namesrv_addr
     stores = [b.properties["storePathRootDir"] for b in plan.brokers]
     assert len(set(stores)) == len(stores)
     assert all(Path(s).is_relative_to(tmp_path / "store") for s in stores)
@@ -57,8 +60,11 @@ def test_start_order_is_namesrvs_masters_slaves_and_stop_reverses_it(tmp_path: P
         ["namesrv-9876", "namesrv-9877"],
         ["broker-a", "broker-b"],
         ["broker-a-s", "broker-b-s"],
+        ["dashboard"],  # once every broker is up; stopped first
     ]
     assert [[p.name for p in tier] for tier in plan.stop_tiers()] == names[::-1]
+    without = load_plan(CONF / "2m-2s-async", tmp_path, console_port=None)
+    assert [[p.name for p in tier] for tier in without.start_tiers()] == names[:-1]
 
 
 def test_port_offset_moves_every_port_but_no_name(tmp_path: Path) -> None:
@@ -158,13 +164,17 @@ def test_shipped_dledger_template_runs_on_one_machine(tmp_path: Path) -> None:
         assert (props["dLegerPeers"], props["dLegerSelfId"]) == (DLEDGER_PEERS, f"n{i}")
         assert props["sendMessageThreadPoolNums"] == "16"
         assert "brokerRole" not in props and "brokerId" not in props
-    assert len(plan.ports()) == len(set(plan.ports())) == 2 + 3 * 3
+    assert len(plan.ports()) == len(set(plan.ports())) == 2 + 3 * 3 + 1  # + the console
 
 
 def test_dledger_group_starts_as_one_tier_and_stops_before_namesrvs(tmp_path: Path) -> None:
     plan = load_plan(CONF / "dledger", tmp_path)
     names = [[p.name for p in tier] for tier in plan.start_tiers()]
-    assert names == [["namesrv-9876", "namesrv-9877"], ["broker-n0", "broker-n1", "broker-n2"]]
+    assert names == [
+        ["namesrv-9876", "namesrv-9877"],
+        ["broker-n0", "broker-n1", "broker-n2"],
+        ["dashboard"],
+    ]
     assert [[p.name for p in tier] for tier in plan.stop_tiers()] == names[::-1]
 
 
@@ -192,6 +202,7 @@ def test_classic_and_dledger_sets_in_one_folder(tmp_path: Path) -> None:
         ["namesrv-9876", "namesrv-9877"],
         ["broker-a", "broker-b"],
         ["broker-n0", "broker-n1", "broker-n2"],
+        ["dashboard"],
     ]
 
 
