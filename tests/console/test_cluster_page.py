@@ -85,3 +85,20 @@ def test_a_hung_broker_is_named_not_waited_for(console_cluster: ConsoleCluster, 
     row = page.locator(f"#brokers tr[data-addr='{slave.addr}']")
     assert "did not answer" in row.inner_text()
     assert page.locator("#brokers tbody tr").count() == 4
+
+
+def test_every_page_of_the_navigation_loads(console_cluster: ConsoleCluster, page) -> None:  # type: ignore[no-untyped-def]
+    """Each page reached through the navigation bar answers 200 with its heading; the
+    `page` fixture fails the test on any JavaScript error."""
+    page.goto(f"{console_cluster.url}/cluster")
+    labels = page.locator("header.top nav a").all_inner_texts()
+    assert labels == [
+        "OPS", "Dashboard", "Cluster", "Topic", "Consumer", "Producer", "Message",
+        "DLQMessage", "MessageTrace",
+    ]  # fmt: skip
+    for label in labels:
+        with page.expect_navigation() as navigation:
+            page.locator("header.top nav a", has_text=label).first.click()
+        assert navigation.value.status == 200, label
+        assert page.locator("header.top nav a.active").inner_text() == label
+        assert page.locator("main h1").first.is_visible(), label
