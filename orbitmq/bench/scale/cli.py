@@ -167,6 +167,7 @@ _CONSOLE_COLUMNS: list[Column] = [
     ("warm median ms", "{:.0f}", lambda p: p.warm_median_ms),
     ("warm max ms", "{:.0f}", lambda p: p.warm_max_ms),
     ("KiB", "{:.0f}", lambda p: p.kib),
+    ("browser load ms", "{}", lambda p: "-" if p.browser_ms is None else f"{p.browser_ms:.0f}"),
 ]
 
 
@@ -175,11 +176,13 @@ _CONSOLE_COLUMNS: list[Column] = [
 @click.option("--groups", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--rounds", type=click.IntRange(min=1), default=5, show_default=True,
               help="warm loads of each page after the first")  # fmt: skip
+@click.option("--browser/--no-browser", default=True, show_default=True,
+              help="also time each page to its load event in Chromium (Playwright)")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="print a JSON list on stdout")
-def console_scale(topics: int, groups: int, rounds: int, as_json: bool) -> None:
+def console_scale(topics: int, groups: int, rounds: int, browser: bool, as_json: bool) -> None:
     table = _Table(_CONSOLE_COLUMNS, err=as_json)
     with tempfile.TemporaryDirectory(prefix="orbitmq-console-scale-") as home:
-        timings = run_console_scale(Path(home), topics, groups, rounds)
+        timings = run_console_scale(Path(home), topics, groups, rounds, browser)
     for timing in timings:
         table.add(timing)
     if as_json:

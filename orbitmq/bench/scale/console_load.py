@@ -8,7 +8,7 @@ from __future__ import annotations
 import statistics
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -42,6 +42,9 @@ PAGES = (
 )
 
 
+CHROMIUM = "/usr/bin/chromium"
+
+
 @dataclass(frozen=True, slots=True)
 class PageTiming:
     path: str
@@ -50,12 +53,13 @@ class PageTiming:
     warm_median_ms: float
     warm_max_ms: float
     kib: float
+    browser_ms: float | None = None  # median time to the load event in Chromium
 
     def to_json(self) -> dict[str, object]:
         return {
             "path": self.path, "status": self.status, "first_ms": self.first_ms,
             "warm_median_ms": self.warm_median_ms, "warm_max_ms": self.warm_max_ms,
-            "kib": self.kib,
+            "kib": self.kib, "browser_ms": self.browser_ms,
         }  # fmt: skip
 
 
@@ -95,7 +99,41 @@ def measure_pages(url: str, rounds: int, pages: tuple[str, ...] = PAGES) -> list
     return timings
 
 
-def run_console_scale(home: Path, topics: int, groups: int, rounds: int) -> list[PageTiming]:
+def browser_load_times(url: str, rounds: int, pages: tuple[str, ...]) -> dict[str, float]:
+    """Median ms from navigation start to the load event (scripts and charts included) per
+    page, in Debian's Chromium through Playwright; {} when either is missing."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        return {}
+    if not Path(CHROMIUM).exists():
+        return {}
+    times: dict[str, float] = {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+        )
+        page = browser.new_page()
+        for path in pages:
+            if path == "/metrics":
+                continue  # not a page a person opens
+            samples = []
+            for _ in range(rounds):
+                page.goto(url + path, wait_until="load")
+                samples.append(
+                    page.evaluate(
+                        "() => { const n = performance.getEntriesByType('navigation')[0];"
+                        " return n.loadEventEnd - n.startTime; }"
+                    )
+                )
+            times[path] = statistics.median(samples)
+        browser.close()
+    return times
+
+
+def run_console_scale(
+    home: Path, topics: int, groups: int, rounds: int, browser: bool = True
+) -> list[PageTiming]:
     namesrv = start_namesrv(home / "namesrv")
     servers = [namesrv]
     try:
@@ -125,7 +163,10 @@ def run_console_scale(home: Path, topics: int, groups: int, rounds: int) -> list
         )  # fmt: skip
         servers.append(console)
         console.wait_until(lambda: CONSOLE_BOOT in console.log_tail(20), "boot")
-        return measure_pages(f"http://127.0.0.1:{port}", rounds)
+        url = f"http://127.0.0.1:{port}"
+        timings = measure_pages(url, rounds)
+        in_browser = browser_load_times(url, rounds, PAGES) if browser else {}
+        return [replace(t, browser_ms=in_browser.get(t.path)) for t in timings]
     finally:
         for server in reversed(servers):
             server.stop()
