@@ -18,7 +18,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +40,21 @@ TRANS_CHECK_MAX_TIME_TOPIC = "TRANS_CHECK_MAX_TIME_TOPIC"
 DLQ_NUMS_PER_GROUP = 1
 TOPIC_MAX_LENGTH = 127
 NOT_ALLOWED_SEND_TOPICS = frozenset({SCHEDULE_TOPIC, TRANS_HALF_TOPIC, TRANS_OP_HALF_TOPIC})
+# TopicValidator.SYSTEM_TOPIC_SET and SYSTEM_TOPIC_PREFIX.
+SYSTEM_TOPICS = frozenset(
+    {
+        DEFAULT_TOPIC,
+        SCHEDULE_TOPIC,
+        BENCHMARK_TOPIC,
+        TRANS_HALF_TOPIC,
+        TRANS_OP_HALF_TOPIC,
+        TRANS_CHECK_MAX_TIME_TOPIC,
+        SELF_TEST_TOPIC,
+        OFFSET_MOVED_EVENT,
+        "RMQ_SYS_TRACE_TOPIC",
+    }
+)
+SYSTEM_TOPIC_PREFIX = "rmq_sys_"
 _VALID_TOPIC = re.compile(r"^[%|a-zA-Z0-9_-]+$")
 # Share of the time rewriting topics.json may take while changes keep coming.
 PERSIST_DUTY = 0.1
@@ -58,6 +73,12 @@ def validate_topic(topic: str) -> None:
         raise MessageIllegalError(
             f"The specified topic is longer than topic max length {TOPIC_MAX_LENGTH}."
         )
+
+
+def is_system_topic(topic: str, own_topics: Container[str] = ()) -> bool:
+    """TopicValidator.isSystemTopic. `own_topics`: the cluster and broker names (each
+    broker registers its own and its cluster's name as topics) or a NameServer's list."""
+    return topic in SYSTEM_TOPICS or topic.startswith(SYSTEM_TOPIC_PREFIX) or topic in own_topics
 
 
 _SEND_ALLOWED_TOPICS: set[str] = set()  # names already checked (the checks never change)

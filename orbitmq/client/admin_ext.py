@@ -30,6 +30,7 @@ from orbitmq.client.admin_bodies import (
 )
 from orbitmq.client.errors import ConsumerNotOnlineError, MQBrokerError, MQClientError
 from orbitmq.client.message import MessageQueue
+from orbitmq.client.producer_table import ProducerInfo, parse_producer_table
 from orbitmq.client.route import MASTER_ID
 from orbitmq.protocol.codes import RequestCode, ResponseCode
 from orbitmq.protocol.command import RemotingCommand
@@ -272,3 +273,9 @@ class AdminExtMixin:
         """DELETE_TOPIC_IN_NAMESRV (216) on one NameServer, so a caller can tell which
         NameServer of several failed."""
         await self.invoke(namesrv_addr, RequestCode.DELETE_TOPIC_IN_NAMESRV, {"topic": topic})
+
+    async def get_all_producer_info(self, broker_addr: str) -> dict[str, list[ProducerInfo]]:
+        """GET_ALL_PRODUCER_INFO (328): every producer `broker_addr` knows from heartbeats,
+        by producer group (groups without producers are left out, as the broker does)."""
+        response = await self.invoke(broker_addr, RequestCode.GET_ALL_PRODUCER_INFO)
+        return parse_producer_table(parse_body(response.body, "ProducerTableInfo"))

@@ -5,10 +5,13 @@ keeps the result for the Dashboard's charts and for `/metrics`.
 Per collection and broker set, whatever the number of topics and groups:
 GET_BROKER_RUNTIME_INFO to every broker (slaves too), and to each master
 GET_BROKER_CONSUME_STATS (every group's progress, with its topics' broker offsets),
-GET_ALL_TOPIC_CONFIG (which topics exist) and two VIEW_BROKER_STATS_DATA (the broker's
-put and get TPS). Then a bounded number of detail calls, stalest first:
-GET_TOPIC_STATS_INFO for topics nobody consumes and GET_CONSUMER_CONNECTION_LIST for
-groups. Every call is bounded by the admin timeout, so a dead broker only costs its share.
+GET_ALL_TOPIC_CONFIG (which topics exist), two VIEW_BROKER_STATS_DATA (the broker's
+put and get TPS) and GET_ALL_PRODUCER_INFO (producers by group). Then a bounded number of
+detail calls, stalest first: GET_TOPIC_STATS_INFO for topics nobody consumes,
+GET_CONSUMER_CONNECTION_LIST for groups, one-message pulls for the store time at lagging
+consumer offsets (group_latency.py) and GET_CONSUMER_RUNNING_INFO to online consumers
+(their statusTable). Every call is bounded by the admin timeout, so a dead broker only
+costs its share.
 """
 
 from __future__ import annotations
@@ -24,16 +27,22 @@ from typing import Any, TypeVar
 from orbitmq.client.admin import ClusterInfo
 from orbitmq.client.admin_bodies import ConsumeStatsList
 from orbitmq.client.errors import ConsumerNotOnlineError
+from orbitmq.client.producer_table import ProducerInfo
 from orbitmq.client.route import MASTER_ID
-from orbitmq.dashboard.context import CALL_ERRORS, BrokerFailure, Console, describe_error
-from orbitmq.dashboard.exporter import exporter_registry
+from orbitmq.dashboard.context import CALL_ERRORS, BrokerFailure, Console
+from orbitmq.dashboard.exporter import BROADCASTING, exporter_registry
 from orbitmq.dashboard.figures import (
     BrokerFigures,
     BrokerRef,
+    ClientConsumeStatus,
+    GroupLatency,
     OnlineConsumers,
+    ProducerCount,
     Snapshot,
+    client_statuses,
     is_chart_topic,
 )
+from orbitmq.dashboard.group_latency import LatencyBook, lagging_queues, store_time_at
 from orbitmq.dashboard.history import ChartHistory, day_of
 from orbitmq.dashboard.offset_book import OffsetBook
 
@@ -49,6 +58,10 @@ MIN_INTERVAL = 1.0
 DETAIL_CALLS_PER_SECOND = 20
 MIN_DETAIL_BUDGET = 100
 DETAIL_CALLS_IN_FLIGHT = 8
+# Store-time reads (a one-message pull each) and GET_CONSUMER_RUNNING_INFO calls (relayed
+# to a client, the slowest to answer) a collection may make; the rest wait their turn.
+LATENCY_READS = 200
+RUNNING_INFO_CALLS = 100
 BROKER_PUT_NUMS = "BROKER_PUT_NUMS"
 BROKER_GET_NUMS = "BROKER_GET_NUMS"
 
@@ -79,7 +92,18 @@ class _Answers:
     configs: dict[str, dict[str, Any]]
     puts: dict[str, float]
     gets: dict[str, float]
+    producers: dict[str, dict[str, list[ProducerInfo]]]
     failures: tuple[BrokerFailure, ...]
+
+
+def group_brokers(consume: dict[str, ConsumeStatsList]) -> dict[str, str]:
+    """Group -> the address of a master where it has progress (the first by address)."""
+    where: dict[str, str] = {}
+    for addr, stats in sorted(consume.items()):
+        for group, per_topic in stats.groups:
+            if per_topic:
+                where.setdefault(group, addr)
+    return where
 
 
 def mean_tps(text: str) -> float | None:
@@ -100,6 +124,9 @@ class FiguresCollector:
         self._book = OffsetBook()
         self._listed: dict[str, set[str]] = {}  # broker name -> topics at the last collection
         self._online: dict[str, tuple[int, OnlineConsumers]] = {}  # group -> (ms, figures)
+        self._latency = LatencyBook()
+        # (group, client id) -> (ms, its ConsumeStatus by topic)
+        self._clients: dict[tuple[str, str], tuple[int, tuple[ClientConsumeStatus, ...]]] = {}
         self._task: asyncio.Task[None] | None = None
 
     @property
@@ -143,9 +170,7 @@ class FiguresCollector:
         try:
             info = await console.cluster_info()
         except CALL_ERRORS as exc:
-            reason = describe_error(exc, console.config.admin_timeout)
-            failure = BrokerFailure("NameServer", console.namesrv_addr, reason)
-            self.snapshot = Snapshot(ms, failures=(failure,))
+            self.snapshot = Snapshot(ms, failures=(console.namesrv_failure(exc),))
             return self.snapshot
         refs = broker_refs(info)
         masters = [r for r in refs if r.broker_id == MASTER_ID]
@@ -156,6 +181,10 @@ class FiguresCollector:
                 self._take_consume_stats(ref, answers.consume[ref.addr], ms)
         await self._refresh_topics(masters, answers.configs, ms)
         online = await self._refresh_online(answers.consume, ms)
+        latencies, clients = await asyncio.gather(
+            self._refresh_latencies(masters, answers.consume, online),
+            self._refresh_clients(answers.consume, online, ms),
+        )
         names = frozenset({*info.cluster_addr_table, *info.broker_addr_table})
         chart_topics = [t for t in self._book.topics() if is_chart_topic(t, names)]
         # Offsets only of broker sets whose master answered now: no stale series.
@@ -178,6 +207,13 @@ class FiguresCollector:
             online=online,
             topic_days=self._book.topic_days(day_of(ms), chart_topics),
             failures=answers.failures,
+            producers=tuple(
+                ProducerCount(r.cluster, r.broker_name, group, len(producers))
+                for r in masters
+                for group, producers in sorted(answers.producers.get(r.addr, {}).items())
+            ),
+            latencies=latencies,
+            clients=clients,
         )
         self.snapshot = snapshot
         self._record(snapshot)
@@ -191,17 +227,27 @@ class FiguresCollector:
         every = [(r.key, r.addr) for r in refs]
         heads = [(r.key, r.addr) for r in masters]
         cluster_of = {r.addr: r.cluster for r in refs}
-        (runtime, f1), (consume, f2), (configs, f3), (puts, _), (gets, _) = await asyncio.gather(
+        (
+            (runtime, f1),
+            (consume, f2),
+            (configs, f3),
+            (puts, _),
+            (gets, _),
+            (producers, _),
+        ) = await asyncio.gather(
             console.each(every, admin.get_broker_runtime_info),
             console.each(heads, admin.fetch_consume_stats_in_broker),
             console.each(heads, admin.get_all_topic_config),
             console.each(heads, lambda a: self._broker_tps(a, BROKER_PUT_NUMS, cluster_of[a])),
             console.each(heads, lambda a: self._broker_tps(a, BROKER_GET_NUMS, cluster_of[a])),
+            console.each(heads, admin.get_all_producer_info),
         )
         failures: dict[str, BrokerFailure] = {}
         for failure in (*f1, *f2, *f3):
             failures.setdefault(failure.addr, failure)
-        return _Answers(runtime, consume, configs, puts, gets, tuple(failures.values()))
+        return _Answers(
+            runtime, consume, configs, puts, gets, producers, tuple(failures.values())
+        )
 
     def _record(self, snapshot: Snapshot) -> None:
         """Chart points; topics without traffic today add none (5,000 idle topics would
@@ -278,11 +324,7 @@ class FiguresCollector:
     ) -> dict[str, OnlineConsumers]:
         """Online consumers of every group with progress, the stalest `detail_budget`
         asked again; the others keep what was last seen."""
-        where: dict[str, str] = {}
-        for addr, stats in sorted(consume.items()):
-            for group, per_topic in stats.groups:
-                if per_topic:
-                    where.setdefault(group, addr)
+        where = group_brokers(consume)
         self._online = {g: seen for g, seen in self._online.items() if g in where}
         due = sorted(where, key=lambda g: self._online[g][0] if g in self._online else 0)
         due = due[: self.detail_budget]
@@ -296,6 +338,61 @@ class FiguresCollector:
             g: self._online[g][1] if g in self._online else OnlineConsumers(g)
             for g in sorted(where)
         }
+
+    async def _refresh_latencies(
+        self,
+        masters: list[BrokerRef],
+        consume: dict[str, ConsumeStatsList],
+        online: dict[str, OnlineConsumers],
+    ) -> tuple[GroupLatency, ...]:
+        """rocketmq_group_get_latency_by_storetime of clustering groups (a group nobody is
+        online in counts as clustering, as in the exporter): at most LATENCY_READS reads."""
+        broadcasting = frozenset(g for g, o in online.items() if o.message_model == BROADCASTING)
+        entries = lagging_queues(masters, consume, broadcasting)
+        due = self._latency.due(entries, LATENCY_READS)
+        admin = self.console.admin
+        stamps = await self._many(
+            [lambda q=q: store_time_at(admin, q.addr, q.mq, q.consumer_offset) for q in due]
+        )
+        for queue, stamp in zip(due, stamps, strict=True):
+            if stamp is not None:
+                self._latency.learn(queue, stamp)
+        return tuple(
+            GroupLatency(*key, latency)
+            for key, latency in sorted(self._latency.latencies(entries, now_ms()).items())
+        )
+
+    async def _refresh_clients(
+        self, consume: dict[str, ConsumeStatsList], online: dict[str, OnlineConsumers], ms: int
+    ) -> tuple[ClientConsumeStatus, ...]:
+        """Every online consumer's statusTable, the stalest RUNNING_INFO_CALLS asked again
+        (GET_CONSUMER_RUNNING_INFO through a master of its group); the others keep what
+        was last seen, and consumers gone offline are forgotten."""
+        where = group_brokers(consume)
+        members = {
+            (group, client_id): client_addr
+            for group, seen in online.items()
+            for client_addr, client_id in zip(seen.client_addrs, seen.client_ids, strict=True)
+        }
+        self._clients = {k: v for k, v in self._clients.items() if k in members}
+        due = sorted(members, key=lambda k: self._clients[k][0] if k in self._clients else 0)
+        due = due[:RUNNING_INFO_CALLS]
+        admin = self.console.admin
+        answers = await self._many(
+            [
+                lambda g=group, c=client_id: admin.get_consumer_running_info(
+                    g, c, broker_addr=where[g]
+                )
+                for group, client_id in due
+            ]
+        )
+        for (group, client_id), info in zip(due, answers, strict=True):
+            if info is not None:
+                statuses = client_statuses(
+                    members[(group, client_id)], client_id, group, info.status_table
+                )
+                self._clients[(group, client_id)] = (ms, tuple(statuses))
+        return tuple(s for _, (_, statuses) in sorted(self._clients.items()) for s in statuses)
 
     async def _online_consumers(self, addr: str, group: str) -> OnlineConsumers:
         try:

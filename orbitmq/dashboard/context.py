@@ -95,6 +95,11 @@ class Console:
     async def aclose(self) -> None:
         await self.admin.shutdown()
 
+    def namesrv_failure(self, exc: BaseException) -> BrokerFailure:
+        """The NameServer list in use did not answer, or answered with an error."""
+        reason = describe_error(exc, self.config.admin_timeout)
+        return BrokerFailure("NameServer", self.namesrv_addr, reason)
+
     # Calls -----------------------------------------------------------------------------
     async def bounded(self, call: Awaitable[T]) -> T:
         """One call, failing with TimeoutError after admin_timeout."""

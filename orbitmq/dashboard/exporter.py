@@ -6,8 +6,9 @@ Series exist only for what the latest collection saw: brokers, topics and groups
 from the cluster drop out at the next collection. Differences from rocketmq-exporter:
 `rocketmq_producer_tps` and `rocketmq_consumer_tps` are offset differences between
 collections (the exporter reads VIEW_BROKER_STATS_DATA per topic and group);
-`rocketmq_group_get_latency_by_storetime`, `rocketmq_producer_count`, the message-size
-gauges and the per-client gauges are not exported.
+`rocketmq_group_get_latency_by_storetime` and the per-client `rocketmq_client_*` gauges
+are read for a bounded number of queues and clients a collection, the others keeping
+their last value (see collector.py); the message-size gauges are not exported.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector, CollectorRegistry
 
-from orbitmq.dashboard.figures import GroupFigures, Snapshot
+from orbitmq.dashboard.figures import ClientConsumeStatus, GroupFigures, Snapshot
 from orbitmq.dashboard.runtime_stats import RUNTIME_METRIC_NAMES, runtime_values
 from orbitmq.protocol.topics import DLQ_GROUP_TOPIC_PREFIX, RETRY_GROUP_TOPIC_PREFIX
 
@@ -30,6 +31,8 @@ GROUP_COUNT_LABELS = ("caddr", "localaddr", "group")
 GROUP_NUMS_LABELS = ("cluster", "broker", "topic", "group")
 TOPIC_LABELS = ("cluster", "broker", "topic")
 DLQ_TOPIC_LABELS = ("cluster", "broker", "group")
+PRODUCER_COUNT_LABELS = ("cluster", "broker", "group")
+CLIENT_LABELS = ("clientAddr", "clientId", "group", "topic")
 BROKER_LABELS = ("cluster", "brokerIP", "broker")
 BROKER_RUNTIME_LABELS = ("cluster", "brokerIP", "brokerHost", "des", "boottime", "broker_version")
 
@@ -45,12 +48,20 @@ _FAMILIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("rocketmq_group_retrydiff", "GroupRetryDiff", GROUP_DIFF_LABELS),
     ("rocketmq_group_dlqdiff", "GroupDLQDiff", GROUP_DIFF_LABELS),
     ("rocketmq_group_count", "GroupCount", GROUP_COUNT_LABELS),
+    ("rocketmq_producer_count", "producer instance counter", PRODUCER_COUNT_LABELS),
     ("rocketmq_producer_offset", "TopicOffset", TOPIC_LABELS),
     ("rocketmq_topic_retry_offset", "TopicRetryOffset", TOPIC_LABELS),
     ("rocketmq_topic_dlq_offset", "TopicDLQOffset", DLQ_TOPIC_LABELS),
     ("rocketmq_producer_tps", "TopicPutNums", TOPIC_LABELS),
     ("rocketmq_consumer_tps", "GroupGetNums", GROUP_NUMS_LABELS),
     ("rocketmq_consumer_offset", "GroupBrokerTotalOffset", GROUP_NUMS_LABELS),
+    ("rocketmq_group_get_latency_by_storetime", "GroupGetLatencyByStoreTime", GROUP_NUMS_LABELS),
+    ("rocketmq_client_consume_fail_msg_count", "consumerClientFailedMsgCounts", CLIENT_LABELS),
+    ("rocketmq_client_consume_fail_msg_tps", "consumerClientFailedTPS", CLIENT_LABELS),
+    ("rocketmq_client_consume_ok_msg_tps", "consumerClientOKTPS", CLIENT_LABELS),
+    ("rocketmq_client_consume_rt", "consumerClientRT", CLIENT_LABELS),
+    ("rocketmq_client_consumer_pull_rt", "consumerClientPullRT", CLIENT_LABELS),
+    ("rocketmq_client_consumer_pull_tps", "consumerClientPullTPS", CLIENT_LABELS),
     ("rocketmq_broker_tps", "BrokerPutNums", BROKER_LABELS),
     ("rocketmq_broker_qps", "BrokerGetNums", BROKER_LABELS),
     ("rocketmq_broker_commitlog_diff", "brokerCommitLogDiffGauge", BROKER_LABELS),
@@ -95,6 +106,32 @@ def _groups(groups: Iterable[GroupFigures], families: dict[str, GaugeMetricFamil
             families["rocketmq_consumer_offset"].add_metric(labels, g.consumer_offset)
         if not _is_dlq(g.topic) and not _is_retry(g.topic):
             families["rocketmq_consumer_tps"].add_metric(labels, round(g.tps, 2))
+
+
+def _client_values(s: ClientConsumeStatus) -> dict[str, float]:
+    return {
+        "rocketmq_client_consume_fail_msg_count": s.consume_failed_msgs,
+        "rocketmq_client_consume_fail_msg_tps": s.consume_failed_tps,
+        "rocketmq_client_consume_ok_msg_tps": s.consume_ok_tps,
+        "rocketmq_client_consume_rt": s.consume_rt,
+        "rocketmq_client_consumer_pull_rt": s.pull_rt,
+        "rocketmq_client_consumer_pull_tps": s.pull_tps,
+    }
+
+
+def _clients_and_producers(snapshot: Snapshot, families: dict[str, GaugeMetricFamily]) -> None:
+    for p in snapshot.producers:
+        families["rocketmq_producer_count"].add_metric(
+            [p.cluster, p.broker_name, p.group], p.count
+        )
+    for lat in snapshot.latencies:
+        families["rocketmq_group_get_latency_by_storetime"].add_metric(
+            [lat.cluster, lat.broker_name, lat.topic, lat.group], lat.latency_ms
+        )
+    for status in snapshot.clients:
+        labels = [status.client_addr, status.client_id, status.group, status.topic]
+        for name, value in _client_values(status).items():
+            families[name].add_metric(labels, value)
 
 
 def _topics(snapshot: Snapshot, families: dict[str, GaugeMetricFamily]) -> None:
@@ -160,6 +197,7 @@ def families(snapshot: Snapshot | None) -> list[GaugeMetricFamily]:
                 [",".join(online.client_addrs), ",".join(online.client_ids), group], online.count
             )
         _groups(snapshot.groups, table)
+        _clients_and_producers(snapshot, table)
         _topics(snapshot, table)
         _brokers(snapshot, table)
     return [table[name] for name in FAMILY_NAMES]

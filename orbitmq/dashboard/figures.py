@@ -11,49 +11,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-from orbitmq.broker.topic_config import (
-    BENCHMARK_TOPIC,
-    OFFSET_MOVED_EVENT,
-    SCHEDULE_TOPIC,
-    SELF_TEST_TOPIC,
-    TRANS_CHECK_MAX_TIME_TOPIC,
-    TRANS_HALF_TOPIC,
-    TRANS_OP_HALF_TOPIC,
-)
+from orbitmq.broker.topic_config import is_system_topic
 from orbitmq.dashboard.context import BrokerFailure
-from orbitmq.protocol.topics import DEFAULT_TOPIC, is_group_topic
+from orbitmq.protocol.topics import is_group_topic
 
 K = TypeVar("K")
 
 # The group mqadmin and the console browse messages with: its pulls are not consumption
 # (rocketmq #7619), so it stays out of "consumed today" and the out TPS.
 TOOLS_CONSUMER_GROUP = "TOOLS_CONSUMER"
-SYSTEM_TOPICS = frozenset(
-    {
-        DEFAULT_TOPIC,
-        SELF_TEST_TOPIC,
-        BENCHMARK_TOPIC,
-        OFFSET_MOVED_EVENT,
-        SCHEDULE_TOPIC,
-        TRANS_HALF_TOPIC,
-        TRANS_OP_HALF_TOPIC,
-        TRANS_CHECK_MAX_TIME_TOPIC,
-        "RMQ_SYS_TRACE_TOPIC",
-    }
-)
 
 
 def is_chart_topic(topic: str, cluster_and_broker_names: frozenset[str]) -> bool:
     """Topics the Dashboard charts: not retry, DLQ or system (TopicValidator.isSystemTopic,
     which also counts each cluster's and broker's own topic)."""
-    return not (
-        is_group_topic(topic)
-        or topic in SYSTEM_TOPICS
-        or topic.lower().startswith("rmq_sys_")
-        or topic in cluster_and_broker_names
-    )
+    return not (is_group_topic(topic) or is_system_topic(topic, cluster_and_broker_names))
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -118,6 +92,73 @@ class OnlineConsumers:
 
 
 @dataclass(frozen=True, slots=True)
+class ProducerCount:
+    """The producers of one producer group that one broker set's master knows."""
+
+    cluster: str
+    broker_name: str
+    group: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class GroupLatency:
+    """How long the message at a clustering group's consumer offset has waited on one
+    topic of one broker set: now - its store time, the most over the lagging queues."""
+
+    cluster: str
+    broker_name: str
+    topic: str
+    group: str
+    latency_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class ClientConsumeStatus:
+    """One online consumer's ConsumeStatus of one topic (its GET_CONSUMER_RUNNING_INFO
+    statusTable): the last minute's figures, failed messages over the last hour."""
+
+    client_addr: str
+    client_id: str
+    group: str
+    topic: str
+    pull_rt: float
+    pull_tps: float
+    consume_rt: float
+    consume_ok_tps: float
+    consume_failed_tps: float
+    consume_failed_msgs: int
+
+
+def _number(value: Any) -> float:
+    try:
+        return float(value or 0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def client_statuses(
+    client_addr: str, client_id: str, group: str, status_table: Mapping[str, Mapping[str, Any]]
+) -> list[ClientConsumeStatus]:
+    """A running info's statusTable by topic; a figure the client left out is 0."""
+    return [
+        ClientConsumeStatus(
+            client_addr,
+            client_id,
+            group,
+            topic,
+            _number(status.get("pullRT")),
+            _number(status.get("pullTPS")),
+            _number(status.get("consumeRT")),
+            _number(status.get("consumeOKTPS")),
+            _number(status.get("consumeFailedTPS")),
+            int(_number(status.get("consumeFailedMsgs"))),
+        )
+        for topic, status in sorted(status_table.items())
+    ]
+
+
+@dataclass(frozen=True, slots=True)
 class TopicDay:
     """A topic's point on the Dashboard's topic chart."""
 
@@ -140,6 +181,9 @@ class Snapshot:
     online: Mapping[str, OnlineConsumers] = field(default_factory=dict)
     topic_days: Mapping[str, TopicDay] = field(default_factory=dict)
     failures: tuple[BrokerFailure, ...] = ()
+    producers: tuple[ProducerCount, ...] = ()
+    latencies: tuple[GroupLatency, ...] = ()
+    clients: tuple[ClientConsumeStatus, ...] = ()
 
     def cluster_of(self, broker_name: str) -> str:
         return next((b.ref.cluster for b in self.brokers if b.ref.broker_name == broker_name), "")

@@ -12,7 +12,9 @@ import asyncio
 import os
 import shutil
 import sys
-from collections.abc import Coroutine, Iterator
+import threading
+import time
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,8 @@ from typing import Any, TypeVar
 
 import pytest
 
+from orbitmq.client import ConsumeStatus, MessageExt, SyncAdmin
+from orbitmq.client.sync import SyncPushConsumer
 from tests.integration.test_two_masters_two_slaves import (
     TwoMastersTwoSlaves,
     start_two_masters_two_slaves,
@@ -29,6 +33,7 @@ from tests.processes import ServerProcess, free_port
 CHROMIUM = "/usr/bin/chromium"
 DOCS_CONSOLE = Path(__file__).resolve().parents[2] / "docs" / "console"
 CONSOLE_BOOT = "The console boot success"
+MASTERS = ("broker-a", "broker-b")
 
 pytestmark = pytest.mark.slow
 T = TypeVar("T")
@@ -41,6 +46,15 @@ def run_async(coro: Coroutine[Any, Any, T], timeout: float = 60) -> T:
         return pool.submit(asyncio.run, coro).result(timeout=timeout)
 
 
+def wait_until(
+    condition: Callable[[], bool], what: str, timeout: float = 15.0, interval: float = 0.3
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"not within {timeout:g} s: {what}"
+        time.sleep(interval)
+
+
 @dataclass
 class ConsoleCluster:
     cluster: TwoMastersTwoSlaves
@@ -51,6 +65,40 @@ class ConsoleCluster:
     @property
     def namesrv_addr(self) -> str:
         return self.cluster.namesrv_addr
+
+
+def create_on_masters(cluster: ConsoleCluster, topic: str, queues: int = 2) -> None:
+    """`topic` on both masters, from a blocking client on its own loop thread: Playwright's
+    sync API owns the test thread's loop."""
+    with SyncAdmin(cluster.namesrv_addr) as admin:
+        for name in MASTERS:
+            admin.create_topic(cluster.cluster.master(name).addr, topic, queues, queues)
+
+
+def start_consumer(
+    cluster: ConsoleCluster,
+    group: str,
+    topic: str,
+    seen: list[MessageExt],
+    status: ConsumeStatus = ConsumeStatus.CONSUME_SUCCESS,
+    **options: Any,
+) -> SyncPushConsumer:
+    """A running push consumer of `topic` from its first offset that adds what it is
+    given to `seen` and answers `status`."""
+    lock = threading.Lock()
+
+    def listener(msgs: list[MessageExt]) -> ConsumeStatus:
+        with lock:
+            seen.extend(msgs)
+        return status
+
+    running = SyncPushConsumer(
+        group, cluster.namesrv_addr, consume_from_where="CONSUME_FROM_FIRST_OFFSET", **options
+    )
+    running.subscribe(topic)
+    running.register_message_listener(listener)
+    running.start()
+    return running
 
 
 def start_console(

@@ -5,63 +5,33 @@ through the broker), and Export downloads it."""
 from __future__ import annotations
 
 import base64
-import threading
-import time
-from collections.abc import Callable
 
 import orjson
 
 from orbitmq.client import ClientError, ConsumeStatus, Message, MessageExt, SyncAdmin, SyncProducer
-from orbitmq.client.sync import SyncPushConsumer
 from orbitmq.protocol.topics import dlq_topic
 
-from .conftest import ConsoleCluster, screenshot
+from .conftest import ConsoleCluster, create_on_masters, screenshot, start_consumer, wait_until
 
 TOPIC = "DlqPageTopic"
 GROUP = "CG_CONSOLE_DLQ_PAGE"
 BODY = b"dead letter body \xe2\x9c\x89"
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {timeout:g} s: {what}"
-        time.sleep(0.3)
-
-
 def send_one(cluster: ConsoleCluster) -> str:
     """On the client's own loop thread: Playwright's sync API owns this thread's loop."""
-    with SyncAdmin(cluster.namesrv_addr) as admin:
-        for name in ("broker-a", "broker-b"):
-            admin.create_topic(cluster.cluster.master(name).addr, TOPIC, 2, 2)
+    create_on_masters(cluster, TOPIC)
     with SyncProducer("PG_CONSOLE_DLQ_PAGE", cluster.namesrv_addr) as producer:
         return producer.send(Message(TOPIC, BODY, tags="TagD", keys=["dlq-page-key"])).msg_id
-
-
-def consumer(
-    cluster: ConsoleCluster, status: ConsumeStatus, seen: list[MessageExt], **kwargs: int
-) -> SyncPushConsumer:
-    lock = threading.Lock()
-
-    def listener(msgs: list[MessageExt]) -> ConsumeStatus:
-        with lock:
-            seen.extend(msgs)
-        return status
-
-    running = SyncPushConsumer(
-        GROUP, cluster.namesrv_addr, consume_from_where="CONSUME_FROM_FIRST_OFFSET", **kwargs
-    )
-    running.subscribe(TOPIC)
-    running.register_message_listener(listener)
-    running.start()
-    return running
 
 
 def make_dead_letter(cluster: ConsoleCluster, msg_id: str) -> None:
     """A member that always fails, allowed no retry: the broker moves the message to
     %DLQ%<group> at the first failure."""
     failed: list[MessageExt] = []
-    failing = consumer(cluster, ConsumeStatus.RECONSUME_LATER, failed, max_reconsume_times=0)
+    failing = start_consumer(
+        cluster, GROUP, TOPIC, failed, ConsumeStatus.RECONSUME_LATER, max_reconsume_times=0
+    )
     try:
         wait_until(lambda: any(m.msg_id == msg_id for m in failed), "the failing delivery")
         with SyncAdmin(cluster.namesrv_addr) as admin:
@@ -83,7 +53,7 @@ def test_dead_letter_is_listed_resent_and_exported(console_cluster: ConsoleClust
     msg_id = send_one(console_cluster)
     make_dead_letter(console_cluster, msg_id)
     received: list[MessageExt] = []
-    healthy = consumer(console_cluster, ConsumeStatus.CONSUME_SUCCESS, received)
+    healthy = start_consumer(console_cluster, GROUP, TOPIC, received)
     try:
         page.goto(f"{console_cluster.url}/dlq")
         page.fill("input[name=group]", GROUP)

@@ -6,17 +6,12 @@ group and resends to its online member."""
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable
-
 import pytest
 
-from orbitmq.client import ConsumeStatus, MessageExt, SyncAdmin
-from orbitmq.client.sync import SyncPushConsumer
+from orbitmq.client import MessageExt, SyncAdmin
 from tests.compatibility.cpp_harness import build_cpp_env, run_cpp
 
-from .conftest import ConsoleCluster, screenshot
+from .conftest import ConsoleCluster, create_on_masters, screenshot, start_consumer, wait_until
 
 TOPIC = "MessagePageTopic"
 COUNT = 61  # more than a page of 50
@@ -24,17 +19,8 @@ PICK = 7
 GROUP = "CG_CONSOLE_MESSAGE_PAGE"
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {timeout:g} s: {what}"
-        time.sleep(0.3)
-
-
 def send_with_cpp_client(cluster: ConsoleCluster) -> list[dict]:
-    with SyncAdmin(cluster.namesrv_addr) as admin:
-        for name in ("broker-a", "broker-b"):
-            admin.create_topic(cluster.cluster.master(name).addr, TOPIC, 2, 2)
+    create_on_masters(cluster, TOPIC)
     python = build_cpp_env()
     return run_cpp(
         python, "produce", "--namesrv", cluster.namesrv_addr, "--topic", TOPIC,
@@ -131,19 +117,7 @@ def test_detail_tracks_a_group_and_resends_to_its_online_member(
 ) -> None:  # type: ignore[no-untyped-def]
     msg_id = sent[PICK]["msg_id"]
     received: list[MessageExt] = []
-    lock = threading.Lock()
-
-    def listener(msgs: list[MessageExt]) -> ConsumeStatus:
-        with lock:
-            received.extend(msgs)
-        return ConsumeStatus.CONSUME_SUCCESS
-
-    consumer = SyncPushConsumer(
-        GROUP, console_cluster.namesrv_addr, consume_from_where="CONSUME_FROM_FIRST_OFFSET"
-    )
-    consumer.subscribe(TOPIC)
-    consumer.register_message_listener(listener)
-    consumer.start()
+    consumer = start_consumer(console_cluster, GROUP, TOPIC, received)
     detail = f"{console_cluster.url}/message/detail?id={offset_msg_id_of(console_cluster, msg_id)}"
     track = page.locator(f"#message-tracks tr[data-group='{GROUP}'] td")
     try:

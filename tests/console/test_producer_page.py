@@ -3,33 +3,16 @@ the page says none is online."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
+from orbitmq.client import Message, SyncProducer
 
-from orbitmq.client import Message, SyncAdmin, SyncProducer
-
-from .conftest import ConsoleCluster
+from .conftest import ConsoleCluster, create_on_masters, wait_until
 
 TOPIC = "ProducerPageTopic"
 GROUP = "PG_CONSOLE_PRODUCER_PAGE"
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {timeout:g} s: {what}"
-        time.sleep(0.3)
-
-
-def create_topic(cluster: ConsoleCluster) -> None:
-    """On its own loop thread: Playwright's sync API owns this thread's loop."""
-    with SyncAdmin(cluster.namesrv_addr) as admin:
-        for name in ("broker-a", "broker-b"):
-            admin.create_topic(cluster.cluster.master(name).addr, TOPIC, 2, 2)
-
-
 def test_a_running_producer_is_listed(console_cluster: ConsoleCluster, page) -> None:  # type: ignore[no-untyped-def]
-    create_topic(console_cluster)
+    create_on_masters(console_cluster, TOPIC)
     producer = SyncProducer(GROUP, console_cluster.namesrv_addr)
     producer.start()
     try:

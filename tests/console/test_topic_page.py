@@ -7,14 +7,10 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 
-from orbitmq.client import Message, SyncAdmin, SyncProducer
+from orbitmq.client import Message, SyncProducer
 
-from .conftest import ConsoleCluster, screenshot
-
-MASTERS = ("broker-a", "broker-b")
+from .conftest import MASTERS, ConsoleCluster, create_on_masters, screenshot, wait_until
 
 
 def mqadmin_topics(namesrv_addr: str) -> set[str]:
@@ -31,20 +27,7 @@ def mqadmin_topics(namesrv_addr: str) -> set[str]:
     return topics
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {timeout:g} s: {what}"
-        time.sleep(0.3)
-
-
 # Blocking clients on their own loop threads: Playwright's sync API owns this thread's loop.
-def create_on_masters(cluster: ConsoleCluster, topic: str, queues: int = 4) -> None:
-    with SyncAdmin(cluster.namesrv_addr) as admin:
-        for name in MASTERS:
-            admin.create_topic(cluster.cluster.master(name).addr, topic, queues, queues)
-
-
 def send(namesrv_addr: str, topic: str, count: int) -> None:
     with SyncProducer("PG_CONSOLE_TOPIC_STATUS", namesrv_addr) as producer:
         for i in range(count):
@@ -62,7 +45,7 @@ def listed(page, url: str, query: str) -> list[str]:  # type: ignore[no-untyped-
 def test_topic_list_searches_by_part_of_the_name(console_cluster: ConsoleCluster, page) -> None:  # type: ignore[no-untyped-def]
     topics = ["TopicPageSearchAlpha", "TopicPageSearchBeta"]
     for topic in topics:
-        create_on_masters(console_cluster, topic)
+        create_on_masters(console_cluster, topic, 4)
     url = console_cluster.url
     wait_until(lambda: listed(page, url, "TopicPageSearch") == topics, "both topics listed")
     row = page.locator("#topics tr[data-topic='TopicPageSearchAlpha']")
@@ -132,7 +115,7 @@ def test_create_topic_through_the_form(console_cluster: ConsoleCluster, page) ->
 def test_status_send_message_and_delete(console_cluster: ConsoleCluster, page) -> None:  # type: ignore[no-untyped-def]
     topic = "TopicPageStatus"
     url = console_cluster.url
-    create_on_masters(console_cluster, topic)
+    create_on_masters(console_cluster, topic, 4)
     send(console_cluster.namesrv_addr, topic, 6)
 
     def max_offsets() -> int:

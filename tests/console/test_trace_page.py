@@ -4,14 +4,9 @@ does not exist is named as such."""
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable
+from orbitmq.client import Message, MessageExt, SyncProducer
 
-from orbitmq.client import ConsumeStatus, Message, MessageExt, SyncAdmin, SyncProducer
-from orbitmq.client.sync import SyncPushConsumer
-
-from .conftest import ConsoleCluster, screenshot
+from .conftest import ConsoleCluster, create_on_masters, screenshot, start_consumer, wait_until
 
 TOPIC = "TracePageTopic"
 PRODUCER_GROUP = "PG_CONSOLE_TRACE_PAGE"
@@ -19,40 +14,21 @@ CONSUMER_GROUP = "CG_CONSOLE_TRACE_PAGE"
 KEY = "trace-page-key"
 
 
-def wait_until(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"not within {timeout:g} s: {what}"
-        time.sleep(0.5)
-
-
 def traced_send_and_consume(cluster: ConsoleCluster) -> str:
     """On the clients' own loop threads: Playwright's sync API owns this thread's loop."""
-    with SyncAdmin(cluster.namesrv_addr) as admin:
-        for name in ("broker-a", "broker-b"):
-            admin.create_topic(cluster.cluster.master(name).addr, TOPIC, 2, 2)
-    got: list[str] = []
-    lock = threading.Lock()
-
-    def listener(msgs: list[MessageExt]) -> ConsumeStatus:
-        with lock:
-            got.extend(m.msg_id for m in msgs)
-        return ConsumeStatus.CONSUME_SUCCESS
-
-    consumer = SyncPushConsumer(
-        CONSUMER_GROUP,
-        cluster.namesrv_addr,
-        consume_from_where="CONSUME_FROM_FIRST_OFFSET",
-        enable_trace=True,
-    )
-    consumer.subscribe(TOPIC)
-    consumer.register_message_listener(listener)
-    consumer.start()
+    create_on_masters(cluster, TOPIC)
+    got: list[MessageExt] = []
+    consumer = start_consumer(cluster, CONSUMER_GROUP, TOPIC, got, enable_trace=True)
     try:
         # Kept open while the message is consumed: its trace goes out in the background.
         with SyncProducer(PRODUCER_GROUP, cluster.namesrv_addr, enable_trace=True) as producer:
             msg_id = producer.send(Message(TOPIC, b"traced", tags="TagT", keys=[KEY])).msg_id
-            wait_until(lambda: msg_id in got, "the traced message consumed")
+            wait_until(
+                lambda: any(m.msg_id == msg_id for m in got),
+                "the traced message consumed",
+                20,
+                0.5,
+            )
     finally:
         consumer.shutdown()  # also sends the trace records still buffered
     return msg_id
@@ -71,7 +47,7 @@ def test_send_and_consume_trace_is_shown(console_cluster: ConsoleCluster, page) 
             section.locator(".trace-send").count() == 1
         )
 
-    wait_until(traced, "the Pub and SubBefore/SubAfter records on the page")
+    wait_until(traced, "the Pub and SubBefore/SubAfter records on the page", 20, 0.5)
     send = section.locator(".trace-send td").all_inner_texts()
     assert send[0] == PRODUCER_GROUP
     assert send[3] == "SUCCESS"

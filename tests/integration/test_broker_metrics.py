@@ -34,15 +34,22 @@ QUEUES = 4
 SENDS = 30
 
 
+def prom_exporter(port: int) -> dict[str, object]:
+    """Broker properties that serve /metrics at 127.0.0.1:`port`."""
+    return {
+        "metricsExporterType": "PROM",
+        "metricsPromExporterHost": "127.0.0.1",
+        "metricsPromExporterPort": port,
+    }
+
+
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     running = make_cluster(
         tmp_path_factory.mktemp("metrics"),
         brokerName="broker-metrics",
-        metricsExporterType="PROM",
-        metricsPromExporterHost="127.0.0.1",
-        metricsPromExporterPort=free_port(),
         metricsLabel="env:it",
+        **prom_exporter(free_port()),
     )
     try:
         yield running
@@ -126,9 +133,7 @@ async def test_a_second_broker_on_the_host_serves_its_own_port(cluster: Cluster)
         cluster.workdir,
         cluster.namesrv_addr,
         brokerName="broker-metrics-2",
-        metricsExporterType="PROM",
-        metricsPromExporterHost="127.0.0.1",
-        metricsPromExporterPort=port,
+        **prom_exporter(port),
     )
     second = start_broker(cluster.workdir, props)
     try:
@@ -164,9 +169,7 @@ def test_a_taken_metrics_port_stops_the_broker(cluster: Cluster, tmp_path: Path)
         tmp_path,
         cluster.namesrv_addr,
         brokerName="broker-port-taken",
-        metricsExporterType="PROM",
-        metricsPromExporterHost="127.0.0.1",
-        metricsPromExporterPort=taken,
+        **prom_exporter(taken),
     )
     path = write_properties(tmp_path / "broker-port-taken.properties", props)
     broker = ServerProcess(

@@ -26,7 +26,7 @@ from orbitmq.client.trace import TRACE_TOPIC, TraceRecord, TraceType, decode_tra
 from orbitmq.dashboard.message_queries import pull_range
 from tests.integration.conftest import Cluster, make_cluster
 from tests.integration.scenario import wait_for
-from tests.integration.test_broker_metrics import scrape
+from tests.integration.test_broker_metrics import prom_exporter, scrape
 from tests.integration.test_mqadmin import admin, ok
 from tests.processes import free_port
 
@@ -35,12 +35,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    running = make_cluster(
-        tmp_path_factory.mktemp("console-fixes"),
-        metricsExporterType="PROM",
-        metricsPromExporterHost="127.0.0.1",
-        metricsPromExporterPort=free_port(),
-    )
+    running = make_cluster(tmp_path_factory.mktemp("console-fixes"), **prom_exporter(free_port()))
     try:
         yield running
     finally:
@@ -137,7 +132,8 @@ async def test_running_info_lists_every_owned_queue(cluster: Cluster) -> None:
     rows = [row.split() for row in offsets if row.startswith(f"{topic} ")]
     assert [int(row[2]) for row in rows] == [0, 1, 2, 3]
     assert sum(int(row[3]) for row in rows) == sent
-    details = [row for row in lines if row.startswith(f"{topic} ")][len(rows) :]
+    mq_detail = lines[lines.index("#Consumer MQ Detail#") + 2 : lines.index("#Consumer RT&TPS#")]
+    details = [row for row in mq_detail if row.startswith(f"{topic} ")]
     assert len(details) == 4
     assert all("ProcessQueueInfo [commitOffset=" in row for row in details)
 

@@ -122,6 +122,41 @@ def persist_properties(path: str, updates: dict[str, str]) -> None:
     os.replace(tmp, path)
 
 
+async def call_consumer(
+    broker: BrokerController,
+    request: RemotingCommand,
+    forward: RemotingCommand,
+    group: str,
+    client_id: str,
+) -> RemotingCommand:
+    """AdminBrokerProcessor.callConsumer: send `forward` to consumer `client_id` of `group`
+    over its own connection and answer `request` with its reply."""
+    info = broker.client_manager.consumer_groups.get(group)
+    channels = info.channels.values() if info is not None else ()
+    channel = next((c for c in channels if c.client_id == client_id and c.connection.is_open), None)
+    if channel is None:
+        return request.response(
+            ResponseCode.SYSTEM_ERROR, f"The Consumer <{group}> <{client_id}> not online"
+        )
+    if channel.version < MIN_RUNNING_INFO_VERSION:
+        return request.response(
+            ResponseCode.SYSTEM_ERROR,
+            f"The Consumer <{client_id}> Version <{channel.version}> too low to finish, "
+            "please upgrade it to V3_1_8_SNAPSHOT",
+        )
+    try:
+        answer = await channel.connection.invoke(forward, CALL_CONSUMER_TIMEOUT)
+    except RequestTimeoutError as exc:
+        return request.response(
+            ResponseCode.CONSUME_MSG_TIMEOUT, f"consumer <{group}> <{client_id}> Timeout: {exc}"
+        )
+    except RemotingError as exc:
+        return request.response(
+            ResponseCode.SYSTEM_ERROR, f"invoke consumer <{group}> <{client_id}> Exception: {exc}"
+        )
+    return request.response(answer.code, answer.remark, answer.ext_fields, answer.body)
+
+
 class AdminConfigHandler:
     def __init__(self, broker: BrokerController) -> None:
         self._broker = broker
@@ -261,33 +296,7 @@ class AdminConfigHandler:
         """Forward to the consumer's own connection and relay its answer (callConsumer)."""
         header = Header(request)
         group, client_id = header.str("consumerGroup"), header.str("clientId")
-        info = self._broker.client_manager.consumer_groups.get(group)
-        channel = next(
-            (c for c in (info.channels.values() if info else ()) if c.client_id == client_id),
-            None,
-        )
-        if channel is None or not channel.connection.is_open:
-            return request.response(
-                ResponseCode.SYSTEM_ERROR, f"The Consumer <{group}> <{client_id}> not online"
-            )
-        if channel.version < MIN_RUNNING_INFO_VERSION:
-            return request.response(
-                ResponseCode.SYSTEM_ERROR,
-                f"The Consumer <{client_id}> Version <{channel.version}> too low to finish, "
-                "please upgrade it to V3_1_8_SNAPSHOT",
-            )
         forward = RemotingCommand.request(
             RequestCode.GET_CONSUMER_RUNNING_INFO, dict(request.ext_fields), request.body
         )
-        try:
-            answer = await channel.connection.invoke(forward, CALL_CONSUMER_TIMEOUT)
-        except RequestTimeoutError as exc:
-            return request.response(
-                ResponseCode.CONSUME_MSG_TIMEOUT, f"consumer <{group}> <{client_id}> Timeout: {exc}"
-            )
-        except RemotingError as exc:
-            return request.response(
-                ResponseCode.SYSTEM_ERROR,
-                f"invoke consumer <{group}> <{client_id}> Exception: {exc}",
-            )
-        return request.response(answer.code, answer.remark, answer.ext_fields, answer.body)
+        return await call_consumer(self._broker, request, forward, group, client_id)

@@ -1,6 +1,7 @@
 """Client registration: HEART_BEAT (34), UNREGISTER_CLIENT (35),
 GET_CONSUMER_LIST_BY_GROUP (38), CHECK_CLIENT_CONFIG (46) (ClientManageProcessor.java),
-and (registered from here, see consume_directly.py) CONSUME_MESSAGE_DIRECTLY (309).
+and (registered from here, see consume_directly.py and producer_info.py)
+CONSUME_MESSAGE_DIRECTLY (309) and GET_ALL_PRODUCER_INFO (328).
 
 Non-TAG subscriptions are checked where they arrive: an SQL92 selector needs
 `enablePropertyFilter=true` (else SYSTEM_ERROR "The broker does not support consumer to
@@ -25,6 +26,7 @@ from orbitmq.broker.client_manager import (
 )
 from orbitmq.broker.errors import BrokerError, SubscriptionParseError
 from orbitmq.broker.handlers.consume_directly import ConsumeDirectlyHandler
+from orbitmq.broker.handlers.producer_info import ProducerInfoHandler
 from orbitmq.broker.headers import Header
 from orbitmq.protocol.codes import RequestCode, ResponseCode
 from orbitmq.protocol.command import RemotingCommand
@@ -59,8 +61,10 @@ class ClientHandler:
             (RequestCode.CHECK_CLIENT_CONFIG, self.check_client_config),
         ):
             dispatcher.register(code, handler)  # type: ignore[attr-defined]
-        # The relay to a consumer lives beside the registry of consumers it looks up.
+        # The relay to a consumer and the producer table live beside the registry of
+        # clients they read.
         ConsumeDirectlyHandler(self._broker).register(dispatcher)
+        ProducerInfoHandler(self._broker).register(dispatcher)
 
     @staticmethod
     def _body(request: RemotingCommand) -> dict[str, Any]:

@@ -30,38 +30,15 @@ from orbitmq.broker.metrics.counters import (
     BrokerMetrics,
 )
 from orbitmq.broker.metrics.labels import BASE_LABELS, NODE_TYPE_BROKER
-from orbitmq.broker.topic_config import (
-    BENCHMARK_TOPIC,
-    OFFSET_MOVED_EVENT,
-    SCHEDULE_TOPIC,
-    SELF_TEST_TOPIC,
-    TRANS_CHECK_MAX_TIME_TOPIC,
-    TRANS_HALF_TOPIC,
-    TRANS_OP_HALF_TOPIC,
-)
+from orbitmq.broker.topic_config import is_system_topic
 from orbitmq.protocol.codes import RequestCode, ResponseCode
 from orbitmq.protocol.command import language_name
 from orbitmq.protocol.perm import is_readable, is_writeable
-from orbitmq.protocol.topics import DEFAULT_TOPIC, is_group_topic, is_retry_topic
+from orbitmq.protocol.topics import is_group_topic, is_retry_topic
 
 if TYPE_CHECKING:
     from orbitmq.broker.broker import BrokerController
 
-# TopicValidator.isSystemTopic: these, names starting "rmq_sys_", and the cluster's and
-# the broker's own topics.
-_SYSTEM_TOPICS = frozenset(
-    {
-        DEFAULT_TOPIC,
-        SCHEDULE_TOPIC,
-        BENCHMARK_TOPIC,
-        TRANS_HALF_TOPIC,
-        TRANS_OP_HALF_TOPIC,
-        TRANS_CHECK_MAX_TIME_TOPIC,
-        SELF_TEST_TOPIC,
-        OFFSET_MOVED_EVENT,
-        "RMQ_SYS_TRACE_TOPIC",
-    }
-)
 _SYSTEM_GROUP_PREFIX = "cid_rmq_sys_"  # MixAll.CID_RMQ_SYS_PREFIX, compared in lower case
 _CONSUME_MODES = {"CONSUME_ACTIVELY": "pull", "CONSUME_PASSIVELY": "push", "CONSUME_POP": "pop"}
 _REMOTING = "remoting"
@@ -128,11 +105,7 @@ class BrokerCollector(Collector):
 
     def _is_system_topic(self, topic: str) -> bool:
         config = self._broker.config
-        return (
-            topic in _SYSTEM_TOPICS
-            or topic.startswith("rmq_sys_")
-            or topic in (config.broker_cluster_name, config.broker_name)
-        )
+        return is_system_topic(topic, (config.broker_cluster_name, config.broker_name))
 
     def _is_system(self, topic: str, group: str) -> str:
         return _bool(self._is_system_topic(topic) or is_system_group(group))

@@ -5,7 +5,8 @@ RESET_CONSUMER_CLIENT_OFFSET (220) body, two forms:
   C++ list form:               {"offsetTable":[{"brokerName":"b","queueId":0,"topic":"t",
                                                 "offset":5}]}
 GET_CONSUMER_RUNNING_INFO (307) answer: ConsumerRunningInfo in fastjson's shape (its
-mqTable has MessageQueue object keys, see running_info.py); no statusTable or jstack.
+mqTable has MessageQueue object keys, see running_info.py; its statusTable has a
+ConsumeStatus per subscribed topic, see consume_stats.py); no jstack.
 """
 
 from __future__ import annotations
@@ -63,9 +64,11 @@ def running_info_body(
     subscriptions: list[SubscriptionData],
     orderly: bool = False,
     mq_table: Mapping[ObjectKey, dict[str, Any]] | None = None,
+    status_table: Mapping[str, dict[str, Any]] | None = None,
 ) -> bytes:
-    """ConsumerRunningInfo: properties, subscriptions and `mq_table` (ProcessQueueInfo by
-    MessageQueue key, running_info.mq_table)."""
+    """ConsumerRunningInfo: properties, subscriptions, `mq_table` (ProcessQueueInfo by
+    MessageQueue key, running_info.mq_table) and `status_table` (ConsumeStatus by topic,
+    ConsumerStatsManager.consume_status)."""
     return fastjson.dumps(
         {
             "jstack": "",
@@ -77,7 +80,7 @@ def running_info_body(
                 "PROP_CONSUMER_START_TIMESTAMP": str(start_timestamp),
                 "PROP_CLIENT_SDK_VERSION": "orbitmq-python",
             },
-            "statusTable": {},
+            "statusTable": dict(status_table or {}),
             "subscriptionSet": [s.to_json() for s in subscriptions],
         }
     )

@@ -14,6 +14,8 @@ refreshes the topic's route, so a dead master is soon replaced by its slave. A s
 is behind answers NO_MATCHED_MSG without moving the offset: that retry waits a little.
 An orderly consumer in clustering mode passes `lock_queue`: the queue is pulled only while
 its broker lock is held (an unlocked queue tries to lock again every second).
+A FOUND answer counts in `stats` (the running info's pullRT and pullTPS) under the
+queue's topic, as DefaultMQPushConsumerImpl's pull callback does.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from orbitmq.client.consumer.consume_stats import ConsumerStatsManager
 from orbitmq.client.consumer.offset_store import OffsetStore
 from orbitmq.client.consumer.process_queue import ProcessQueue
 from orbitmq.client.consumer.pull_codec import (
@@ -77,6 +80,7 @@ class QueuePuller:
         pull_batch_size: int,
         consume_batch_size: int,
         commit_offsets: bool,
+        stats: ConsumerStatsManager,
         lock_queue: Callable[[MessageQueue, ProcessQueue], Awaitable[bool]] | None = None,
     ) -> None:
         self.mq = mq
@@ -94,6 +98,7 @@ class QueuePuller:
         self._retry_topic = retry_topic(group)
         self._broker_id = 0
         self._lock_queue = lock_queue
+        self._stats = stats
 
     def stop(self) -> None:
         """Cancel the loop (an in-flight pull is abandoned)."""
@@ -145,6 +150,7 @@ class QueuePuller:
             subscription,
         )
         command = RemotingCommand(code=RequestCode.PULL_MESSAGE, ext_fields=ext)
+        started = time.monotonic()
         try:
             response = await self._instance.invoke(addr, command, PULL_TIMEOUT)
             result = parse_pull_response(response, subscription)
@@ -158,6 +164,10 @@ class QueuePuller:
             if isinstance(exc, RemotingError):
                 await self._instance.routes.refresh_after_failure(mq.topic)
             return PULL_ERROR_DELAY
+        if result.status is PullStatus.FOUND:
+            self._stats.inc_pull_rt(mq.topic, int((time.monotonic() - started) * 1000))
+            if result.messages:
+                self._stats.inc_pull_tps(mq.topic, len(result.messages))
         if self.pq.dropped:
             return 0.0
         self._broker_id = result.suggest_which_broker_id

@@ -43,6 +43,7 @@ from orbitmq.client.consumer.consume_orderly import (
     MessageListenerOrderly,
     OrderlyConsumeService,
 )
+from orbitmq.client.consumer.consume_stats import ConsumerStatsManager, counted_listener
 from orbitmq.client.consumer.locks import QueueLocks
 from orbitmq.client.consumer.offset_store import (
     LocalFileOffsetStore,
@@ -153,6 +154,7 @@ class PushConsumer:
         self._orderly = False
         self._offsets: OffsetStore | None = None
         self._clock: QueueClock | None = None  # the running info's per-queue times
+        self._stats = ConsumerStatsManager()  # the running info's statusTable
         self._consume: ConsumeService | OrderlyConsumeService | None = None
         self._locks = QueueLocks(self._instance, group)
         self._trace = TraceDispatcher(namesrv_addr, group, trace_topic) if enable_trace else None
@@ -247,15 +249,17 @@ class PushConsumer:
         else:
             directory = self._offset_store_dir or default_offset_dir(self.client_id, self.group)
             self._offsets = LocalFileOffsetStore(directory)
-        # The consume services record offsets through the clock (it only adds times).
+        # The consume services record offsets through the clock (it only adds times),
+        # and call the listener through a wrapper that counts the calls' outcomes.
         self._clock = clock = QueueClock(self._offsets)
+        listener = counted_listener(self._listener, self._stats, self.group, self._orderly)
         if self._orderly:
             self._consume = OrderlyConsumeService(
                 inst,
                 self.group,
                 self.message_model,
                 clock,  # type: ignore[arg-type]  # duck-typed: they only call update()
-                self._listener,  # type: ignore[arg-type]
+                listener,
                 self.consume_thread_max,
                 batch_size=self.consume_message_batch_max_size,
                 max_reconsume_times=self.max_reconsume_times,
@@ -269,7 +273,7 @@ class PushConsumer:
                 self.group,
                 self.message_model,
                 clock,  # type: ignore[arg-type]  # duck-typed: they only call update()
-                self._listener,  # type: ignore[arg-type]
+                listener,
                 self.consume_thread_max,
                 self.max_reconsume_times if self.max_reconsume_times >= 0 else 16,
                 self._trace,
@@ -422,6 +426,7 @@ class PushConsumer:
             pull_batch_size=self.pull_batch_size,
             consume_batch_size=self.consume_message_batch_max_size,
             commit_offsets=self.message_model == CLUSTERING,
+            stats=self._stats,
             lock_queue=self._lock_one if self._uses_locks else None,
         )
         if lock_time is not None:
@@ -574,8 +579,8 @@ class PushConsumer:
                 self._start_queue(mq, offset)
 
     def _on_running_info(self, conn: ClientConnection, request: RemotingCommand) -> RemotingCommand:
-        """GET_CONSUMER_RUNNING_INFO (307): properties, subscriptions and a ProcessQueueInfo
-        for every owned queue."""
+        """GET_CONSUMER_RUNNING_INFO (307): properties, subscriptions, a ProcessQueueInfo
+        for every owned queue and a ConsumeStatus for every subscribed topic."""
         consume = self._consume
         consuming = consume.consuming if isinstance(consume, OrderlyConsumeService) else None
         pqs = {mq: puller.pq for mq, puller in self._pullers.items()}
@@ -587,6 +592,7 @@ class PushConsumer:
             list(self._subscriptions.values()),
             self._orderly,
             queues,
+            {topic: self._stats.consume_status(topic) for topic in self._subscriptions},
         )
         return request.response(ext_fields={}, body=body)
 

@@ -76,10 +76,7 @@ async def cluster_page(request: Request) -> Response:
     try:
         info = await console.cluster_info()
     except CALL_ERRORS as exc:
-        failure = BrokerFailure(
-            "NameServer", console.namesrv_addr, describe_error(exc, console.config.admin_timeout)
-        )
-        return render(request, "cluster.html", rows=[], failures=[failure])
+        return render(request, "cluster.html", rows=[], failures=[console.namesrv_failure(exc)])
     cluster_of = {
         broker: cluster
         for cluster, brokers in info.cluster_addr_table.items()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +17,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
 from orbitmq import __version__
+from orbitmq.client.admin import ClusterInfo
 from orbitmq.dashboard.security import console_of, csrf_token, current_user
 
 T = TypeVar("T")
@@ -113,6 +114,36 @@ def check_group_name(group: str) -> str:
     if len(group.encode()) > 255 or not _TOPIC_NAME.match(group):
         raise FormError(f"Group name {group!r} must be at most 255 characters of [%|a-zA-Z0-9_-].")
     return group
+
+
+def chosen_masters(
+    info: ClusterInfo, clusters: Iterable[str], brokers: Iterable[str], why_master: str
+) -> list[tuple[str, str]]:
+    """(broker name, master address) of every broker of `clusters` and of `brokers`,
+    sorted by name.
+
+    Raises:
+        FormError: an unknown cluster or broker, or a broker set without a master (the
+            message ends with `why_master`).
+    """
+    names: set[str] = set()
+    for cluster in clusters:
+        if cluster not in info.cluster_addr_table:
+            known = ", ".join(sorted(info.cluster_addr_table)) or "none"
+            raise FormError(f"Cluster {cluster!r} is unknown (clusters: {known}).")
+        names.update(info.cluster_addr_table[cluster])
+    for broker in brokers:
+        if broker not in info.broker_addr_table:
+            known = ", ".join(sorted(info.broker_addr_table)) or "none"
+            raise FormError(f"Broker {broker!r} is unknown (brokers: {known}).")
+        names.add(broker)
+    masters = []
+    for name in sorted(names):
+        data = info.broker_addr_table.get(name)
+        if data is None or data.master_addr is None:
+            raise FormError(f"Broker {name} has no master online; {why_master}")
+        masters.append((name, data.master_addr))
+    return masters
 
 
 @dataclass(frozen=True, slots=True)

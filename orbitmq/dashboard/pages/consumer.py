@@ -12,10 +12,11 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from orbitmq.admin.tables import version_desc
-from orbitmq.dashboard.context import CALL_ERRORS, BrokerFailure, Console, describe_error
+from orbitmq.dashboard.context import CALL_ERRORS, BrokerFailure, Console
 from orbitmq.dashboard.pages.common import (
     FormError,
     check_group_name,
+    chosen_masters,
     field,
     flash,
     paginate,
@@ -33,7 +34,6 @@ from orbitmq.dashboard.pages.consumer_form import (
     posted_targets,
     read_group_config,
     read_targets,
-    target_masters,
 )
 from orbitmq.dashboard.pages.consumer_group import (
     NameServerFailure,
@@ -46,6 +46,7 @@ from orbitmq.dashboard.pages.consumer_write import Outcome, delete_group, save_g
 from orbitmq.dashboard.security import checked_form, console_of
 
 VIEWS = ("client", "detail", "config")
+NO_MASTER_HINT = "choose another broker."
 
 
 def group_cache(request: Request) -> GroupCache:
@@ -132,8 +133,7 @@ async def _cluster_choices(console: Console) -> tuple[dict[str, list[str]], list
     try:
         info = await console.cluster_info()
     except CALL_ERRORS as exc:
-        reason = describe_error(exc, console.config.admin_timeout)
-        return {}, [BrokerFailure("NameServer", console.namesrv_addr, reason)]
+        return {}, [console.namesrv_failure(exc)]
     return {c: sorted(b) for c, b in sorted(info.cluster_addr_table.items())}, []
 
 
@@ -181,15 +181,16 @@ async def save_page(request: Request) -> Response:
     try:
         config = read_group_config(form)
         targets = read_targets(form)
-        masters = target_masters(targets, await console.cluster_info())
+        masters = chosen_masters(
+            await console.cluster_info(), targets.clusters, targets.brokers, NO_MASTER_HINT
+        )
     # The form again, as filled in, under the message (status 200: browsers log a 4xx
     # answer to a form as a failed resource).
     except FormError as exc:
         flash(request, "error", str(exc))
         return await _edit_form(request, form_values(form), targets)
     except CALL_ERRORS as exc:
-        reason = describe_error(exc, console.config.admin_timeout)
-        flash(request, "error", f"NameServer {console.namesrv_addr}: {reason}")
+        flash(request, "error", str(console.namesrv_failure(exc)))
         return await _edit_form(request, form_values(form), targets)
     outcome = await save_group(console, config, masters)
     group_cache(request).invalidate()
@@ -210,13 +211,12 @@ async def delete_page(request: Request) -> Response:
         targets = posted_targets(form)
         if not targets.brokers:
             raise FormError("Choose at least one broker to delete the group from.")
-        masters = target_masters(Targets((), targets.brokers), await console.cluster_info())
+        masters = chosen_masters(await console.cluster_info(), (), targets.brokers, NO_MASTER_HINT)
     except FormError as exc:
         flash(request, "error", str(exc))
         return redirect(request, group_link(group, "config"))
     except CALL_ERRORS as exc:
-        reason = describe_error(exc, console.config.admin_timeout)
-        flash(request, "error", f"NameServer {console.namesrv_addr}: {reason}")
+        flash(request, "error", str(console.namesrv_failure(exc)))
         return redirect(request, group_link(group, "config"))
     outcome = await delete_group(console, group, masters, checked(form, "topics"))
     group_cache(request).invalidate()

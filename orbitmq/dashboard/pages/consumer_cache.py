@@ -106,8 +106,7 @@ async def collect_groups(
     try:
         masters = await console.masters()
     except CALL_ERRORS as exc:
-        reason = describe_error(exc, console.config.admin_timeout)
-        return snapshot([], [BrokerFailure("NameServer", namesrv, reason)])
+        return snapshot([], [console.namesrv_failure(exc)])
     (configs, config_failures), (stats, stats_failures) = await asyncio.gather(
         console.each(masters, console.admin.get_all_subscription_group),
         console.each(masters, console.admin.fetch_consume_stats_in_broker),

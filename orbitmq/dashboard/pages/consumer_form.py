@@ -1,6 +1,5 @@
 """The subscription group form (create/update) and the delete form: reading and checking
-what was posted, and which masters it goes to. Pure code: a form and ClusterInfo in,
-values or a FormError that says what to fix out."""
+what was posted. Pure code: a form in, values or a FormError that says what to fix out."""
 
 from __future__ import annotations
 
@@ -10,7 +9,6 @@ from typing import Any
 
 from starlette.datastructures import FormData
 
-from orbitmq.client.admin import ClusterInfo
 from orbitmq.dashboard.pages.common import FormError, check_group_name, field, int_field
 
 # SubscriptionGroupConfig's defaults (rocketmq-dashboard's "Add" dialog starts from them).
@@ -82,30 +80,6 @@ def read_targets(form: FormData) -> Targets:
     if not targets.clusters and not targets.brokers:
         raise FormError("Choose at least one cluster or broker to apply the group to.")
     return targets
-
-
-def target_masters(targets: Targets, info: ClusterInfo) -> list[tuple[str, str]]:
-    """(broker name, master address) of the chosen clusters' brokers and chosen brokers.
-
-    Raises:
-        FormError: a name the NameServer does not know, or a broker without a master.
-    """
-    names: set[str] = set()
-    for cluster in targets.clusters:
-        if cluster not in info.cluster_addr_table:
-            raise FormError(f"Cluster {cluster!r} is not known to the NameServer.")
-        names.update(info.cluster_addr_table[cluster])
-    for broker in targets.brokers:
-        if broker not in info.broker_addr_table:
-            raise FormError(f"Broker {broker!r} is not known to the NameServer.")
-        names.add(broker)
-    masters = []
-    for name in sorted(names):
-        data = info.broker_addr_table.get(name)
-        if data is None or data.master_addr is None:
-            raise FormError(f"Broker {name} has no master online; choose another broker.")
-        masters.append((name, data.master_addr))
-    return masters
 
 
 def config_form_values(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -34,8 +34,7 @@ async def _from_namesrv(console: Console, call: Any) -> Any:
     try:
         return await console.bounded(call)
     except CALL_ERRORS as exc:
-        reason = describe_error(exc, console.config.admin_timeout)
-        raise NameServerFailure(BrokerFailure("NameServer", console.namesrv_addr, reason)) from exc
+        raise NameServerFailure(console.namesrv_failure(exc)) from exc
 
 
 async def group_brokers(console: Console, group: str) -> list[tuple[str, str]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from orbitmq.dashboard.context import CALL_ERRORS, BrokerFailure, Console, describe_error
+from orbitmq.dashboard.context import CALL_ERRORS, BrokerFailure, Console
 from orbitmq.protocol.topics import dlq_topic, retry_topic
 
 
@@ -67,8 +67,7 @@ async def _forget_routes(
     try:
         masters = await console.masters()
     except CALL_ERRORS as exc:
-        reason = describe_error(exc, console.config.admin_timeout)
-        outcome.failures.append(BrokerFailure("NameServer", console.namesrv_addr, reason))
+        outcome.failures.append(console.namesrv_failure(exc))
         return
     answers, failures = await console.each(masters, console.admin.get_all_subscription_group)
     still = sorted(name for name, addr in masters if group in answers.get(addr, {}))
@@ -83,7 +82,6 @@ async def _forget_routes(
         for topic in topics:
             await console.bounded(console.admin.delete_topic_in_namesrv(topic))
     except CALL_ERRORS as exc:
-        reason = describe_error(exc, console.config.admin_timeout)
-        outcome.failures.append(BrokerFailure("NameServer", console.namesrv_addr, reason))
+        outcome.failures.append(console.namesrv_failure(exc))
         return
     outcome.notes.append(f"Routes of {' and '.join(topics)} removed from every NameServer.")

@@ -22,12 +22,14 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from orbitmq.admin.commands.topic import ORDER_TOPIC_CONFIG
+from orbitmq.broker.topic_config import is_system_topic
 from orbitmq.client.admin import ClusterInfo
 from orbitmq.dashboard.context import CALL_ERRORS, BrokerFailure, Console
 from orbitmq.dashboard.pages import topic_detail
 from orbitmq.dashboard.pages.common import (
     FormError,
     check_topic_name,
+    chosen_masters,
     field,
     flash,
     int_field,
@@ -35,7 +37,7 @@ from orbitmq.dashboard.pages.common import (
     redirect,
     render,
 )
-from orbitmq.dashboard.pages.topic_detail import namesrv_failure, topic_param
+from orbitmq.dashboard.pages.topic_detail import topic_param
 from orbitmq.dashboard.security import checked_form, console_of
 from orbitmq.protocol.perm import perm_to_string
 from orbitmq.protocol.topics import DLQ_GROUP_TOPIC_PREFIX, RETRY_GROUP_TOPIC_PREFIX
@@ -46,32 +48,17 @@ TOPIC_LIST_TTL = 5.0
 QUEUE_NUMS_MAX = 1024
 PERMS = {2: "2 (W)", 4: "4 (R)", 6: "6 (RW)"}
 KINDS = {"normal": "Normal", "retry": "Retry", "dlq": "DLQ", "system": "System"}
-# TopicValidator.SYSTEM_TOPIC_SET and its prefix: the system topics when the NameServer
-# does not answer GET_SYSTEM_TOPIC_LIST_FROM_NS (ours does not).
-SYSTEM_TOPICS = frozenset(
-    {
-        "TBW102",
-        "SCHEDULE_TOPIC_XXXX",
-        "BenchmarkTest",
-        "RMQ_SYS_TRANS_HALF_TOPIC",
-        "RMQ_SYS_TRACE_TOPIC",
-        "RMQ_SYS_TRANS_OP_HALF_TOPIC",
-        "TRANS_CHECK_MAX_TIME_TOPIC",
-        "SELF_TEST_TOPIC",
-        "OFFSET_MOVED_EVENT",
-    }
-)
-SYSTEM_TOPIC_PREFIX = "rmq_sys_"
 
 
 # The list ------------------------------------------------------------------------------
 def topic_kind(topic: str, system_topics: frozenset[str]) -> str:
-    """normal, retry (%RETRY%group), dlq (%DLQ%group) or system."""
+    """normal, retry (%RETRY%group), dlq (%DLQ%group) or system (RocketMQ's system
+    topics and `system_topics`)."""
     if topic.startswith(RETRY_GROUP_TOPIC_PREFIX):
         return "retry"
     if topic.startswith(DLQ_GROUP_TOPIC_PREFIX):
         return "dlq"
-    if topic in system_topics or topic.startswith(SYSTEM_TOPIC_PREFIX):
+    if is_system_topic(topic, system_topics):
         return "system"
     return "normal"
 
@@ -139,13 +126,14 @@ def filter_topics(rows: Sequence[TopicRow], query: str, kind: str) -> list[Topic
 
 
 async def _system_topics(console: Console, info: ClusterInfo) -> frozenset[str]:
-    """The NameServer's list, else RocketMQ's names; with the cluster and broker names,
-    which brokers register as topics and RocketMQ's list includes."""
+    """The NameServer's list (if it answers) with the cluster and broker names, which
+    brokers register as topics and RocketMQ's list includes; topic_kind adds RocketMQ's
+    own system topics."""
     try:
         listed = await console.bounded(console.admin.get_system_topic_list_from_ns())
     except CALL_ERRORS:
         listed = []
-    return SYSTEM_TOPICS.union(listed, info.cluster_addr_table, info.broker_addr_table)
+    return frozenset(listed).union(info.cluster_addr_table, info.broker_addr_table)
 
 
 async def load_topic_list(console: Console) -> TopicList:
@@ -155,7 +143,7 @@ async def load_topic_list(console: Console) -> TopicList:
         try:
             return await console.bounded(call)
         except CALL_ERRORS as exc:
-            failures.append(namesrv_failure(console, exc))
+            failures.append(console.namesrv_failure(exc))
             return None
 
     info, names = await asyncio.gather(
@@ -274,34 +262,6 @@ def parse_topic_form(form: FormData) -> TopicForm:
     )
 
 
-def resolve_targets(
-    info: ClusterInfo, clusters: Iterable[str], brokers: Iterable[str]
-) -> list[tuple[str, str]]:
-    """(broker name, master address) of every broker of the clusters and of `brokers`.
-
-    Raises:
-        FormError: an unknown cluster or broker, or a broker set without a master.
-    """
-    names: set[str] = set()
-    for cluster in clusters:
-        if cluster not in info.cluster_addr_table:
-            known = ", ".join(sorted(info.cluster_addr_table)) or "none"
-            raise FormError(f"Cluster {cluster!r} is unknown (clusters: {known}).")
-        names.update(info.cluster_addr_table[cluster])
-    for broker in brokers:
-        if broker not in info.broker_addr_table:
-            known = ", ".join(sorted(info.broker_addr_table)) or "none"
-            raise FormError(f"Broker {broker!r} is unknown (brokers: {known}).")
-        names.add(broker)
-    targets = []
-    for name in sorted(names):
-        data = info.broker_addr_table.get(name)
-        if data is None or data.master_addr is None:
-            raise FormError(f"Broker {name} has no master online; topics are created on masters.")
-        targets.append((name, data.master_addr))
-    return targets
-
-
 def outcome_text(action: str, done: Sequence[str], failures: Sequence[BrokerFailure]) -> str:
     """The flash text of a change made on several servers: which applied it, which
     failed and why."""
@@ -364,11 +324,16 @@ async def topic_edit_submit(request: Request) -> Response:
     cache = topic_cache(request)
     try:
         spec = parse_topic_form(form)
-        targets = resolve_targets(await console.cluster_info(), spec.clusters, spec.brokers)
+        targets = chosen_masters(
+            await console.cluster_info(),
+            spec.clusters,
+            spec.brokers,
+            "topics are created on masters.",
+        )
     except FormError as exc:
         return await _edit_page(request, form, str(exc))
     except CALL_ERRORS as exc:
-        return await _edit_page(request, form, f"Nothing created: {namesrv_failure(console, exc)}")
+        return await _edit_page(request, form, f"Nothing created: {console.namesrv_failure(exc)}")
     admin = console.admin
     answers, failures = await console.each(
         targets,
@@ -382,7 +347,7 @@ async def topic_edit_submit(request: Request) -> Response:
         try:
             await console.bounded(admin.put_kv_config(ORDER_TOPIC_CONFIG, spec.topic, conf))
         except CALL_ERRORS as exc:
-            failures.append(namesrv_failure(console, exc))
+            failures.append(console.namesrv_failure(exc))
     cache.invalidate()
     kind = "error" if not done else "warn" if failures else "ok"
     flash(request, kind, outcome_text(f"Topic {spec.topic} created or updated", done, failures))
@@ -420,7 +385,7 @@ async def topic_delete(request: Request) -> Response:
         flash(request, "error", str(exc))
         return redirect(request, "/topic")
     except CALL_ERRORS as exc:
-        flash(request, "error", f"Topic not deleted: {namesrv_failure(console, exc)}")
+        flash(request, "error", f"Topic not deleted: {console.namesrv_failure(exc)}")
         return redirect(request, "/topic")
     admin = console.admin
     deleted, failures = await console.each(

@@ -46,18 +46,13 @@ def topic_param(request: Request) -> str:
         raise HTTPException(400, str(exc)) from None
 
 
-def namesrv_failure(console: Console, exc: BaseException) -> BrokerFailure:
-    reason = describe_error(exc, console.config.admin_timeout)
-    return BrokerFailure("NameServer", console.namesrv_addr, reason)
-
-
 async def route_of(
     console: Console, topic: str
 ) -> tuple[TopicRouteData | None, list[BrokerFailure]]:
     try:
         return await console.bounded(console.admin.topic_route(topic)), []
     except CALL_ERRORS as exc:
-        return None, [namesrv_failure(console, exc)]
+        return None, [console.namesrv_failure(exc)]
 
 
 def route_targets(route: TopicRouteData | None) -> list[tuple[str, str]]:

@@ -6,14 +6,45 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
 
-from orbitmq.dashboard.figures import DayCounter, RateTracker, TopicDay, is_chart_topic
+import orbitmq.dashboard.collector as collector_module
+from orbitmq.client.admin import ClusterInfo
+from orbitmq.client.admin_bodies import (
+    ClientConnection,
+    ConsumerConnection,
+    ConsumerRunningInfo,
+    ConsumeStats,
+    ConsumeStatsList,
+    OffsetWrapper,
+)
+from orbitmq.client.errors import MQBrokerError
+from orbitmq.client.message import MessageQueue
+from orbitmq.client.producer_table import ProducerInfo
+from orbitmq.client.route import BrokerData
+from orbitmq.dashboard.collector import FiguresCollector, now_ms
+from orbitmq.dashboard.config import DashboardConfig
+from orbitmq.dashboard.context import Console
+from orbitmq.dashboard.figures import (
+    BrokerRef,
+    DayCounter,
+    ProducerCount,
+    RateTracker,
+    Snapshot,
+    TopicDay,
+    is_chart_topic,
+)
+from orbitmq.dashboard.group_latency import LatencyBook, lagging_queues
 from orbitmq.dashboard.history import BROKER, TOPIC, ChartHistory, day_of
 from orbitmq.dashboard.offset_book import OffsetBook
+from orbitmq.protocol.codes import RequestCode, ResponseCode
+from orbitmq.protocol.command import FLAG_RESPONSE, RemotingCommand
+from orbitmq.protocol.message import MessageExt, encode_record
 
 DAY = "2026-03-04"
 NOON = int(time.mktime((2026, 3, 4, 12, 0, 0, 0, 0, -1)) * 1000)
@@ -154,3 +185,161 @@ def test_charts_leave_out_retry_dlq_and_system_topics() -> None:
 
 def test_day_of_is_the_local_date() -> None:
     assert day_of(NOON) == DAY
+
+
+# Producers, store-time latency and client statuses -------------------------------------
+MASTER = "10.0.0.1:10911"
+MQS = [MessageQueue("T", "broker-a", q) for q in range(3)]
+BROKER_OFFSET = 9
+
+
+class FakeAdmin:
+    """One master: group G (clustering, clients c1 and c2) and B (broadcasting, c3) on T;
+    the message at offset o of a queue was stored at `stored_at + o * 1000`."""
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.asked: list[str] = []
+        self.consumer_offsets = [2, 5, BROKER_OFFSET]
+        self.min_offset = 0
+        self.stored_at = now_ms() - 3_600_000
+        self.members = {"G": ["c1", "c2"], "B": ["c3"]}
+
+    async def cluster_info(self) -> ClusterInfo:
+        broker = BrokerData("C", "broker-a", {0: MASTER})
+        return ClusterInfo({"broker-a": broker}, {"C": ["broker-a"]})
+
+    async def get_broker_runtime_info(self, addr: str) -> dict[str, str]:
+        return {}
+
+    async def fetch_consume_stats_in_broker(self, addr: str) -> ConsumeStatsList:
+        table = {
+            mq: OffsetWrapper(BROKER_OFFSET, offset, 0)
+            for mq, offset in zip(MQS, self.consumer_offsets, strict=True)
+        }
+        dlq = ConsumeStats({MessageQueue("%DLQ%G", "broker-a", 0): OffsetWrapper(3, 0, 0)})
+        groups = [("G", [ConsumeStats(table), dlq]), ("B", [ConsumeStats(dict(table))])]
+        return ConsumeStatsList(addr, 0, groups)
+
+    async def get_all_topic_config(self, addr: str) -> dict[str, Any]:
+        return {"topicConfigTable": {"T": {}}}
+
+    async def view_broker_stats_data(self, addr: str, name: str, key: str) -> None:
+        raise MQBrokerError(ResponseCode.SYSTEM_ERROR, "The stats not exist")
+
+    async def get_all_producer_info(self, addr: str) -> dict[str, list[ProducerInfo]]:
+        self.calls["producers"] += 1
+        info = ProducerInfo("p", "/10.2.0.1:1", "JAVA", 409, 0)
+        return {"PG": [info, info]}
+
+    async def get_topic_stats_info(self, addr: str, topic: str) -> dict[MessageQueue, Any]:
+        return {}
+
+    async def get_consumer_connection(self, addr: str, group: str) -> ConsumerConnection:
+        members = [
+            ClientConnection(c, f"10.1.0.{c[1]}:1", "PYTHON", 409) for c in self.members[group]
+        ]
+        model = "BROADCASTING" if group == "B" else "CLUSTERING"
+        return ConsumerConnection(members, {}, "CONSUME_PASSIVELY", model, "")
+
+    async def get_consumer_running_info(
+        self, group: str, client_id: str, jstack: bool = False, broker_addr: str | None = None
+    ) -> ConsumerRunningInfo:
+        assert broker_addr == MASTER
+        self.calls["running_info"] += 1
+        self.asked.append(client_id)
+        status = {"pullTPS": 2.5, "consumeOKTPS": 1.5, "consumeRT": 4.0, "consumeFailedMsgs": 3}
+        return ConsumerRunningInfo({}, [], {}, {"T": status}, None)
+
+    async def invoke(
+        self, addr: str, code: int, ext: dict[str, str], body: bytes = b"", timeout: Any = None
+    ) -> RemotingCommand:
+        if code == RequestCode.GET_MIN_OFFSET:
+            self.calls["min_offset"] += 1
+            fields = {"offset": str(self.min_offset)}
+            return RemotingCommand(ResponseCode.SUCCESS, flag=FLAG_RESPONSE, ext_fields=fields)
+        assert code == RequestCode.PULL_MESSAGE and ext["consumerGroup"] == "TOOLS_CONSUMER"
+        assert ext["maxMsgNums"] == "1" and int(ext["sysFlag"]) & 1 == 0  # never commits
+        self.calls["pull"] += 1
+        offset = int(ext["queueOffset"])
+        if offset < self.min_offset:
+            raise MQBrokerError(ResponseCode.PULL_OFFSET_MOVED, "offset moved")
+        msg = MessageExt("T", b"x", queue_id=int(ext["queueId"]), queue_offset=offset,
+                         store_timestamp=self.stored_at + offset * 1000)  # fmt: skip
+        fields = {"nextBeginOffset": str(offset + 1), "minOffset": "0", "maxOffset": "9"}
+        body = bytes(encode_record(msg))
+        return RemotingCommand(0, flag=FLAG_RESPONSE, ext_fields=fields, body=body)  # SUCCESS
+
+
+def _latency(snapshot: Snapshot) -> int | None:
+    assert all((lat.group, lat.topic) == ("G", "T") for lat in snapshot.latencies)
+    values = [lat.latency_ms for lat in snapshot.latencies]
+    assert len(values) <= 1  # B is a broadcasting group, %DLQ%G a DLQ topic
+    return values[0] if values else None
+
+
+def _waited(admin: FakeAdmin, offset: int) -> tuple[int, int]:
+    """The bounds of what the latency of the message at `offset` can be now."""
+    waited = now_ms() - (admin.stored_at + offset * 1000)
+    return waited - 5_000, waited
+
+
+async def test_a_collection_reads_producers_latencies_and_clients_within_budgets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(collector_module, "LATENCY_READS", 1)
+    monkeypatch.setattr(collector_module, "RUNNING_INFO_CALLS", 1)
+    admin = FakeAdmin()
+    config = DashboardConfig("127.0.0.1:9", data_dir=tmp_path, admin_timeout=1.0)
+    console = Console(config)
+    await console.aclose()
+    console.admin = admin  # type: ignore[assignment]
+    collector = FiguresCollector(console)
+
+    first = await collector.collect_once()
+    assert first.producers == (ProducerCount("C", "broker-a", "PG", 2),)
+    assert admin.calls["pull"] == 1 and _latency(first) is None  # one of two queues read
+    second = await collector.collect_once()
+    low, high = _waited(admin, 2)  # queue 0's message waited longest
+    assert admin.calls["pull"] == 2 and low <= (_latency(second) or 0) <= high
+    third = await collector.collect_once()
+    assert admin.calls["pull"] == 2 and _latency(third) is not None  # offsets did not move
+    assert admin.calls["producers"] == 3 and admin.calls["running_info"] == 3
+    assert admin.asked == ["c3", "c1", "c2"]  # one a collection, those never asked first
+    statuses = [(s.client_id, s.group, s.pull_tps, s.consume_failed_msgs) for s in third.clients]
+    assert statuses == [("c3", "B", 2.5, 3), ("c1", "G", 2.5, 3), ("c2", "G", 2.5, 3)]
+
+    admin.consumer_offsets = [BROKER_OFFSET, 1, BROKER_OFFSET]  # queue 1 went back below min
+    admin.min_offset = 4
+    admin.members["G"] = ["c1"]  # c2 left
+    fourth = await collector.collect_once()
+    low, high = _waited(admin, 4)  # the oldest message still stored
+    assert (admin.calls["pull"], admin.calls["min_offset"]) == (4, 1)
+    assert low <= (_latency(fourth) or 0) <= high
+    assert "c2" not in {s.client_id for s in fourth.clients}
+
+    admin.consumer_offsets = [BROKER_OFFSET] * 3  # caught up: 0 without a read
+    assert _latency(await collector.collect_once()) == 0 and admin.calls["pull"] == 4
+
+
+def test_latency_book_reads_moved_queues_of_the_stalest_entries_first() -> None:
+    ref = BrokerRef("C", "b", 0, MASTER)
+    lag = [OffsetWrapper(9, 1, 0), OffsetWrapper(9, 9, 0)]
+    stats = ConsumeStatsList(MASTER, 0, [
+        ("G", [ConsumeStats(dict(zip(MQS, lag, strict=False)))]),
+        ("H", [ConsumeStats(dict(zip(MQS, lag, strict=False)))]),
+        ("Cast", [ConsumeStats(dict(zip(MQS, lag, strict=False)))]),
+    ])  # fmt: skip
+    entries = lagging_queues([ref], {MASTER: stats}, frozenset({"Cast"}))
+    assert sorted(entries) == [("C", "b", "T", "G"), ("C", "b", "T", "H")]
+    assert [q.consumer_offset for q in entries[("C", "b", "T", "G")]] == [1]  # queue 1 caught up
+
+    book = LatencyBook()
+    (g_queue,) = book.due(entries, 1)
+    assert g_queue.group == "G"
+    book.learn(g_queue, 1_000)
+    assert book.latencies(entries, 5_000) == {("C", "b", "T", "G"): 4_000}
+    (h_queue,) = book.due(entries, 5)  # G is known at its offset: only H is read
+    assert h_queue.group == "H"
+    book.learn(h_queue, 0)  # nothing there: no wait
+    assert book.latencies(entries, 6_000)[("C", "b", "T", "H")] == 0

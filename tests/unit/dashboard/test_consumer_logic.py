@@ -25,16 +25,10 @@ from orbitmq.client.admin_bodies import (
 from orbitmq.client.errors import ConsumerNotOnlineError
 from orbitmq.client.message import MessageQueue
 from orbitmq.client.route import BrokerData
-from orbitmq.dashboard.config import DashboardConfig
-from orbitmq.dashboard.context import BrokerFailure, Console
+from orbitmq.dashboard.context import BrokerFailure
 from orbitmq.dashboard.pages.common import FormError, paginate
 from orbitmq.dashboard.pages.consumer_cache import GroupCache, collect_groups
-from orbitmq.dashboard.pages.consumer_form import (
-    Targets,
-    read_group_config,
-    read_targets,
-    target_masters,
-)
+from orbitmq.dashboard.pages.consumer_form import read_group_config, read_targets
 from orbitmq.dashboard.pages.consumer_group import NameServerFailure, load_progress
 from orbitmq.dashboard.pages.consumer_model import (
     GroupRow,
@@ -46,6 +40,7 @@ from orbitmq.dashboard.pages.consumer_model import (
 )
 from orbitmq.dashboard.pages.consumer_write import Outcome
 from orbitmq.protocol.codes import ResponseCode
+from tests.unit.dashboard.scripted import make_console
 
 A, B, C = "127.0.0.1:10911", "127.0.0.1:10921", "127.0.0.1:10931"
 
@@ -228,26 +223,7 @@ def test_group_form_errors(changes: dict[str, str], message: str) -> None:
     assert message in str(caught.value)
 
 
-INFO = ClusterInfo(
-    {
-        "broker-a": BrokerData("c1", "broker-a", {0: A, 1: "127.0.0.1:10912"}),
-        "broker-b": BrokerData("c1", "broker-b", {0: B}),
-        "broker-c": BrokerData("c2", "broker-c", {1: "127.0.0.1:10932"}),
-    },
-    {"c1": ["broker-a", "broker-b"], "c2": ["broker-c"]},
-)
-
-
-def test_targets_resolve_to_masters() -> None:
-    assert target_masters(Targets(("c1",), ()), INFO) == [("broker-a", A), ("broker-b", B)]
-    assert target_masters(Targets(("c1",), ("broker-a",)), INFO) == [
-        ("broker-a", A),
-        ("broker-b", B),
-    ]
-    with pytest.raises(FormError, match="Broker 'broker-x' is not known"):
-        target_masters(Targets((), ("broker-x",)), INFO)
-    with pytest.raises(FormError, match="Broker broker-c has no master online"):
-        target_masters(Targets(("c2",), ()), INFO)
+def test_targets_need_a_cluster_or_broker() -> None:
     with pytest.raises(FormError, match="Choose at least one cluster or broker"):
         read_targets(FormData([]))
 
@@ -337,15 +313,6 @@ class ScriptedAdmin:
     ) -> ConsumerRunningInfo:
         self._count("307")
         return ConsumerRunningInfo({}, [], {MessageQueue("T", "broker-b", 0): {}}, {}, None)
-
-
-async def make_console(tmp_path: Path, admin: ScriptedAdmin) -> Console:
-    """A console whose admin is `admin` (its own, never used, is closed first)."""
-    config = DashboardConfig("127.0.0.1:9", data_dir=tmp_path, admin_timeout=0.3)
-    console = Console(config)
-    await console.aclose()
-    console.admin = admin  # type: ignore[assignment]
-    return console
 
 
 async def test_a_thousand_groups_take_few_requests_and_a_dead_broker_one_timeout(

@@ -10,10 +10,14 @@ from orbitmq.dashboard.exporter import FAMILY_NAMES, exporter_registry, families
 from orbitmq.dashboard.figures import (
     BrokerFigures,
     BrokerRef,
+    ClientConsumeStatus,
     GroupFigures,
+    GroupLatency,
     OnlineConsumers,
+    ProducerCount,
     Snapshot,
     TopicFigures,
+    client_statuses,
 )
 from orbitmq.dashboard.runtime_stats import RUNTIME_METRIC_NAMES, human_bytes, runtime_values
 
@@ -179,3 +183,46 @@ def test_registry_output_parses_as_prometheus_text() -> None:
     assert set(parsed) == set(FAMILY_NAMES)
     diff = parsed["rocketmq_group_diff"].samples
     assert [(s.labels["group"], s.labels["topic"], s.value) for s in diff] == [("G", "Orders", 30)]
+
+
+def test_producer_latency_and_client_families_have_rocketmq_exporters_labels() -> None:
+    status = ClientConsumeStatus(
+        "10.1.1.1:5000", "c1", "G", "Orders", 12.5, 32.0, 3.25, 30.0, 0.5, 7
+    )
+    snapshot = Snapshot(
+        taken_ms=1,
+        producers=(ProducerCount("C", "broker-a", "PG", 2),),
+        latencies=(GroupLatency("C", "broker-a", "Orders", "G", 65_000),),
+        clients=(status,),
+    )
+    samples = _samples(snapshot)
+    assert samples["rocketmq_producer_count"] == [
+        ({"cluster": "C", "broker": "broker-a", "group": "PG"}, 2)
+    ]
+    assert samples["rocketmq_group_get_latency_by_storetime"] == [
+        ({"cluster": "C", "broker": "broker-a", "topic": "Orders", "group": "G"}, 65_000)
+    ]
+    client = {"clientAddr": "10.1.1.1:5000", "clientId": "c1", "group": "G", "topic": "Orders"}
+    clients = {name: v for name, v in samples.items() if name.startswith("rocketmq_client")}
+    assert clients == {
+        "rocketmq_client_consume_fail_msg_count": [(client, 7)],
+        "rocketmq_client_consume_fail_msg_tps": [(client, 0.5)],
+        "rocketmq_client_consume_ok_msg_tps": [(client, 30.0)],
+        "rocketmq_client_consume_rt": [(client, 3.25)],
+        "rocketmq_client_consumer_pull_rt": [(client, 12.5)],
+        "rocketmq_client_consumer_pull_tps": [(client, 32.0)],
+    }
+    order = list(FAMILY_NAMES)  # rocketmq-exporter's order
+    assert order.index("rocketmq_group_count") + 1 == order.index("rocketmq_producer_count")
+    assert order.index("rocketmq_consumer_offset") + 1 == order.index(
+        "rocketmq_group_get_latency_by_storetime"
+    )
+
+
+def test_a_running_info_status_table_becomes_client_figures() -> None:
+    table = {"T": {"pullRT": "1.5", "consumeFailedMsgs": 4}, "%RETRY%G": {}}
+    statuses = client_statuses("10.1.1.1:5000", "c1", "G", table)
+    assert [(s.topic, s.pull_rt, s.pull_tps, s.consume_failed_msgs) for s in statuses] == [
+        ("%RETRY%G", 0.0, 0.0, 0),  # a figure left out is 0
+        ("T", 1.5, 0.0, 4),
+    ]

@@ -35,8 +35,6 @@ from orbitmq.client.errors import ConsumerNotOnlineError
 from orbitmq.client.message import MessageQueue
 from orbitmq.client.route import BrokerData
 from orbitmq.client.trace import ConsumeReturnType, TraceRecord, TraceType
-from orbitmq.dashboard.config import DashboardConfig
-from orbitmq.dashboard.context import Console
 from orbitmq.dashboard.dlq_export import CSV_COLUMNS, export_text
 from orbitmq.dashboard.message_queries import parse_consume_directly_result
 from orbitmq.dashboard.message_resend import NoConsumerOnline, resend
@@ -66,6 +64,7 @@ from orbitmq.protocol.message import (
     create_offset_msg_id,
     encode_record,
 )
+from tests.unit.dashboard.scripted import make_console
 
 A, B = "127.0.0.1:10911", "127.0.0.1:10921"
 
@@ -294,14 +293,6 @@ class TrackAdmin:
 
     async def get_consumer_connection(self, broker_addr: str, group: str) -> ConsumerConnection:
         raise ConsumerNotOnlineError(206, "no consumer")
-
-
-async def make_console(tmp_path: Path, admin: object) -> Console:
-    config = DashboardConfig("127.0.0.1:9", data_dir=tmp_path, admin_timeout=0.3)
-    console = Console(config)
-    await console.aclose()
-    console.admin = admin  # type: ignore[assignment]
-    return console
 
 
 async def test_tracks_of_every_subscribing_group(tmp_path: Path) -> None:

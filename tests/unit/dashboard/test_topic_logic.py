@@ -21,16 +21,14 @@ from orbitmq.client.route import BrokerData
 from orbitmq.dashboard.app import create_app
 from orbitmq.dashboard.config import DashboardConfig
 from orbitmq.dashboard.context import BrokerFailure, Console
-from orbitmq.dashboard.pages.common import FormError
+from orbitmq.dashboard.pages.common import FormError, chosen_masters
 from orbitmq.dashboard.pages.producer import producer_rows
 from orbitmq.dashboard.pages.topic import (
-    SYSTEM_TOPICS,
     TopicListCache,
     filter_topics,
     merge_topics,
     outcome_text,
     parse_topic_form,
-    resolve_targets,
     topic_kind,
 )
 from orbitmq.dashboard.pages.topic_detail import parse_reset_time
@@ -62,7 +60,7 @@ INFO = ClusterInfo(
     ],
 )
 def test_topic_kind(topic: str, kind: str) -> None:
-    assert topic_kind(topic, SYSTEM_TOPICS | {"DefaultCluster"}) == kind
+    assert topic_kind(topic, frozenset({"DefaultCluster"})) == kind
 
 
 def test_merge_topics_joins_masters_and_namesrv() -> None:
@@ -73,7 +71,7 @@ def test_merge_topics_joins_masters_and_namesrv() -> None:
             "%RETRY%cg": {"writeQueueNums": 1, "readQueueNums": 1, "perm": 6},
         },
     }
-    rows = merge_topics(configs, ["Orders", "OnlyInNamesrv"], SYSTEM_TOPICS)
+    rows = merge_topics(configs, ["Orders", "OnlyInNamesrv"], frozenset())
     assert [r.name for r in rows] == ["%RETRY%cg", "OnlyInNamesrv", "Orders"]
     orders = rows[2]
     assert list(orders.configs) == ["broker-a", "broker-b"]
@@ -87,7 +85,7 @@ def test_merge_topics_joins_masters_and_namesrv() -> None:
 
 def test_filter_topics_by_any_part_of_the_name_and_kind() -> None:
     rows = merge_topics(
-        {}, ["OrderCreated", "order_paid", "%RETRY%orders", "TBW102", "Payments"], SYSTEM_TOPICS
+        {}, ["OrderCreated", "order_paid", "%RETRY%orders", "TBW102", "Payments"], frozenset()
     )
     assert [r.name for r in filter_topics(rows, "ORDER", "")] == [
         "%RETRY%orders",
@@ -144,19 +142,22 @@ def test_parse_topic_form_says_what_is_wrong(values: dict[str, Any], message: st
     assert message in str(caught.value)
 
 
-def test_resolve_targets_are_masters_of_clusters_and_brokers() -> None:
-    assert resolve_targets(INFO, ["DefaultCluster"], []) == [("broker-a", A), ("broker-b", B)]
-    assert resolve_targets(INFO, [], ["broker-b"]) == [("broker-b", B)]
-    assert resolve_targets(INFO, ["DefaultCluster"], ["broker-a"]) == [
+HINT = "choose another broker."
+
+
+def test_chosen_masters_are_masters_of_clusters_and_brokers() -> None:
+    assert chosen_masters(INFO, ["DefaultCluster"], [], HINT) == [("broker-a", A), ("broker-b", B)]
+    assert chosen_masters(INFO, [], ["broker-b"], HINT) == [("broker-b", B)]
+    assert chosen_masters(INFO, ["DefaultCluster"], ["broker-a"], HINT) == [
         ("broker-a", A),
         ("broker-b", B),
     ]
     with pytest.raises(FormError, match=r"Cluster 'Nope' is unknown \(clusters: Default"):
-        resolve_targets(INFO, ["Nope"], [])
+        chosen_masters(INFO, ["Nope"], [], HINT)
     with pytest.raises(FormError, match=r"Broker 'broker-x' is unknown \(brokers: broker-a"):
-        resolve_targets(INFO, [], ["broker-x"])
-    with pytest.raises(FormError, match="Broker broker-c has no master online"):
-        resolve_targets(INFO, ["OtherCluster"], [])
+        chosen_masters(INFO, [], ["broker-x"], HINT)
+    with pytest.raises(FormError, match="Broker broker-c has no master online; choose"):
+        chosen_masters(INFO, ["OtherCluster"], [], HINT)
 
 
 def test_outcome_text_names_who_applied_and_who_failed() -> None:
