@@ -88,6 +88,7 @@ async def serve_asgi(
     *,
     name: str,
     lifespan: Literal["auto", "on", "off"] = "auto",
+    root_path: str = "",
 ) -> AsgiServer:
     """Start serving `app` on host:port in the current loop; return once listening.
 
@@ -97,6 +98,7 @@ async def serve_asgi(
         port: TCP port; 0 picks a free one (see `AsgiServer.port`).
         name: what the server is, for its task, log lines and errors ("metrics exporter").
         lifespan: uvicorn's lifespan mode; "off" for apps that serve HTTP only.
+        root_path: the path prefix a reverse proxy serves the app under (and strips).
 
     Raises:
         HttpServeError: the address cannot be bound or the app's startup failed.
@@ -105,6 +107,7 @@ async def serve_asgi(
     config = uvicorn.Config(
         app,
         lifespan=lifespan,
+        root_path=root_path,
         log_config=None,  # the process has its logging set up already
         access_log=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,

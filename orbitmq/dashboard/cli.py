@@ -17,7 +17,8 @@ from orbitmq.dashboard.config import DEFAULT_HOST, DEFAULT_PORT, DashboardConfig
     "--config-file",
     type=click.Path(exists=True, dir_okay=False),
     help="properties file with rocketmq-dashboard's keys (server.address, server.port, "
-    "rocketmq.config.namesrvAddr, rocketmq.config.dataPath, rocketmq.config.loginRequired); "
+    "rocketmq.config.namesrvAddr, rocketmq.config.dataPath, rocketmq.config.loginRequired, "
+    "server.servlet.context-path); "
     "options given here win",
 )
 @click.option(
@@ -42,6 +43,12 @@ from orbitmq.dashboard.config import DEFAULT_HOST, DEFAULT_PORT, DashboardConfig
     help="require login (default: only when HOST is not a loopback address)",
 )
 @click.option(
+    "--root-path",
+    default=None,
+    help="path prefix a reverse proxy serves the console under and strips, e.g. /rocketmq "
+    "(server.servlet.context-path)",
+)
+@click.option(
     "--collect-interval",
     type=click.FloatRange(1, 60),
     default=60.0,
@@ -55,11 +62,12 @@ def dashboard(
     port: int | None,
     home: str,
     login: bool | None,
+    root_path: str | None,
     collect_interval: float,
 ) -> None:
     from orbitmq.cli import run_until_signal, setup_logging
     from orbitmq.config_file import ConfigError, read_properties
-    from orbitmq.dashboard.config import config_from_properties
+    from orbitmq.dashboard.config import check_root_path, config_from_properties
     from orbitmq.dashboard.server import DashboardServer
     from orbitmq.dashboard.users import UsersFileError
     from orbitmq.http_serving import HttpServeError
@@ -73,6 +81,8 @@ def dashboard(
     try:
         if config_file:
             values.update(config_from_properties(read_properties(config_file)))
+        if root_path is not None:
+            values["root_path"] = check_root_path(root_path)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     given = {"namesrv_addr": namesrv_addr, "host": host, "port": port, "login_required": login}

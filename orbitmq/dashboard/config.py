@@ -33,6 +33,8 @@ class DashboardConfig:
     namesrv_addr: NameServer list, `;` separated (one cluster).
     data_dir: chart history, users.properties and the session key live here.
     login_required: None = only when bound to a non-loopback address.
+    root_path: "/rocketmq" when a reverse proxy serves the console at /rocketmq/ and
+        strips that prefix (Spring Boot's server.servlet.context-path).
     collect_interval: seconds between two collections of figures (at most a minute).
     admin_timeout: seconds one broker or NameServer call may take before the page says
         which server did not answer.
@@ -46,6 +48,7 @@ class DashboardConfig:
     collect_interval: float = 60.0
     admin_timeout: float = 3.0
     trace_topic: str = "RMQ_SYS_TRACE_TOPIC"
+    root_path: str = ""  # the prefix a reverse proxy serves the console under
 
     def __post_init__(self) -> None:
         if self.data_dir is None:
@@ -74,6 +77,7 @@ KEY_PORT = "server.port"
 KEY_NAMESRV = "rocketmq.config.namesrvAddr"
 KEY_DATA_PATH = "rocketmq.config.dataPath"
 KEY_LOGIN = "rocketmq.config.loginRequired"
+KEY_ROOT_PATH = "server.servlet.context-path"
 
 
 def config_from_properties(properties: dict[str, str]) -> dict[str, object]:
@@ -94,9 +98,23 @@ def config_from_properties(properties: dict[str, str]) -> dict[str, object]:
         values["port"] = int(text)
     if KEY_DATA_PATH in properties:
         values["data_dir"] = Path(os.path.expanduser(properties[KEY_DATA_PATH]))
+    if KEY_ROOT_PATH in properties:
+        values["root_path"] = check_root_path(properties[KEY_ROOT_PATH], KEY_ROOT_PATH)
     if KEY_LOGIN in properties:
         text = properties[KEY_LOGIN].lower()
         if text not in ("true", "false"):
             raise ConfigError(f"{KEY_LOGIN}={properties[KEY_LOGIN]} is not true or false")
         values["login_required"] = text == "true"
     return values
+
+
+def check_root_path(text: str, what: str = "--root-path") -> str:
+    """The empty path, or a path such as /rocketmq (no trailing slash).
+
+    Raises:
+        ConfigError: it does not start with '/' or has characters a URL path cannot.
+    """
+    path = text.strip().rstrip("/")
+    if path and (not path.startswith("/") or any(c in path for c in " ?#%\\")):
+        raise ConfigError(f"{what}={text} is not a URL path such as /rocketmq")
+    return path

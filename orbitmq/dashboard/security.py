@@ -49,6 +49,14 @@ def session_secret(data_dir: Path) -> str:
     return key
 
 
+def route_path(scope: Scope) -> str:
+    """The path below the console's root: behind a reverse proxy serving it under a
+    prefix (`--root-path`), ASGI paths carry that prefix and `root_path` names it."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path", "")
+    return path[len(root) :] or "/" if root and path.startswith(root) else path
+
+
 def console_of(request: Request) -> Console:
     return request.app.state.console  # type: ignore[no-any-return]
 
@@ -102,7 +110,7 @@ class LoginRequiredMiddleware:
             await self.app(scope, receive, send)
             return
         request = Request(scope, receive)
-        path = scope["path"]
+        path = route_path(scope)
         if any(path == p or path.startswith(p) for p in OPEN_PATHS) or current_user(request):
             await self.app(scope, receive, send)
             return

@@ -44,7 +44,12 @@ class DashboardServer:
         app.state.collector = self.collector
         try:
             self._http = await serve_asgi(
-                app, config.host, config.port, name="console", lifespan="off"
+                app,
+                config.host,
+                config.port,
+                name="console",
+                lifespan="off",
+                root_path=config.root_path,
             )
         except BaseException:
             await console.aclose()

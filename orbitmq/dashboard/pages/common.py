@@ -18,7 +18,7 @@ from starlette.templating import Jinja2Templates
 
 from orbitmq import __version__
 from orbitmq.client.admin import ClusterInfo
-from orbitmq.dashboard.security import console_of, csrf_token, current_user
+from orbitmq.dashboard.security import console_of, csrf_token, current_user, route_path
 
 T = TypeVar("T")
 
@@ -52,7 +52,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     base = {
         "nav": NAVIGATION,
         "root": request.scope.get("root_path", ""),
-        "path": request.url.path,
+        "path": route_path(request.scope),
         "user": current_user(request),
         "csrf_token": csrf_token(request),
         "namesrv_addr": console.namesrv_addr,

@@ -60,6 +60,11 @@ def test_config_keys_are_rocketmq_dashboards() -> None:
     config = DashboardConfig(**values)  # type: ignore[arg-type]
     assert (config.port, config.host, config.namesrv_addr) == (18082, "0.0.0.0", "a:9876;b:9876")
     assert config.needs_login and config.users_file == Path("/tmp/console-data/users.properties")
+    assert config_from_properties({"server.servlet.context-path": "/rocketmq/"}) == {
+        "root_path": "/rocketmq"
+    }
+    with pytest.raises(ConfigError, match="not a URL path"):
+        config_from_properties({"server.servlet.context-path": "rocketmq"})
     with pytest.raises(ConfigError, match=r"server\.port=x"):
         config_from_properties({"server.port": "x"})
     with pytest.raises(ConfigError, match=r"loginRequired=yes"):
