@@ -1,7 +1,8 @@
 """Consumer page in a real browser against the 2m-2s cluster: a group whose Python push
-consumer is online but stuck shows the lag `mqadmin consumerProgress` reports; a group made
-with the page's form and no client is listed, has its config on both masters and can be
-deleted; bad input is named."""
+consumer is online but stuck shows the lag `mqadmin consumerProgress` reports; a row's
+Refresh reads that group alone; auto refresh reloads the list; a group made with the page's
+form and no client is listed, has its config on both masters and can be deleted; bad input
+is named."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from orbitmq.client.errors import ClientError
 from tests.integration.test_two_masters_two_slaves import QUEUES, create_topic
 from tests.processes import wait_until
 
-from .conftest import ConsoleCluster, screenshot
+from .conftest import ConsoleCluster, create_on_masters, screenshot, start_consumer
 
 T = TypeVar("T")
 
@@ -143,6 +144,72 @@ def test_consume_detail_has_a_row_per_queue_of_both_masters(  # type: ignore[no-
     total = page.locator(f"table.queues[data-topic='{TOPIC}'] tfoot").inner_text()
     assert sum(lags) == MORE and str(MORE) in total
     screenshot(page, "consumer-detail")
+
+
+ROW_TOPIC = "ConsoleRowRefreshTopic"
+ROW_GROUP = "CG_CONSOLE_ROW_REFRESH"
+ADDED = 4  # sent after the list was built
+
+
+def data_from(page) -> str:  # type: ignore[no-untyped-def]
+    """When the list's snapshot was taken (its "data from" time, not its age)."""
+    match = re.search(r"data from (.+?) \(", page.locator("#data-age").inner_text())
+    assert match, page.locator("#data-age").inner_text()
+    return match.group(1)
+
+
+def test_a_rows_refresh_reads_that_group_alone(  # type: ignore[no-untyped-def]
+    console_cluster: ConsoleCluster, page
+) -> None:
+    """ROW_GROUP consumes FIRST messages and goes offline; ADDED more make its lag, which
+    the row's Refresh shows without the list being built again."""
+    namesrv = console_cluster.namesrv_addr
+    create_on_masters(console_cluster, ROW_TOPIC)
+    seen: list[MessageExt] = []
+    consumer = start_consumer(console_cluster, ROW_GROUP, ROW_TOPIC, seen)
+    producer = SyncProducer("PG_CONSOLE_ROW_REFRESH", namesrv)
+    producer.start()
+    try:
+        try:
+            for i in range(FIRST):
+                producer.send(Message(ROW_TOPIC, f"first-{i}".encode()))
+            wait_until(
+                lambda: len(seen) >= FIRST and run_async(_diff_total(namesrv, ROW_GROUP)) == 0,
+                30, 0.5, f"{ROW_GROUP} never committed its first {FIRST} messages",
+            )  # fmt: skip
+        finally:
+            consumer.shutdown()
+        page.goto(f"{console_cluster.url}/consumer?q={ROW_GROUP}")
+        page.locator("#refresh button").click()  # a list that has the group, lag 0
+        row = page.locator(f"#groups tr[data-group='{ROW_GROUP}']")
+        assert row.locator("td.lag").inner_text() == "0"
+        taken = data_from(page)
+
+        for i in range(ADDED):
+            producer.send(Message(ROW_TOPIC, f"added-{i}".encode()))
+        row.get_by_role("button", name="Refresh").click()
+        assert f"Group {ROW_GROUP} refreshed" in page.locator(".flash.ok").inner_text()
+        assert row.locator("td.lag").inner_text() == str(ADDED)
+        assert data_from(page) == taken  # the rest of the list is the same snapshot
+        assert f"q={ROW_GROUP}" in page.url
+    finally:
+        producer.shutdown()
+
+
+def test_auto_refresh_reloads_the_list_while_on(  # type: ignore[no-untyped-def]
+    console_cluster: ConsoleCluster, page
+) -> None:
+    page.goto(f"{console_cluster.url}/consumer")
+    box = page.locator("#auto-refresh")
+    assert not box.is_checked()  # off at first
+    started = time.monotonic()
+    with page.expect_navigation(timeout=12_000):
+        box.check()
+    assert 9 < time.monotonic() - started < 12
+    assert box.is_checked()  # remembered across the reload
+    box.uncheck()
+    page.reload()
+    assert not box.is_checked()
 
 
 def submit_group_form(page, url: str, group: str, retry_queue_nums: str = "1") -> None:  # type: ignore[no-untyped-def]

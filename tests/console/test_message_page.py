@@ -2,13 +2,14 @@
 (PyPI rocketmq 0.4.4, its own venv): found by key and by the message id its SendResult
 printed, the detail shows the offset message id, properties and body, the topic +
 time-range query pages through them on the server, and the detail tracks a consumer
-group and resends to its online member."""
+group and resends to its online member. A message in Chinese from our Python producer is
+found by its key and shown as text."""
 
 from __future__ import annotations
 
 import pytest
 
-from orbitmq.client import MessageExt, SyncAdmin
+from orbitmq.client import Message, MessageExt, SyncAdmin, SyncProducer
 from tests.compatibility.cpp_harness import build_cpp_env, run_cpp
 
 from .conftest import ConsoleCluster, create_on_masters, screenshot, start_consumer, wait_until
@@ -17,6 +18,9 @@ TOPIC = "MessagePageTopic"
 COUNT = 61  # more than a page of 50
 PICK = 7
 GROUP = "CG_CONSOLE_MESSAGE_PAGE"
+CJK_TOPIC = "MessagePageCjkTopic"
+CJK_BODY, CJK_KEY = "订单已支付", "订单-1"
+CJK_PROPERTY = ("备注", "加急发货 今天送达")
 
 
 def send_with_cpp_client(cluster: ConsoleCluster) -> list[dict]:
@@ -46,6 +50,16 @@ def offset_msg_id_of(cluster: ConsoleCluster, msg_id: str) -> str:
 def listed_ids(page) -> list[str]:  # type: ignore[no-untyped-def]
     rows = page.locator("#messages tbody tr[data-msg-id]")
     return [rows.nth(i).get_attribute("data-msg-id") for i in range(rows.count())]
+
+
+def shown_table(page, table_id: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    return dict(
+        zip(
+            page.locator(f"#{table_id} th").all_inner_texts(),
+            page.locator(f"#{table_id} td").all_inner_texts(),
+            strict=True,
+        )
+    )
 
 
 def test_cpp_message_found_by_key_and_id_with_its_detail(
@@ -137,3 +151,39 @@ def test_detail_tracks_a_group_and_resends_to_its_online_member(
     wait_until(lambda: tracked("NOT_ONLINE"), "the group offline")
     page.get_by_role("button", name="Resend").click()
     assert page.inner_text(".flash.error").startswith(f"no consumer of group {GROUP} online")
+
+
+def test_chinese_message_is_found_by_key_and_shown_as_text(
+    console_cluster: ConsoleCluster, page
+) -> None:  # type: ignore[no-untyped-def]
+    create_on_masters(console_cluster, CJK_TOPIC)
+    producer = SyncProducer("PG_CONSOLE_MESSAGE_CJK", console_cluster.namesrv_addr)
+    producer.start()
+    try:
+        name, value = CJK_PROPERTY
+        sent = producer.send(Message(CJK_TOPIC, CJK_BODY, keys=CJK_KEY, properties={name: value}))
+    finally:
+        producer.shutdown()
+    with SyncAdmin(console_cluster.namesrv_addr) as admin:
+        wait_until(
+            lambda: bool(admin.call(admin.admin.query_message(CJK_TOPIC, CJK_KEY))),
+            "the key in the broker's index",
+        )
+
+    page.goto(f"{console_cluster.url}/message?tab=key")
+    page.fill("input[name=topic]", CJK_TOPIC)
+    page.fill("input[name=key]", CJK_KEY)
+    page.get_by_role("button", name="Search").click()
+    assert listed_ids(page) == [sent.msg_id]
+    row = page.locator(f"#messages tr[data-msg-id='{sent.msg_id}']")
+    assert CJK_KEY in row.inner_text()
+    row.get_by_role("link", name="Detail").click()
+
+    fields = shown_table(page, "message-fields")
+    assert (fields["Keys"], fields["Tags"]) == (CJK_KEY, "-")
+    assert fields["Body length"] == f"{len(CJK_BODY.encode())} bytes"
+    assert shown_table(page, "message-properties")[name] == value
+    assert page.inner_text("#message-body") == CJK_BODY
+    assert "UTF-8" in page.locator("h2", has_text="Body").inner_text()  # text, not hex
+    page.set_viewport_size({"width": 1400, "height": 1080})  # down to the body
+    screenshot(page, "message-detail-cjk")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
@@ -89,13 +90,41 @@ async def consumer_list(request: Request) -> Response:
     )
 
 
+def list_url(form: FormData) -> str:
+    """The list as it was (`back`: its query string), rebuilt from its known parameters so
+    the redirect only ever goes to the list."""
+    back = form.get("back")
+    params = dict(parse_qsl(back if isinstance(back, str) else ""))
+    url = "/consumer?" + ListQuery.of(params).query_string()
+    number = params.get("page", "")
+    return url + f"page={number}" if number.isdigit() else url
+
+
 async def refresh_list(request: Request) -> Response:
     form = await checked_form(request, admin=False)
     await group_cache(request).refresh(console_of(request))
-    back = form.get("back")
-    # Rebuilt from its known parameters, so the redirect only ever goes to the list.
-    query = ListQuery.of(dict(parse_qsl(back if isinstance(back, str) else "")))
-    return redirect(request, "/consumer?" + query.query_string())
+    return redirect(request, list_url(form))
+
+
+async def refresh_group(request: Request) -> Response:
+    """A row's Refresh (changes nothing, so read-only users may use it too)."""
+    form = await checked_form(request, admin=False)
+    try:
+        group = check_group_name(field(form, "group", "Group name"))
+        row, failures = await group_cache(request).refresh_group(console_of(request), group)
+    except FormError as exc:
+        flash(request, "error", str(exc))
+        return redirect(request, list_url(form))
+    except NameServerFailure as exc:
+        flash(request, "error", str(exc.failure))
+        return redirect(request, list_url(form))
+    if row is None:
+        flash(request, "warn", f"Group {group} is not in the list; Refresh the whole list.")
+    else:
+        flash(request, "ok", f"Group {group} refreshed: {row.clients} client(s), lag {row.lag}.")
+    for failure in failures:
+        flash(request, "warn", f"Broker {failure}")
+    return redirect(request, list_url(form))
 
 
 # One group ---------------------------------------------------------------------------------
@@ -232,6 +261,7 @@ def _flash_outcome(request: Request, outcome: Outcome, what: str) -> None:
 ROUTES: list[BaseRoute] = [
     Route("/consumer", consumer_list),
     Route("/consumer/refresh", refresh_list, methods=["POST"]),
+    Route("/consumer/refresh-group", refresh_group, methods=["POST"]),
     Route("/consumer/group", group_page),
     Route("/consumer/edit", edit_page),
     Route("/consumer/edit", save_page, methods=["POST"]),

@@ -8,7 +8,9 @@ listed as a failure and not asked again during that build, so a dead broker cost
 timeout, not one per group.
 
 A snapshot older than `max_age` is still shown while a new one is built in the background;
-"Refresh" waits for a new one; a change made from the console drops the snapshot.
+"Refresh" waits for a new one; a change made from the console drops the snapshot. A row's
+own Refresh reads just that group again (GET_CONSUME_STATS (208) on each broker of the
+group and its connection list) and puts the new row into the snapshot.
 """
 
 from __future__ import annotations
@@ -16,12 +18,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from orbitmq.client.admin_bodies import ConsumerConnection
+from orbitmq.client.admin_bodies import ConsumerConnection, ConsumeStats
 from orbitmq.client.errors import ConsumerNotOnlineError, RemotingError
 from orbitmq.dashboard.context import CALL_ERRORS, BrokerFailure, Console, describe_error
-from orbitmq.dashboard.pages.consumer_model import GroupRow, build_rows, group_brokers
+from orbitmq.dashboard.pages.consumer_group import find_connection, unique_failures
+from orbitmq.dashboard.pages.consumer_group import group_brokers as brokers_of_group
+from orbitmq.dashboard.pages.consumer_model import (
+    GroupFigures,
+    GroupRow,
+    build_rows,
+    group_brokers,
+    group_row,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,14 +52,6 @@ class GroupSnapshot:
 
     def age(self, now: float | None = None) -> float:
         return max((time.time() if now is None else now) - self.taken_at, 0.0)
-
-
-def unique_failures(failures: list[BrokerFailure]) -> list[BrokerFailure]:
-    """One line per server: a dead broker fails every call made to it."""
-    seen: dict[str, BrokerFailure] = {}
-    for failure in failures:
-        seen.setdefault(failure.addr, failure)
-    return sorted(seen.values(), key=lambda f: (f.name, f.addr))
 
 
 @dataclass
@@ -125,6 +127,29 @@ async def collect_groups(
     return snapshot(rows, failures)
 
 
+async def collect_group(
+    console: Console, group: str, orderly: bool
+) -> tuple[GroupRow, list[BrokerFailure]]:
+    """One group's row read anew (`orderly` comes from its config, which this leaves out).
+
+    Raises:
+        NameServerFailure: the NameServer did not answer.
+    """
+    brokers = await brokers_of_group(console, group)
+
+    async def stats(addr: str) -> ConsumeStats:
+        return await console.admin.get_consume_stats(addr, group)
+
+    (answers, failures), (connection, _, connection_failures) = await asyncio.gather(
+        console.each(brokers, stats), find_connection(console, group, brokers)
+    )
+    figures = GroupFigures()
+    for answer in answers.values():
+        figures = figures.plus(answer)
+    row = group_row(group, orderly, figures, connection)
+    return row, unique_failures(failures + connection_failures)
+
+
 class GroupCache:
     def __init__(self, max_age: float = MAX_AGE) -> None:
         self.max_age = max_age
@@ -174,3 +199,24 @@ class GroupCache:
     async def refresh(self, console: Console) -> GroupSnapshot:
         """A snapshot taken now (or by the build already under way)."""
         return await asyncio.shield(self._start(console))
+
+    async def refresh_group(
+        self, console: Console, group: str
+    ) -> tuple[GroupRow | None, list[BrokerFailure]]:
+        """Read `group` anew into the snapshot; (None, []) when the snapshot does not list
+        it. The rest of the snapshot, and its age, stay as they were.
+
+        Raises:
+            NameServerFailure: the NameServer did not answer.
+        """
+        listed = {r.group: r for r in (await self.get(console)).rows}.get(group)
+        if listed is None:
+            return None, []
+        row, failures = await collect_group(console, group, listed.orderly)
+        # Into whatever snapshot is current now: a build may have finished meanwhile, and
+        # after a change (invalidate) there is none to update.
+        snap = self._usable()
+        if snap is not None:
+            rows = [row if r.group == group else r for r in snap.rows]
+            self.snapshot = replace(snap, rows=rows)
+        return row, failures

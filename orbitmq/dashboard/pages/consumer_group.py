@@ -16,7 +16,6 @@ from orbitmq.client.admin_bodies import ConsumerConnection
 from orbitmq.client.errors import ConsumerNotOnlineError
 from orbitmq.client.message import MessageQueue
 from orbitmq.dashboard.context import CALL_ERRORS, BrokerFailure, Console, describe_error
-from orbitmq.dashboard.pages.consumer_cache import unique_failures
 from orbitmq.dashboard.pages.consumer_model import TopicProgress, merge_stats, topic_progress
 
 log = logging.getLogger(__name__)
@@ -28,6 +27,14 @@ class NameServerFailure(Exception):
     def __init__(self, failure: BrokerFailure) -> None:
         super().__init__(str(failure))
         self.failure = failure
+
+
+def unique_failures(failures: list[BrokerFailure]) -> list[BrokerFailure]:
+    """One line per server: a dead broker fails every call made to it."""
+    seen: dict[str, BrokerFailure] = {}
+    for failure in failures:
+        seen.setdefault(failure.addr, failure)
+    return sorted(seen.values(), key=lambda f: (f.name, f.addr))
 
 
 async def _from_namesrv(console: Console, call: Any) -> Any:

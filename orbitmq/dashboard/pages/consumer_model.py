@@ -104,21 +104,31 @@ def build_rows(
 ) -> list[GroupRow]:
     """A row per group any broker has a config of, sorted by name."""
     figures = group_figures(stats.values())
-    rows = []
-    for group in sorted({g for table in configs.values() for g in table}):
-        f = figures.get(group, GroupFigures())
-        row = GroupRow(group, _orderly(configs, group), f.lag, f.tps, f.last_timestamp)
-        connection = connections.get(group)
-        if connection is not None and connection.connections:
-            row = replace(
-                row,
-                clients=len(connection.connections),
-                version=version_desc(connection.min_version()),
-                consume_type="PULL" if connection.consume_type == "CONSUME_ACTIVELY" else "PUSH",
-                message_model=connection.message_model,
-            )
-        rows.append(row)
-    return rows
+    return [
+        group_row(
+            group,
+            _orderly(configs, group),
+            figures.get(group, GroupFigures()),
+            connections.get(group),
+        )
+        for group in sorted({g for table in configs.values() for g in table})
+    ]
+
+
+def group_row(
+    group: str, orderly: bool, figures: GroupFigures, connection: ConsumerConnection | None
+) -> GroupRow:
+    """One group's row from its summed figures and its connection list (None: offline)."""
+    row = GroupRow(group, orderly, figures.lag, figures.tps, figures.last_timestamp)
+    if connection is None or not connection.connections:
+        return row
+    return replace(
+        row,
+        clients=len(connection.connections),
+        version=version_desc(connection.min_version()),
+        consume_type="PULL" if connection.consume_type == "CONSUME_ACTIVELY" else "PUSH",
+        message_model=connection.message_model,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,6 @@
 """The Consumer page's logic without a cluster: rows, lag, search/filter/sort, paging, the
-per-queue progress, form checks, per-broker outcomes, and the list's build and cache
-against a scripted admin (1,000 groups, a dead broker)."""
+per-queue progress, form checks, per-broker outcomes, and the list's build, cache and
+one-row refresh against a scripted admin (1,000 groups, a dead broker)."""
 
 from __future__ import annotations
 
@@ -367,6 +367,41 @@ async def test_cache_serves_the_old_copy_while_a_new_one_is_built(tmp_path: Path
     assert fresh is not first and cache.snapshot is fresh and admin.calls["201"] == 6
     cache.invalidate()  # e.g. a group was created: the next look builds anew
     assert await cache.get(console) is not fresh and admin.calls["201"] == 9
+
+
+async def test_a_rows_refresh_reads_that_group_alone_into_the_cache(tmp_path: Path) -> None:
+    admin = ScriptedAdmin(3, online=set(), dead=frozenset({C}))
+    console = await make_console(tmp_path, admin)
+    cache = GroupCache(max_age=60)
+    before = await cache.get(console)
+    old = {r.group: r for r in before.rows}
+    assert (old["G0001"].lag, old["G0001"].clients) == (2 * (1 % 7), 0)
+    admin.online.add("G0001")  # a client came and the group's lag moved since the build
+
+    row, failures = await cache.refresh_group(console, "G0001")
+    # 208 on each broker of the group (A and B answer (9, 4) and (2, 2)), 203 where online.
+    assert row is not None and (row.lag, row.clients, row.consume_type) == (2 * 5, 1, "PUSH")
+    assert [(f.name, f.addr) for f in failures] == [("broker-c", C)]  # dead: one line
+    after = cache.snapshot
+    assert after is not None and after.taken_at == before.taken_at
+    assert {r.group: r for r in after.rows} == {**old, "G0001": row}
+    assert admin.calls["201"] == admin.calls["317"] == 3  # no whole-list build
+    assert await cache.get(console) is after
+
+    assert await cache.refresh_group(console, "G0999") == (None, [])  # not listed
+
+    # A change made from the console while the row is read drops the snapshot: the row
+    # does not go into it.
+    scripted = admin.get_consume_stats
+
+    async def changed_meanwhile(addr: str, group: str) -> ConsumeStats:
+        cache.invalidate()
+        return await scripted(addr, group)
+
+    admin.get_consume_stats = changed_meanwhile  # type: ignore[method-assign]
+    row, _ = await cache.refresh_group(console, "G0002")
+    assert row is not None and row.lag == 2 * 5
+    assert cache.snapshot is after and await cache.get(console) is not after
 
 
 async def test_nameserver_down_is_one_failure_line(tmp_path: Path) -> None:
