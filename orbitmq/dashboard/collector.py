@@ -29,7 +29,7 @@ from orbitmq.client.admin_bodies import ConsumeStatsList
 from orbitmq.client.errors import ConsumerNotOnlineError
 from orbitmq.client.producer_table import ProducerInfo
 from orbitmq.client.route import MASTER_ID
-from orbitmq.dashboard.context import CALL_ERRORS, BrokerFailure, Console
+from orbitmq.dashboard.context import CALL_ERRORS, MALFORMED_ANSWER, BrokerFailure, Console
 from orbitmq.dashboard.exporter import BROADCASTING, exporter_registry
 from orbitmq.dashboard.figures import (
     BrokerFigures,
@@ -418,6 +418,9 @@ class FiguresCollector:
                     return await self.console.bounded(call())
                 except CALL_ERRORS as exc:
                     log.debug("console: detail call failed: %s", exc)
+                    return None
+                except MALFORMED_ANSWER:
+                    log.warning("console: detail call got a malformed answer", exc_info=True)
                     return None
 
         return list(await asyncio.gather(*(one(c) for c in calls)))

@@ -17,6 +17,7 @@ from orbitmq.client import MQAdmin
 from orbitmq.client.admin import ClusterInfo
 from orbitmq.client.errors import ClientError
 from orbitmq.dashboard.config import DashboardConfig
+from orbitmq.dashboard.history import write_atomically
 from orbitmq.dashboard.users import UserStore
 from orbitmq.errors import OrbitMQError
 
@@ -27,6 +28,9 @@ T = TypeVar("T")
 # What a call to one server can fail with: its error answer, a timeout, a refused or
 # broken connection.
 CALL_ERRORS = (OrbitMQError, ClientError, OSError, asyncio.TimeoutError)
+# What decoding an answer that is not what the request asks for can raise (a body that is
+# not JSON, or JSON of another shape): that server's failure, not the whole page's.
+MALFORMED_ANSWER = (ValueError, LookupError, TypeError, AttributeError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +81,8 @@ class Console:
         return [str(a) for a in data.get("namesrvAddrList", []) if a]
 
     def _save_ops(self) -> None:
-        self.config.data_path.mkdir(parents=True, exist_ok=True)
         body = {"namesrvAddrList": self.namesrv_choices, "current": self.namesrv_addr}
-        self._ops_file.write_bytes(orjson.dumps(body, option=orjson.OPT_INDENT_2))
+        write_atomically(self._ops_file, orjson.dumps(body, option=orjson.OPT_INDENT_2))
 
     async def switch_namesrv(self, addr: str) -> None:
         """Use another NameServer list from now on; the old admin client is closed."""
@@ -124,6 +127,10 @@ class Console:
                 except CALL_ERRORS as exc:
                     reason = describe_error(exc, self.config.admin_timeout)
                     log.warning("console: %s at %s: %s", name, addr, reason)
+                    failures.append(BrokerFailure(name, addr, reason))
+                except MALFORMED_ANSWER as exc:
+                    log.warning("console: %s at %s: malformed answer", name, addr, exc_info=True)
+                    reason = "malformed answer: " + describe_error(exc, 0)
                     failures.append(BrokerFailure(name, addr, reason))
 
         await asyncio.gather(*(one(name, addr) for name, addr in targets))

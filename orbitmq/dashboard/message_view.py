@@ -71,9 +71,16 @@ async def find_by_id(console: Console, topic: str, msg_id: str) -> list[MessageE
 async def view_by_offset_id(console: Console, offset_msg_id: str) -> MessageExt:
     """VIEW_MESSAGE_BY_ID with the body inflated.
 
+    The id names the address the request goes to, and ids come from forms and links: only
+    brokers of this cluster are asked, never whatever host and port an id was made up with.
+
     Raises:
-        MQClientError: not an offset message id. MQBrokerError: no such message.
+        MQClientError: not an offset message id, or not one of a broker of this cluster.
+        MQBrokerError: no such message.
     """
+    addr = offset_id_addr(offset_msg_id)
+    if addr is not None and addr not in {a for _, _, a in await console.all_brokers()}:
+        raise MQClientError(f"{offset_msg_id} names {addr}, which is not a broker of this cluster.")
     return readable(await console.bounded(console.admin.view_message(offset_msg_id)))
 
 

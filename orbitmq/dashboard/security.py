@@ -30,22 +30,42 @@ SESSION_USER = "user"
 SESSION_CSRF = "csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
-# Reachable without a session: the login form itself, our static files, and /metrics,
-# which Prometheus scrapes without credentials as it does rocketmq-exporter's.
-OPEN_PATHS = ("/login", "/static/", "/metrics")
+# Reachable without a session: the login form itself, /metrics, which Prometheus scrapes
+# without credentials as it does rocketmq-exporter's, and our static files. Exact paths,
+# so that no route added later (/metrics-admin, /login-as) is open by accident.
+OPEN_PATHS = ("/login", "/metrics")
+OPEN_PREFIXES = ("/static/",)
 LOCAL_ADMIN = User("local", True)
+# token_urlsafe(48) gives 64; anything shorter was cut (a crash while writing it).
+MIN_SESSION_KEY_CHARS = 32
+
+
+def is_open_path(path: str) -> bool:
+    return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
 
 
 def session_secret(data_dir: Path) -> str:
-    """A per-installation signing key for session cookies, kept so restarts keep sessions."""
+    """A per-installation signing key for session cookies, kept so restarts keep sessions.
+
+    An empty or cut key file (a crash, a full disk) is replaced: signing with it would let
+    anyone forge a session cookie. The file is written whole, then renamed into place.
+    """
     path = data_dir / "session.key"
-    if path.exists():
-        return path.read_text().strip()
+    try:
+        key = path.read_text().strip()
+    except FileNotFoundError:
+        key = ""
+    if len(key) >= MIN_SESSION_KEY_CHARS:
+        return key
     data_dir.mkdir(parents=True, exist_ok=True)
     key = secrets.token_urlsafe(48)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:
         fh.write(key)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
     return key
 
 
@@ -111,7 +131,7 @@ class LoginRequiredMiddleware:
             return
         request = Request(scope, receive)
         path = route_path(scope)
-        if any(path == p or path.startswith(p) for p in OPEN_PATHS) or current_user(request):
+        if is_open_path(path) or current_user(request):
             await self.app(scope, receive, send)
             return
         root = scope.get("root_path", "")

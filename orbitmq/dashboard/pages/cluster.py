@@ -117,7 +117,11 @@ async def broker_detail(request: Request) -> Response:
     )
     table: list[tuple[str, str]] = []
     failures: list[BrokerFailure] = []
-    known = {a for _, _, a in await console.all_brokers()} if addr else set()
+    try:
+        known = {a for _, _, a in await console.all_brokers()} if addr else set()
+    except CALL_ERRORS as exc:
+        failures.append(console.namesrv_failure(exc))
+        return render(request, "broker.html", addr=addr, view=view, table=table, failures=failures)
     if addr not in known:
         failures.append(BrokerFailure("broker", addr or "-", "is not a broker of this cluster"))
     else:

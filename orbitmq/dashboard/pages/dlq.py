@@ -40,6 +40,7 @@ from orbitmq.protocol.message import MessageExt
 from orbitmq.protocol.topics import dlq_topic
 
 MAX_RESEND = 100  # one batch resend at most; each waits for a consumer's listener
+MAX_EXPORT = MAX_RESEND  # selected messages exported at once, each read one by one
 MAX_LISTED_OUTCOMES = 10
 
 
@@ -180,6 +181,8 @@ async def export_selected(request: Request) -> Response:
         group = check_group_name(str(form.get("group") or "").strip())
         fmt = export_format(form)
         ids = selected_ids(form)
+        if len(ids) > MAX_EXPORT:
+            raise FormError(f"Export at most {MAX_EXPORT} messages at once.")
     except FormError as exc:
         flash(request, "error", str(exc))
         return redirect(request, back_path(form))

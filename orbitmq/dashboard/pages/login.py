@@ -32,6 +32,8 @@ async def login_page(request: Request) -> Response:
             next=target,
             error="Unknown user name or wrong password.",
         )
+    # A new session (so a new CSRF token): nothing known about the old one carries over.
+    request.session.clear()
     request.session[SESSION_USER] = user.name
     return redirect(request, target)
 
