@@ -32,7 +32,7 @@ from orbitmq.dashboard.pages import (
     trace,
 )
 from orbitmq.dashboard.pages.common import render
-from orbitmq.dashboard.security import LoginRequiredMiddleware, session_secret
+from orbitmq.dashboard.security import SESSION_MAX_AGE_SECONDS, LoginRequiredMiddleware
 
 PAGE_MODULES = (
     login,
@@ -88,7 +88,8 @@ def create_app(console: Console) -> Starlette:
         middleware=[
             Middleware(
                 SessionMiddleware,
-                secret_key=session_secret(console.config.data_path),
+                secret_key=console.session_key,
+                max_age=SESSION_MAX_AGE_SECONDS,
                 session_cookie=SESSION_COOKIE,
                 same_site="strict",
             ),

@@ -18,6 +18,7 @@ from orbitmq.client.admin import ClusterInfo
 from orbitmq.client.errors import ClientError
 from orbitmq.dashboard.config import DashboardConfig
 from orbitmq.dashboard.history import write_atomically
+from orbitmq.dashboard.security import session_secret
 from orbitmq.dashboard.users import UserStore
 from orbitmq.errors import OrbitMQError
 
@@ -55,7 +56,8 @@ def describe_error(exc: BaseException, timeout: float) -> str:
 class Console:
     def __init__(self, config: DashboardConfig) -> None:
         self.config = config
-        self.users = UserStore(config.users_file)
+        self.session_key = session_secret(config.data_path)
+        self.users = UserStore(config.users_file, stamp_key=self.session_key.encode())
         self.namesrv_addr = config.namesrv_addr
         self.namesrv_choices: list[str] = self._load_ops()
         if self.namesrv_addr not in self.namesrv_choices:

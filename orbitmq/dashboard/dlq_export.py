@@ -35,8 +35,18 @@ def export_row(msg: MessageExt) -> dict[str, object]:
     }
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _inert(value: object) -> object:
+    """A text cell a spreadsheet shows as text: a leading quote before a formula start."""
+    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_START) else value
+
+
 def export_text(messages: list[MessageExt], fmt: str) -> bytes:
-    """The messages as `fmt` ("jsonl" or "csv"; properties as a JSON object in CSV)."""
+    """The messages as `fmt` ("jsonl" or "csv"; properties as a JSON object in CSV, and
+    text cells that a spreadsheet would run as a formula quoted with a leading ')."""
     rows = [export_row(m) for m in messages]
     if fmt == "jsonl":
         return b"".join(orjson.dumps(row) + b"\n" for row in rows)
@@ -44,5 +54,6 @@ def export_text(messages: list[MessageExt], fmt: str) -> bytes:
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS)
     writer.writeheader()
     for row in rows:
-        writer.writerow({**row, "properties": orjson.dumps(row["properties"]).decode()})
+        cells = {**row, "properties": orjson.dumps(row["properties"]).decode()}
+        writer.writerow({name: _inert(value) for name, value in cells.items()})
     return out.getvalue().encode("utf-8")

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 SESSION_USER = "user"
 SESSION_CSRF = "csrf"
+SESSION_STAMP = "stamp"
+# A session cookie is good for a working day, then the user logs in again.
+SESSION_MAX_AGE_SECONDS = 12 * 3600
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 # Reachable without a session: the login form itself, /metrics, which Prometheus scrapes
@@ -86,7 +89,10 @@ def current_user(request: Request) -> User | None:
     if not console.config.needs_login:
         return LOCAL_ADMIN
     name = request.session.get(SESSION_USER)
-    return console.users.lookup(name) if isinstance(name, str) else None
+    stamp = request.session.get(SESSION_STAMP)
+    if not isinstance(name, str) or not isinstance(stamp, str):
+        return None
+    return console.users.lookup(name, stamp)
 
 
 def csrf_token(request: Request) -> str:

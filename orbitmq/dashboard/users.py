@@ -4,6 +4,7 @@ re-read when it changes, as rocketmq-dashboard does."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +33,15 @@ def parse_users(text: str, where: str = "users.properties") -> dict[str, tuple[s
 
 
 class UserStore:
-    def __init__(self, path: Path) -> None:
+    """Args:
+    path: the users.properties file.
+    stamp_key: keys `stamp`, so a stamp in a (readable) session cookie tells nothing
+        about the password.
+    """
+
+    def __init__(self, path: Path, stamp_key: bytes = b"") -> None:
         self.path = path
+        self._stamp_key = stamp_key
         self._mtime: float | None = None
         self._users: dict[str, tuple[str, bool]] = {}
 
@@ -61,8 +69,20 @@ class UserStore:
             return None
         return User(name, entry[1])
 
-    def lookup(self, name: str) -> User | None:
-        """The user a session names, if still in the file (removed users are logged out)."""
+    def stamp(self, name: str) -> str | None:
+        """What a session keeps of the user's credentials: it changes when the password or
+        the role in the file does, which ends the sessions made before."""
         self._reload()
         entry = self._users.get(name)
-        return None if entry is None else User(name, entry[1])
+        if entry is None:
+            return None
+        text = f"{name}\0{entry[0]}\0{int(entry[1])}".encode()
+        return hmac.new(self._stamp_key, text, hashlib.sha256).hexdigest()[:32]
+
+    def lookup(self, name: str, stamp: str) -> User | None:
+        """The user a session names, while the file still has them with the credentials
+        the session was made with (removed users and changed passwords log out)."""
+        current = self.stamp(name)
+        if current is None or not hmac.compare_digest(current, stamp):
+            return None
+        return User(name, self._users[name][1])

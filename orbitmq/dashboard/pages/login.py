@@ -7,7 +7,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from orbitmq.dashboard.pages.common import redirect, render
-from orbitmq.dashboard.security import SESSION_USER, checked_form, console_of
+from orbitmq.dashboard.security import SESSION_STAMP, SESSION_USER, checked_form, console_of
 
 _DEFAULT_NEXT = "/"
 
@@ -35,6 +35,7 @@ async def login_page(request: Request) -> Response:
     # A new session (so a new CSRF token): nothing known about the old one carries over.
     request.session.clear()
     request.session[SESSION_USER] = user.name
+    request.session[SESSION_STAMP] = console_of(request).users.stamp(user.name)
     return redirect(request, target)
 
 

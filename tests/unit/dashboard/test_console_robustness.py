@@ -82,7 +82,7 @@ def test_a_write_that_dies_keeps_the_previous_ops_file(
         console._save_ops()
     monkeypatch.undo()
     assert (tmp_path / "ops.json").read_bytes() == kept
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["ops.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ops.json", "session.key"]  # no tmp
 
 
 class CountingViews(FakeAdmin):

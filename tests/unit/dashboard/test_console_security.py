@@ -4,6 +4,7 @@ that name an address outside the cluster."""
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,6 +61,18 @@ def test_login_gives_a_new_csrf_token(guarded: TestClient) -> None:
     assert after != before
     refused = guarded.post("/ops/namesrv", data={"csrf_token": before, "namesrv_addr": "h:1"})
     assert refused.status_code == 403
+
+
+def test_a_changed_password_ends_the_sessions_made_with_the_old_one(
+    guarded: TestClient, tmp_path: Path
+) -> None:
+    token = _token(guarded, "/login")
+    guarded.post("/login", data={"csrf_token": token, "username": "admin", "password": "s3cret"})
+    assert guarded.get("/ops").status_code == 200
+    users = tmp_path / "users.properties"
+    users.write_text("admin=n3w-secret,1\n")
+    os.utime(users, (1, 1))  # a different mtime even within one clock tick
+    assert guarded.get("/ops").status_code == 303  # back to the login page
 
 
 @pytest.mark.parametrize("stored", ["", "\n", "short"])

@@ -409,6 +409,14 @@ def test_exports_keep_ids_keys_properties_and_any_body() -> None:
     assert parsed["bodyBase64"] == row["bodyBase64"]
 
 
+def test_csv_cells_a_spreadsheet_would_run_are_quoted() -> None:
+    msgs = [message(properties={"KEYS": "=HYPERLINK(1)", "TAGS": "@x", "UNIQ_KEY": "U1"})]
+    [parsed] = list(csv.DictReader(io.StringIO(export_text(msgs, "csv").decode())))
+    assert (parsed["keys"], parsed["tags"], parsed["msgId"]) == ("'=HYPERLINK(1)", "'@x", "U1")
+    [line] = export_text(msgs, "jsonl").splitlines()
+    assert orjson.loads(line)["keys"] == "=HYPERLINK(1)"  # JSON lines keep the data as is
+
+
 # The consumer's side of CONSUME_MESSAGE_DIRECTLY ---------------------------------------------
 @pytest.mark.parametrize(
     ("status", "expected"),

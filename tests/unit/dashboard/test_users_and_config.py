@@ -25,10 +25,15 @@ def test_users_file_roles_and_reload(tmp_path: Path) -> None:
     assert viewer is not None and not viewer.is_admin
     assert store.authenticate("viewer", "LOOK") is None
     assert store.authenticate("nobody", "") is None
+    admin_stamp, viewer_stamp = store.stamp("admin"), store.stamp("viewer")
+    assert admin_stamp and viewer_stamp and store.lookup("admin", admin_stamp) == admin
     path.write_text("viewer=changed\n")
     os.utime(path, (1, 1))  # a different mtime even within one clock tick
-    assert store.lookup("admin") is None  # removed users lose their session
+    assert store.lookup("admin", admin_stamp) is None  # removed users lose their session
+    assert store.lookup("viewer", viewer_stamp) is None  # so do sessions of an old password
     assert store.authenticate("viewer", "changed") is not None
+    assert store.stamp("viewer") != viewer_stamp
+    assert UserStore(path, b"other key").stamp("viewer") != store.stamp("viewer")
 
 
 def test_users_file_errors_say_what_to_do(tmp_path: Path) -> None:
