@@ -153,7 +153,7 @@ def _cpu_text(cpu_s: float | None, messages: int) -> str:
 def _cpu_json(cpu_s: float | None, messages: int) -> dict[str, Any]:
     per = per_message_us(cpu_s, messages)
     return {
-        "client_cpu_s": round(cpu_s, 3) if cpu_s is not None else None,
+        "client_cpu_s": round(cpu_s, 6) if cpu_s is not None else None,
         "client_cpu_us_per_msg": round(per, 2) if per is not None else None,
     }
 
