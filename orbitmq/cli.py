@@ -86,9 +86,12 @@ async def _start_broker(config_file: str | None, overrides: dict[str, str]):  # 
 
 async def _start_dashboard(
     namesrv_port: int, home: str, port: int
-) -> Callable[[], Awaitable[None]]:
+) -> Callable[[], Awaitable[None]] | None:
+    """The web console beside the NameServer and broker; None when its port is taken (the
+    README's first command still gives a working NameServer and broker then)."""
     from orbitmq.dashboard.config import DashboardConfig
     from orbitmq.dashboard.server import DashboardServer
+    from orbitmq.http_serving import HttpServeError
 
     server = DashboardServer(
         DashboardConfig(
@@ -97,7 +100,15 @@ async def _start_dashboard(
             data_dir=Path(home) / "dashboard",
         )
     )
-    await server.start()
+    try:
+        await server.start()
+    except HttpServeError as exc:
+        log.warning(
+            "web console not started: %s; the NameServer and broker run without it "
+            "(choose another port with --dashboard-port, or --no-dashboard)",
+            exc,
+        )
+        return None
     print(f"The console boot success at {server.url}", flush=True)
     return server.aclose
 
@@ -270,9 +281,11 @@ def standalone(
             broker_controller = await _start_broker(config_file, broker_overrides)
             closers.append(broker_controller.aclose)
             if not no_dashboard:
-                closers.append(
-                    await _start_dashboard(namesrv_controller.port, home, dashboard_port)
+                console_close = await _start_dashboard(
+                    namesrv_controller.port, home, dashboard_port
                 )
+                if console_close is not None:
+                    closers.append(console_close)
         except BaseException:
             await close()
             raise
