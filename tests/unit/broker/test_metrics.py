@@ -31,38 +31,16 @@ from orbitmq.config_file import ConfigError
 from orbitmq.http_serving import HttpServeError, serve_asgi
 from orbitmq.protocol.codes import RequestCode, ResponseCode
 from orbitmq.protocol.command import FLAG_ONEWAY, RemotingCommand
-from orbitmq.protocol.frame import FrameDecoder, encode_frame
+from orbitmq.protocol.frame import encode_frame
 from orbitmq.protocol.message import SysFlag
-from orbitmq.remoting.connection import RemotingConnection
 from tests.unit.inprocess import broker_config
+
+from .wire import connect
 
 TOPIC = "MetricsTopic"
 GROUP = "CG_METRICS"
 QUEUES = 4
 BASE = {"cluster": "DefaultCluster", "node_type": "broker", "node_id": "broker-a", "zone": "z1"}
-
-
-class _Transport:
-    def __init__(self) -> None:
-        self.decoder = FrameDecoder()
-
-    def write(self, data: bytes) -> None:
-        self.decoder.feed(data)
-
-    def writelines(self, data: list[bytes]) -> None:
-        self.decoder.feed(b"".join(data))
-
-    def is_closing(self) -> bool:
-        return False
-
-    def get_extra_info(self, name: str) -> tuple[str, int]:
-        return ("127.0.0.1", 40000)
-
-    def responses(self) -> dict[int, RemotingCommand]:
-        out = {}
-        while (command := self.decoder.next_frame()) is not None:
-            out[command.opaque] = command
-        return out
 
 
 @pytest.fixture
@@ -80,13 +58,6 @@ async def broker(tmp_path: Path) -> AsyncIterator[BrokerController]:
     running.topic_config_manager.create_in_send(TOPIC, "TBW102", QUEUES)
     yield running
     await running.aclose()
-
-
-def _connect(broker: BrokerController) -> tuple[RemotingConnection, _Transport]:
-    transport = _Transport()
-    connection = RemotingConnection(broker.dispatcher)
-    connection.connection_made(transport)  # type: ignore[arg-type]
-    return connection, transport
 
 
 def _send_frame(opaque: int, queue_id: int, message: Message, *, oneway: bool = False) -> bytes:
@@ -252,7 +223,7 @@ async def test_disabled_and_unsupported_exporters_count_and_serve_nothing(
 async def test_sends_are_counted_exactly_with_their_bytes_and_latency(
     broker: BrokerController,
 ) -> None:
-    connection, transport = _connect(broker)
+    connection, transport = connect(broker)
     messages = [Message(TOPIC, b"x" * (100 + 20 * i), tags="A") for i in range(20)]
     frames = [_send_frame(i + 1, i % QUEUES, m, oneway=i >= 18) for i, m in enumerate(messages)]
     connection.data_received(b"".join(frames[:10]))  # two reads: two lane batches
@@ -278,7 +249,7 @@ async def test_sends_are_counted_exactly_with_their_bytes_and_latency(
 
 
 async def test_general_path_sends_carry_their_message_type(broker: BrokerController) -> None:
-    connection, transport = _connect(broker)
+    connection, transport = connect(broker)
     delayed = Message(TOPIC, b"later", delay_time_level=1)
     fifo = Message(TOPIC, b"in order", properties={"__SHARDINGKEY": "order-1"})
     prepared = Message(TOPIC, b"maybe", properties={"TRAN_MSG": "true", "PGROUP": "PG_METRICS"})
@@ -308,7 +279,7 @@ async def test_general_path_sends_carry_their_message_type(broker: BrokerControl
 
 
 async def test_pulls_count_messages_out_and_consumer_progress(broker: BrokerController) -> None:
-    connection, transport = _connect(broker)
+    connection, transport = connect(broker)
     frames = [_send_frame(i + 1, i % 2, Message(TOPIC, b"m" * 300)) for i in range(10)]
     connection.data_received(b"".join(frames))
     await _settle(broker)
@@ -335,7 +306,7 @@ async def test_pulls_count_messages_out_and_consumer_progress(broker: BrokerCont
 
 
 async def test_dead_letters_are_counted_by_origin_topic_and_group(broker: BrokerController) -> None:
-    connection, transport = _connect(broker)
+    connection, transport = connect(broker)
     connection.data_received(_send_frame(1, 0, Message(TOPIC, b"poison")))
     await _settle(broker)
     offset = int(transport.responses()[1].ext_fields["msgId"][16:], 16)
@@ -354,8 +325,8 @@ async def test_connections_by_language_and_version(broker: BrokerController) -> 
     from orbitmq.broker.client_manager import ClientChannelInfo
 
     manager = broker.client_manager
-    producer, _ = _connect(broker)
-    consumer, _ = _connect(broker)
+    producer, _ = connect(broker)
+    consumer, _ = connect(broker)
     manager.register_producer("PG_METRICS", ClientChannelInfo(producer, "p@1", "JAVA", 409))
     manager.register_consumer(
         GROUP,

@@ -19,38 +19,16 @@ from orbitmq.client.message import Message, create_uniq_id
 from orbitmq.client.route import MessageQueue
 from orbitmq.client.send_codec import batch_request, single_request
 from orbitmq.protocol.codes import ResponseCode
-from orbitmq.protocol.command import FLAG_ONEWAY, RemotingCommand
-from orbitmq.protocol.frame import FrameDecoder, encode_frame
+from orbitmq.protocol.command import FLAG_ONEWAY
+from orbitmq.protocol.frame import encode_frame
 from orbitmq.protocol.message import MessageExt, decode_record
-from orbitmq.remoting.connection import RemotingConnection
 from orbitmq.store.results import GetMessageStatus
 from tests.unit.inprocess import broker_config
 
+from .wire import connect
+
 TOPIC = "LaneTopic"
 QUEUES = 4
-
-
-class _Transport:
-    def __init__(self) -> None:
-        self.decoder = FrameDecoder()
-
-    def write(self, data: bytes) -> None:
-        self.decoder.feed(data)
-
-    def writelines(self, data: list[bytes]) -> None:
-        self.decoder.feed(b"".join(data))
-
-    def is_closing(self) -> bool:
-        return False
-
-    def get_extra_info(self, name: str) -> tuple[str, int]:
-        return ("127.0.0.1", 40000)
-
-    def responses(self) -> dict[int, RemotingCommand]:
-        out = {}
-        while (command := self.decoder.next_frame()) is not None:
-            out[command.opaque] = command
-        return out
 
 
 async def _broker(tmp: Path, name: str, **overrides: object) -> BrokerController:
@@ -71,13 +49,6 @@ async def brokers(tmp_path: Path) -> AsyncIterator[tuple[BrokerController, Broke
     yield lane, general
     await lane.aclose()
     await general.aclose()
-
-
-def _connect(broker: BrokerController) -> tuple[RemotingConnection, _Transport]:
-    transport = _Transport()
-    connection = RemotingConnection(broker.dispatcher)
-    connection.connection_made(transport)  # type: ignore[arg-type]
-    return connection, transport
 
 
 def _send(opaque: int, queue_id: int, message: Message, *, oneway: bool = False) -> bytes:
@@ -122,7 +93,7 @@ async def test_plain_sends_store_what_the_general_path_stores(
     frames = [_send(i + 1, i % QUEUES, m) for i, m in enumerate(_messages(40))]
     answers = []
     for broker in brokers:
-        connection, transport = _connect(broker)
+        connection, transport = connect(broker)
         connection.data_received(b"".join(frames))
         await _settle(broker)
         answers.append(transport.responses())
@@ -151,7 +122,7 @@ async def test_keys_are_indexed_and_tags_coded(
     brokers: tuple[BrokerController, BrokerController],
 ) -> None:
     lane = brokers[0]
-    connection, _ = _connect(lane)
+    connection, _ = connect(lane)
     messages = _messages(6)
     connection.data_received(b"".join(_send(i + 1, 0, m) for i, m in enumerate(messages)))
     await _settle(lane)
@@ -184,7 +155,7 @@ async def test_other_frames_keep_the_arrival_order(
 ) -> None:
     """A batch (the general way) between plain sends lands between them in the log."""
     lane = brokers[0]
-    connection, transport = _connect(lane)
+    connection, transport = connect(lane)
     mq = MessageQueue(TOPIC, "broker-a", 1)
     pair = [Message(TOPIC, b"batched-0"), Message(TOPIC, b"batched-1")]
     batch = batch_request("lane-group", mq, pair, [create_uniq_id(), create_uniq_id()])
@@ -204,7 +175,7 @@ async def test_sends_the_lane_does_not_take_are_answered_the_general_way(
     brokers: tuple[BrokerController, BrokerController],
 ) -> None:
     lane = brokers[0]
-    connection, transport = _connect(lane)
+    connection, transport = connect(lane)
     frames = b"".join(
         (
             _send(1, 0, Message(TOPIC, b"delayed", delay_time_level=2)),
@@ -230,7 +201,7 @@ async def test_oneway_sends_are_stored_without_an_answer(
     brokers: tuple[BrokerController, BrokerController],
 ) -> None:
     lane = brokers[0]
-    connection, transport = _connect(lane)
+    connection, transport = connect(lane)
     connection.data_received(
         _send(1, 2, Message(TOPIC, b"oneway"), oneway=True) + _send(2, 2, Message(TOPIC, b"two"))
     )
@@ -242,7 +213,7 @@ async def test_oneway_sends_are_stored_without_an_answer(
 async def test_a_slave_refuses_through_the_general_way(tmp_path: Path) -> None:
     slave = await _broker(tmp_path, "slave", broker_role="SLAVE", broker_id=1)
     try:
-        connection, transport = _connect(slave)
+        connection, transport = connect(slave)
         connection.data_received(_send(1, 0, Message(TOPIC, b"x")))
         await asyncio.sleep(0.01)
         answer = transport.responses()[1]
@@ -265,7 +236,7 @@ async def test_sync_flush_answers_after_the_group_commit(tmp_path: Path) -> None
             real_sync(files)  # type: ignore[arg-type]
 
         flusher.sync = sync  # type: ignore[method-assign]
-        connection, transport = _connect(broker)
+        connection, transport = connect(broker)
         frames = [_send(i + 1, 0, m) for i, m in enumerate(_messages(8))]
         connection.data_received(b"".join(frames))
         await _settle(broker)
@@ -287,7 +258,7 @@ async def test_records_written_while_reput_is_behind_are_dispatched_by_reput(
     """A general-path append wakes reput but does not dispatch; lane sends right after it
     leave their consume-queue units to reput, which must still write them in order."""
     lane = brokers[0]
-    connection, _ = _connect(lane)
+    connection, _ = connect(lane)
     mq = MessageQueue(TOPIC, "broker-a", 3)
     batch = batch_request("lane-group", mq, [Message(TOPIC, b"b0")], [create_uniq_id()])
     batch.opaque = 50
