@@ -164,7 +164,7 @@ class BrokerController:
         self.metrics_exporter: MetricsExporter | None = None
         self.dispatcher = RequestDispatcher(f"broker {config.broker_name}")
         if self.metrics is not None:
-            self.dispatcher.rpc_recorder = self.metrics.rpc
+            self.dispatcher.rpc_recorder = self.metrics.rpc.record
         self.admin_stats = AdminStatsHandler(self)
         for handler in (
             SendMessageHandler(self),

@@ -21,7 +21,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 
 from orbitmq.dashboard.figures import ClientConsumeStatus, GroupFigures, Snapshot
 from orbitmq.dashboard.runtime_stats import RUNTIME_METRIC_NAMES, runtime_values
-from orbitmq.protocol.topics import DLQ_GROUP_TOPIC_PREFIX, RETRY_GROUP_TOPIC_PREFIX
+from orbitmq.protocol.topics import DLQ_GROUP_TOPIC_PREFIX, is_group_topic, is_retry_topic
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
@@ -69,16 +69,12 @@ _FAMILIES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
 FAMILY_NAMES: tuple[str, ...] = (*(name for name, _, _ in _FAMILIES), *RUNTIME_METRIC_NAMES)
 
 
-def _is_retry(topic: str) -> bool:
-    return topic.startswith(RETRY_GROUP_TOPIC_PREFIX)
-
-
 def _is_dlq(topic: str) -> bool:
     return topic.startswith(DLQ_GROUP_TOPIC_PREFIX)
 
 
 def _diff_family(topic: str) -> str:
-    if _is_retry(topic):
+    if is_retry_topic(topic):
         return "rocketmq_group_retrydiff"
     if _is_dlq(topic):
         return "rocketmq_group_dlqdiff"
@@ -104,7 +100,7 @@ def _groups(groups: Iterable[GroupFigures], families: dict[str, GaugeMetricFamil
         labels = [g.cluster, g.broker_name, g.topic, g.group]
         if not _is_dlq(g.topic):
             families["rocketmq_consumer_offset"].add_metric(labels, g.consumer_offset)
-        if not _is_dlq(g.topic) and not _is_retry(g.topic):
+        if not is_group_topic(g.topic):
             families["rocketmq_consumer_tps"].add_metric(labels, round(g.tps, 2))
 
 
@@ -136,7 +132,7 @@ def _clients_and_producers(snapshot: Snapshot, families: dict[str, GaugeMetricFa
 
 def _topics(snapshot: Snapshot, families: dict[str, GaugeMetricFamily]) -> None:
     for t in snapshot.topics:
-        if _is_retry(t.topic):
+        if is_retry_topic(t.topic):
             families["rocketmq_topic_retry_offset"].add_metric(
                 [t.cluster, t.broker_name, t.topic], t.max_offset
             )

@@ -46,18 +46,9 @@ class FrameLane(Protocol):
         ...
 
 
-class RpcRecorder(Protocol):
-    def record(
-        self,
-        request_code: int,
-        response_code: int,
-        long_polling: bool,
-        oneway: bool,
-        seconds: float,
-        count: int = 1,
-    ) -> None:
-        """`count` requests answered `seconds` after they were read."""
-        ...
+# (request code, response code, long polling, oneway, seconds from read to answer):
+# the broker passes BrokerMetrics.rpc.record (orbitmq/broker/metrics/counters.py).
+RpcRecorder = Callable[[int, int, bool, bool, float], object]
 
 
 _PULL_MESSAGE = int(RequestCode.PULL_MESSAGE)
@@ -133,9 +124,7 @@ class RequestDispatcher:
             connection.send(response)
         recorder = self.rpc_recorder
         if recorder is not None:
-            recorder.record(
-                request.code, response.code, long_polling, oneway, perf_counter() - started
-            )
+            recorder(request.code, response.code, long_polling, oneway, perf_counter() - started)
 
     def _answer_error(
         self,

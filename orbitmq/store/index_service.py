@@ -168,12 +168,10 @@ class IndexService:
         store_timestamp: int,
         uniq_key: str | None,
         keys: str | None,
-        *,
-        indexed: bool = True,
     ) -> None:
         """Index the record at `offset` under its UNIQ_KEY and each KEYS word."""
         index_file = self.files[-1] if self.files else self._new_file(None)
-        if offset > index_file.last_indexed and indexed and (uniq_key or keys):
+        if offset > index_file.last_indexed and (uniq_key or keys):
             words = [uniq_key] if uniq_key else []
             if keys:
                 words.extend(k for k in keys.split(" ") if k)

@@ -52,6 +52,10 @@ class _Table:
         self._echo([fmt.format(v) if v is not None else "-" for fmt, v in values])
 
 
+def _echo_json(rows: Sequence[Any]) -> None:
+    click.echo(orjson.dumps([row.to_json() for row in rows]).decode())
+
+
 _NAMESRV_COLUMNS: list[Column] = [
     ("sets", "{}", lambda p: p.broker_sets),
     ("topics/set", "{}", lambda p: p.topics_per_set),
@@ -105,7 +109,7 @@ def namesrv_scale(
 
     points = run_async(main())
     if as_json:
-        click.echo(orjson.dumps([p.to_json() for p in points]).decode())
+        _echo_json(points)
 
 
 _BROKER_COLUMNS: list[Column] = [
@@ -157,7 +161,7 @@ def broker_scale(
 
     points = run_async(main())
     if as_json:
-        click.echo(orjson.dumps([p.to_json() for p in points]).decode())
+        _echo_json(points)
 
 
 _CONSOLE_COLUMNS: list[Column] = [
@@ -186,4 +190,4 @@ def console_scale(topics: int, groups: int, rounds: int, browser: bool, as_json:
     for timing in timings:
         table.add(timing)
     if as_json:
-        click.echo(orjson.dumps([t.to_json() for t in timings]).decode())
+        _echo_json(timings)

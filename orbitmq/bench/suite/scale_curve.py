@@ -115,6 +115,13 @@ class ScaleCurve:
         self.namesrv()
         self.broker()
 
+    def _headline(self, command: int, figures: Sequence[tuple[str, str, Cell]]) -> None:
+        """The top point's figures for the summary (a missing value stays unmeasured)."""
+        for label, unit, value in figures:
+            figure = self.suite.figure(label, unit, command)
+            if value is not None:
+                figure.samples.append(float(value))
+
     def namesrv(self) -> None:
         s, c = self.suite, self.suite.config
         sizes = list(c.namesrv_topics)
@@ -142,7 +149,7 @@ class ScaleCurve:
         ))  # fmt: skip
         top = points[-1]
         where = f"{top['broker_sets']:,} broker sets x {top['topics_per_set']:,} topics"
-        for label, unit, value in (
+        self._headline(command, (
             (f"NameServer CPU per registration, {where}, new DataVersion", "µs",
              top["first_us"]),
             (f"NameServer CPU per registration, {where}, unchanged DataVersion", "µs",
@@ -150,10 +157,7 @@ class ScaleCurve:
             (f"Route query p99, {where} registering every {c.namesrv_period:g} s", "ms",
              top["query_p99_ms"]),
             (f"NameServer RSS, {where}", "MiB", top["rss_mib"]),
-        ):  # fmt: skip
-            figure = s.figure(label, unit, command)
-            if value is not None:
-                figure.samples.append(float(value))
+        ))  # fmt: skip
         if c.namesrv_period != HEARTBEAT_S:
             s.notes.append(
                 f"NameServer scale: every set registers once per {c.namesrv_period:g} s in "
@@ -189,13 +193,10 @@ class ScaleCurve:
         ))  # fmt: skip
         top = points[-1]
         where = f"{top['topics']:,} topics x 8 queues"
-        for label, unit, value in (
+        self._headline(command, (
             (f"Broker start with {where}: spawn to first accepted send", "s",
              top["first_send_s"]),
             (f"Broker RssAnon with {where}, after start", "MiB", top["anon_mib"]),
             (f"Broker CPU per full registration, {where}", "µs", top["register_broker_us"]),
-        ):  # fmt: skip
-            figure = s.figure(label, unit, command)
-            if value is not None:
-                figure.samples.append(float(value))
+        ))  # fmt: skip
         s.notes += _superlinear("Broker", _BROKER_COLUMNS, points, sizes)

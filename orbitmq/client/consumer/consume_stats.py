@@ -99,10 +99,13 @@ class ConsumerStatsManager:
     def _add(self, figure: str, topic: str, value: int) -> None:
         now = self._clock()
         with self._lock:
-            item = self._items.get((figure, topic))
-            if item is None:
-                item = self._items[(figure, topic)] = StatsItem(now)
-            item.add(now, value)
+            self._add_locked(now, figure, topic, value)
+
+    def _add_locked(self, now: int, figure: str, topic: str, value: int) -> None:
+        item = self._items.get((figure, topic))
+        if item is None:
+            item = self._items[(figure, topic)] = StatsItem(now)
+        item.add(now, value)
 
     def _snapshot(self, figure: str, topic: str, now: int, window_ms: int) -> StatsSnapshot:
         item = self._items.get((figure, topic))
@@ -122,6 +125,14 @@ class ConsumerStatsManager:
 
     def inc_consume_failed_tps(self, topic: str, msgs: int) -> None:
         self._add(CONSUME_FAILED_TPS, topic, msgs)
+
+    def inc_consume(self, topic: str, rt_ms: int, msgs: int, succeeded: bool) -> None:
+        """One listener call: its time and its messages' outcome, under one lock (this runs
+        once per consumed batch)."""
+        now = self._clock()
+        with self._lock:
+            self._add_locked(now, CONSUME_RT, topic, rt_ms)
+            self._add_locked(now, CONSUME_OK_TPS if succeeded else CONSUME_FAILED_TPS, topic, msgs)
 
     def consume_status(self, topic: str) -> dict[str, Any]:
         """ConsumeStatus of `topic` as fastjson writes it."""
@@ -165,12 +176,8 @@ def counted_listener(
     def record(msgs: list[MessageExt], started: float, succeeded: bool) -> None:
         if not msgs:
             return
-        topic = stats_topic(msgs[0], group)
-        stats.inc_consume_rt(topic, int((time.monotonic() - started) * 1000))
-        if succeeded:
-            stats.inc_consume_ok_tps(topic, len(msgs))
-        else:
-            stats.inc_consume_failed_tps(topic, len(msgs))
+        rt_ms = int((time.monotonic() - started) * 1000)
+        stats.inc_consume(stats_topic(msgs[0], group), rt_ms, len(msgs), succeeded)
 
     if is_async_listener(listener):
         call_async: Callable[[list[MessageExt]], Awaitable[Any]] = listener

@@ -40,7 +40,7 @@ from orbitmq.dashboard.pages.common import (
 from orbitmq.dashboard.pages.topic_detail import topic_param
 from orbitmq.dashboard.security import checked_form, console_of
 from orbitmq.protocol.perm import perm_to_string
-from orbitmq.protocol.topics import DLQ_GROUP_TOPIC_PREFIX, RETRY_GROUP_TOPIC_PREFIX
+from orbitmq.protocol.topics import DLQ_GROUP_TOPIC_PREFIX, is_retry_topic
 
 T = TypeVar("T")
 
@@ -54,7 +54,7 @@ KINDS = {"normal": "Normal", "retry": "Retry", "dlq": "DLQ", "system": "System"}
 def topic_kind(topic: str, system_topics: frozenset[str]) -> str:
     """normal, retry (%RETRY%group), dlq (%DLQ%group) or system (RocketMQ's system
     topics and `system_topics`)."""
-    if topic.startswith(RETRY_GROUP_TOPIC_PREFIX):
+    if is_retry_topic(topic):
         return "retry"
     if topic.startswith(DLQ_GROUP_TOPIC_PREFIX):
         return "dlq"
