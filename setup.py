@@ -9,7 +9,9 @@ from the .py files alone (slower). Everything else is in pyproject.toml.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+from pathlib import Path
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -56,10 +58,24 @@ class OptionalBuildExt(build_ext):
             _warn(f"compiled modules skipped ({exc}); OrbitMQ runs as pure Python")
 
     def build_extension(self, ext: Extension) -> None:
+        if not self.inplace and _copy_compiled_in_place(ext, self.get_ext_fullpath(ext.name)):
+            return
         try:
             super().build_extension(ext)
         except Exception as exc:
             _warn(f"{ext.name} not compiled ({exc}); its .py file is used")
+
+
+def _copy_compiled_in_place(ext: Extension, target: str) -> bool:
+    """A wheel build (`orbitmq cluster install`) takes the module scripts/setup.sh
+    compiled in place when it is newer than its .py, instead of minutes of compiling."""
+    source = Path(ext.name.replace(".", "/") + ".py")
+    built = source.with_name(Path(target).name)  # the same name: the same ABI suffix
+    if not built.is_file() or built.stat().st_mtime < source.stat().st_mtime:
+        return False
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    shutil.copy2(built, target)
+    return True
 
 
 def _warn(text: str) -> None:

@@ -32,9 +32,13 @@ if [ "${1:-}" = "--test" ]; then
   bash scripts/cpp_client_env.sh >/dev/null
   # tests/cluster makes one-way partitions between network namespaces with iptables;
   # tests/console drives Debian's chromium with Playwright (its own browser download cannot
-  # work here), with a CJK font for Chinese text.
+  # work here), with a CJK font for Chinese text. tests/cluster also runs an sshd per
+  # namespace host (tests/cluster/sshd.py) for `orbitmq cluster` over ssh, with keys made
+  # by ssh-keygen.
   missing=()
   command -v iptables >/dev/null || missing+=(iptables)
+  [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+  command -v ssh-keygen >/dev/null || missing+=(openssh-client)
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   [ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing+=(fonts-wqy-microhei)
   if [ "${#missing[@]}" -gt 0 ] && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then

@@ -1,10 +1,15 @@
 """Run a ClusterPlan: start tier by tier, wait for registration, stop in reverse.
 
-Theory of operation: every process writes its pid to HOME/run/<name>.pid as soon as it
-is spawned, so whatever has been started can always be found and stopped again, by
-this call on failure or by `cluster stop` from another shell. A start only succeeds once
-every broker shows up in GET_BROKER_CLUSTER_INFO of every NameServer, and every DLedger
-group has a leader there (readiness.py has the rule).
+Theory of operation: each host keeps its processes' pid files, configs and logs under its
+own home (agent.py), so whatever has been started can always be found and stopped again,
+by this call on failure or by `cluster stop` from another shell or machine. Within a tier
+every host works at once; a tier starts once the previous one has booted. A start only
+succeeds once every broker shows up in GET_BROKER_CLUSTER_INFO of every NameServer, and
+every DLedger group has a leader there (readiness.py has the rule).
+
+Failures: a process that fails to start ends the start (what this call started is
+stopped again, and its log's tail is shown). A host that cannot be reached does not: its
+processes are reported, the rest starts, and the start ends as degraded.
 """
 
 from __future__ import annotations
@@ -12,76 +17,82 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-import subprocess
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-
-import javaproperties
+from dataclasses import dataclass, field
 
 from orbitmq.admin.commands.cluster import cluster_rows
 from orbitmq.admin.formatting import cluster_list_lines
 from orbitmq.client.admin import ClusterInfo, MQAdmin
 from orbitmq.cluster.errors import ClusterError
-from orbitmq.cluster.processes import is_running, log_tail, read_pid, spawn, terminate
+from orbitmq.cluster.fleet import Echo, Fleet, ProcessState, host_label
 from orbitmq.cluster.readiness import registration_problems
+from orbitmq.cluster.remote import DEFAULT_CONNECT_TIMEOUT
 from orbitmq.cluster.template import ClusterPlan, ProcessSpec
 from orbitmq.dledger.config import parse_peers
 
 __all__ = [
-    "ProcessState",
+    "StartOutcome",
+    "StopOutcome",
     "cluster_table",
     "process_states",
     "process_table",
     "start_cluster",
+    "start_processes",
     "stop_cluster",
+    "stop_processes",
 ]
 
-# What each server prints once it listens (orbitmq/cli.py).
-BOOT_MARKERS = {
-    "namesrv": b"The Name Server boot success",
-    "broker": b"boot success",
-    "dashboard": b"The console boot success",
-}
-PROCESS_FORMAT = "%-14s  %-13s  %-8s  %-8s  %-22s  %s"
-Echo = Callable[[str], None]
+PROCESS_FORMAT = "%-22s  %-13s  %-8s  %-11s  %-22s  %s"
 
 
-@dataclass(frozen=True, slots=True)
-class ProcessState:
-    spec: ProcessSpec
-    pid: int | None  # None: not running
+@dataclass(slots=True)
+class StartOutcome:
+    started: list[ProcessSpec] = field(default_factory=list)
+    unreachable: dict[str, str] = field(default_factory=dict)  # host -> why
+
+    @property
+    def degraded(self) -> bool:
+        return bool(self.unreachable)
 
 
-@dataclass(frozen=True, slots=True)
-class _Child:
-    spec: ProcessSpec
-    process: subprocess.Popen[bytes]
-    log_start: int  # its log's size before it started: older runs' boot lines don't count
+@dataclass(slots=True)
+class StopOutcome:
+    left: list[ProcessSpec] = field(default_factory=list)  # may still run
+    unreachable: dict[str, str] = field(default_factory=dict)
 
 
-def process_states(plan: ClusterPlan) -> list[ProcessState]:
-    states = []
-    for spec in plan.processes:
-        pid = read_pid(plan.pid_path(spec))
-        running = pid is not None and is_running(pid, plan.config_path(spec))
-        states.append(ProcessState(spec, pid if running else None))
-    return states
+def process_states(
+    plan: ClusterPlan, connect_timeout: float = DEFAULT_CONNECT_TIMEOUT
+) -> list[ProcessState]:
+    async def states() -> list[ProcessState]:
+        async with Fleet(plan, lambda _line: None, connect_timeout) as fleet:
+            return await fleet.states(plan.processes)
+
+    return asyncio.run(states())
+
+
+def _log_where(plan: ClusterPlan, spec: ProcessSpec) -> str:
+    if not spec.host:
+        return str(plan.log_path(spec))
+    return f"{spec.host}:{plan.home_of(spec.host)}/logs/{spec.name}.log"
 
 
 def process_table(plan: ClusterPlan, states: list[ProcessState]) -> list[str]:
     lines = [PROCESS_FORMAT % ("#Process", "#Role", "#PID", "#State", "#Addr", "#Log")]
     for state in states:
         spec = state.spec
+        status = "running" if state.pid else "stopped"
+        if not state.reachable:
+            status = "unreachable"
         lines.append(
             PROCESS_FORMAT
             % (
-                spec.name,
+                spec.label,
                 spec.role,
                 state.pid or "-",
-                "running" if state.pid else "stopped",
+                status,
                 spec.address,
-                plan.log_path(spec),
+                _log_where(plan, spec),
             )
         )
     return lines
@@ -94,87 +105,54 @@ async def cluster_table(namesrv_addr: str) -> list[str]:
     return cluster_list_lines(rows, time.time_ns() // 1_000_000)
 
 
-def _check_can_start(plan: ClusterPlan) -> None:
-    running = [s.spec.name for s in process_states(plan) if s.pid]
-    if running:
-        raise ClusterError(
-            f"already running under {plan.home}: {', '.join(running)}; "
-            f"stop it first with `orbitmq cluster stop {plan.template}`"
-        )
+def _check_local_addresses(plan: ClusterPlan) -> None:
+    """Without a hosts file every process runs here: its addresses must be this machine's."""
+    if plan.inventory is not None:
+        return
     for spec in plan.namesrvs:
         host = spec.address.rpartition(":")[0]
-        if not _can_bind(host, 0):
+        if not _can_bind(host):
             raise ClusterError(
-                f"NameServer {spec.address} is not on this machine; start it there with "
-                "mqnamesrv (remote hosts over ssh are not supported yet)"
+                f"NameServer {spec.address} is not on this machine; add a hosts file "
+                f"({plan.template}/hosts) to start it there over ssh"
             )
     for spec in plan.dledger:
         host, port = parse_peers(spec.properties["dLegerPeers"])[spec.dledger_self_id]
-        if not _can_bind(host, 0):
+        if not _can_bind(host):
             raise ClusterError(
-                f"{spec.name}: its dLegerPeers address {host}:{port} is not on this machine "
-                "(remote hosts over ssh are not supported yet)"
+                f"{spec.name}: its dLegerPeers address {host}:{port} is not on this machine; "
+                f"add a hosts file ({plan.template}/hosts) to start it there over ssh"
             )
-    for spec in plan.processes:
-        for port in spec.ports:
-            if not _can_bind("0.0.0.0", port):
-                raise ClusterError(f"port {port} needed by {spec.name} is in use")
 
 
-def _can_bind(host: str, port: int) -> bool:
+def _can_bind(host: str) -> bool:
     with socket.socket() as sock:
-        # As asyncio servers do, so a port held only by TIME_WAIT sockets counts as free.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
-            sock.bind((host, port))
+            sock.bind((host, 0))
         except OSError:
             return False
     return True
 
 
-def _write_config(plan: ClusterPlan, spec: ProcessSpec) -> None:
-    path = plan.config_path(spec)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8") as fh:
-        javaproperties.dump(
-            spec.properties,
-            fh,
-            comments=f" written by `orbitmq cluster start` from {plan.template}",
-            timestamp=False,
-        )
+def _start_request(plan: ClusterPlan, specs: list[ProcessSpec], timeout: float) -> dict:
+    return {
+        "op": "start",
+        "origin": f"`orbitmq cluster start` from {plan.template}",
+        "timeout": timeout,
+        "processes": [
+            {"name": s.name, "kind": s.kind, "properties": s.properties, "ports": list(s.ports)}
+            for s in specs
+        ],
+    }
 
 
-def _log_size(plan: ClusterPlan, spec: ProcessSpec) -> int:
-    path = plan.log_path(spec)
-    return path.stat().st_size if path.exists() else 0
-
-
-def _booted(plan: ClusterPlan, spec: ProcessSpec, log_start: int) -> bool:
-    with open(plan.log_path(spec), "rb") as fh:
-        fh.seek(log_start)
-        return BOOT_MARKERS[spec.kind] in fh.read()
-
-
-def _failure(plan: ClusterPlan, spec: ProcessSpec, what: str) -> ClusterError:
-    return _failure_with_log(plan, spec, f"{spec.name} {what}")
-
-
-def _failure_with_log(plan: ClusterPlan, spec: ProcessSpec, message: str) -> ClusterError:
-    log = plan.log_path(spec)
-    return ClusterError(f"{message}; last lines of {log}:\n{log_tail(log)}")
-
-
-def _wait_booted(plan: ClusterPlan, children: list[_Child], deadline: float) -> None:
-    waiting = list(children)
-    while waiting:
-        for child in list(waiting):
-            if _booted(plan, child.spec, child.log_start):
-                waiting.remove(child)
-            elif (code := child.process.poll()) is not None:
-                raise _failure(plan, child.spec, f"exited with code {code} while starting")
-        if waiting and time.monotonic() > deadline:
-            raise _failure(plan, waiting[0].spec, "did not finish booting in time")
-        time.sleep(0.05)
+def _failure_message(spec: ProcessSpec, row: dict) -> str:
+    message = f"{spec.name} {row['message']}"
+    if "log_tail" in row:
+        message += f"; last lines of {row['log']}:\n{row['log_tail']}"
+    if spec.host:
+        message += f"\n(on host {spec.host})"
+    return message
 
 
 async def _cluster_info(admin: MQAdmin) -> ClusterInfo | None:
@@ -184,7 +162,12 @@ async def _cluster_info(admin: MQAdmin) -> ClusterInfo | None:
         return None  # not answering yet: retried until the deadline decides
 
 
-async def _wait_registered(plan: ClusterPlan, deadline: float) -> None:
+async def wait_registered(plan: ClusterPlan, deadline: float) -> None:
+    """Until every broker of `plan` is registered (readiness.py).
+
+    Raises:
+        ClusterError: not so by `deadline` (time.monotonic()); names the first problem.
+    """
     async with contextlib.AsyncExitStack() as stack:
         admins = {
             n.address: await stack.enter_async_context(MQAdmin(n.address)) for n in plan.namesrvs
@@ -197,57 +180,149 @@ async def _wait_registered(plan: ClusterPlan, deadline: float) -> None:
             if not problems:
                 return
             if time.monotonic() > deadline:
-                raise _failure_with_log(plan, problems[0].spec, problems[0].message)
+                raise ClusterError(problems[0].message)
             await asyncio.sleep(0.2)
 
 
-def start_cluster(plan: ClusterPlan, timeout: float, echo: Echo) -> None:
-    """Start NameServers, masters, DLedger groups, then slaves; return once all brokers
-    are registered and every DLedger group has a leader.
-
-    On failure whatever was started is stopped again before the error propagates.
+async def start_processes(
+    fleet: Fleet, specs: list[ProcessSpec], deadline: float, outcome: StartOutcome
+) -> None:
+    """Start `specs` (one tier) on their hosts at once and wait for them to boot.
 
     Raises:
-        ClusterError: something of the plan runs already, a port is taken, or a process
-            exits, does not boot or does not register within `timeout` seconds.
+        ClusterError: a process exited or did not boot; the message has its log's tail.
     """
-    _check_can_start(plan)
-    deadline = time.monotonic() + timeout
-    try:
-        for tier in plan.start_tiers():
-            children = []
-            for spec in tier:
-                _write_config(plan, spec)
-                log_start = _log_size(plan, spec)
-                process = spawn(spec.kind, plan.config_path(spec), plan.log_path(spec), plan.home)
-                plan.pid_path(spec).write_text(f"{process.pid}\n")
-                children.append(_Child(spec, process, log_start))
-            _wait_booted(plan, children, deadline)
-            for child in children:
-                spec = child.spec
-                echo(
-                    f"started {spec.name} ({spec.role}, pid {child.process.pid}) on {spec.address}"
+    plan = fleet.plan
+    answers = await fleet.per_host(
+        specs,
+        lambda group: _start_request(plan, group, max(1.0, deadline - time.monotonic())),
+        max(5.0, deadline - time.monotonic()) + 30.0,
+    )
+    failures = []
+    for host, (group, answer) in answers.items():
+        if answer is None:
+            outcome.unreachable[host] = fleet.unreachable[host]
+            names = ", ".join(s.label for s in group)
+            fleet.echo(f"not started on {host_label(host)} (unreachable): {names}")
+            continue
+        rows = {row["name"]: row for row in answer}
+        for spec in group:
+            row = rows[spec.name]
+            if row["state"] == "running":
+                fleet.echo(f"already running {spec.label} (pid {row['pid']}) on {spec.address}")
+            elif row["state"] == "started":
+                outcome.started.append(spec)
+                fleet.echo(
+                    f"started {spec.label} ({spec.role}, pid {row['pid']}) on {spec.address}"
                 )
-        asyncio.run(_wait_registered(plan, deadline))
-    except BaseException:
-        echo("start failed; stopping what was started")
-        stop_cluster(plan, timeout=10.0, echo=echo)
-        raise
-
-
-def stop_cluster(plan: ClusterPlan, timeout: float, echo: Echo) -> None:
-    """SIGTERM slaves, DLedger groups, masters, then NameServers; SIGKILL after
-    `timeout` seconds."""
-    for tier in plan.stop_tiers():
-        pids: dict[int, ProcessSpec] = {}
-        for spec in tier:
-            pid = read_pid(plan.pid_path(spec))
-            if pid is not None and is_running(pid, plan.config_path(spec)):
-                pids[pid] = spec
             else:
-                plan.pid_path(spec).unlink(missing_ok=True)
-        killed = terminate({pid: plan.config_path(s) for pid, s in pids.items()}, timeout)
-        for pid, spec in pids.items():
-            how = f"killed after {timeout:g}s" if pid in killed else "stopped"
-            echo(f"{how} {spec.name} (pid {pid})")
-            plan.pid_path(spec).unlink(missing_ok=True)
+                if row.get("pid"):
+                    outcome.started.append(spec)  # spawned but not booted: stop it again
+                failures.append(_failure_message(spec, row))
+    if failures:
+        raise ClusterError("\n".join(failures))
+
+
+async def _start(
+    plan: ClusterPlan, timeout: float, echo: Echo, connect_timeout: float
+) -> StartOutcome:
+    _check_local_addresses(plan)
+    outcome = StartOutcome()
+    async with Fleet(plan, echo, connect_timeout) as fleet:
+        states = await fleet.states(plan.processes)
+        reachable = [s for s in states if s.reachable]
+        if reachable and all(s.pid for s in reachable):
+            raise ClusterError(
+                f"already running: {', '.join(s.spec.label for s in reachable)}; "
+                f"stop it first with `orbitmq cluster stop {plan.template}`"
+            )
+        deadline = time.monotonic() + timeout
+        try:
+            for tier in plan.start_tiers():
+                await start_processes(fleet, list(tier), deadline, outcome)
+            live = fleet.live_plan()
+            if live.namesrvs:
+                await wait_registered(live, deadline)
+        except BaseException:
+            echo("start failed; stopping what was started")
+            await _stop_specs(fleet, plan.stop_tiers(), 10.0, {s.label for s in outcome.started})
+            raise
+        outcome.unreachable = dict(fleet.unreachable)
+    return outcome
+
+
+def start_cluster(
+    plan: ClusterPlan,
+    timeout: float,
+    echo: Echo,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+) -> StartOutcome:
+    """Start NameServers, masters, DLedger groups, then slaves; return once every broker
+    that could be started is registered and every DLedger group has a leader.
+
+    Raises:
+        ClusterError: everything runs already, an address is not this machine's (without
+            a hosts file), or a process exits, does not boot or does not register within
+            `timeout` seconds; what this call started is stopped again first.
+    """
+    return asyncio.run(_start(plan, timeout, echo, connect_timeout))
+
+
+async def _stop_specs(
+    fleet: Fleet,
+    tiers: list[tuple[ProcessSpec, ...]],
+    timeout: float,
+    only: set[str] | None = None,
+) -> StopOutcome:
+    """Stop tier by tier; with `only`, just the processes of those labels."""
+    outcome = StopOutcome()
+    for tier in tiers:
+        specs = [s for s in tier if only is None or s.label in only]
+        if specs:
+            await stop_processes(fleet, specs, timeout, outcome)
+    outcome.unreachable = dict(fleet.unreachable)
+    return outcome
+
+
+async def stop_processes(
+    fleet: Fleet, specs: list[ProcessSpec], timeout: float, outcome: StopOutcome
+) -> None:
+    """SIGTERM `specs` on their hosts at once; SIGKILL after `timeout` seconds."""
+    answers = await fleet.per_host(
+        specs,
+        lambda group: {"op": "stop", "names": [s.name for s in group], "timeout": timeout},
+        timeout + 30.0,
+    )
+    for host, (group, answer) in answers.items():
+        if answer is None:
+            outcome.left += group
+            names = ", ".join(s.label for s in group)
+            fleet.echo(f"not stopped on {host_label(host)} (unreachable): {names}")
+            continue
+        rows = {row["name"]: row for row in answer}
+        for spec in group:
+            row = rows[spec.name]
+            if row["outcome"] == "stopped":
+                fleet.echo(f"stopped {spec.label} (pid {row['pid']})")
+            elif row["outcome"] == "killed":
+                fleet.echo(f"killed after {timeout:g}s {spec.label} (pid {row['pid']})")
+            elif row["outcome"] == "still running":
+                outcome.left.append(spec)
+                fleet.echo(f"could not stop {spec.label} (pid {row['pid']})")
+
+
+def stop_cluster(
+    plan: ClusterPlan,
+    timeout: float,
+    echo: Echo,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+) -> StopOutcome:
+    """SIGTERM the console, slaves, DLedger groups, masters, then NameServers; SIGKILL
+    after `timeout` seconds. Only processes started from the plan's configs are signalled.
+    """
+
+    async def stop() -> StopOutcome:
+        async with Fleet(plan, echo, connect_timeout) as fleet:
+            return await _stop_specs(fleet, plan.stop_tiers(), timeout)
+
+    return asyncio.run(stop())

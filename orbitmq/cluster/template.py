@@ -15,6 +15,10 @@ start together (no election without a majority) and the election, not the file, 
 which of them is brokerId 0; every member of the group must have its file in the folder.
 Process names are stable whatever the offset: the broker file's stem (`broker-a-s`) and
 `namesrv-<template port>`; pid files, logs and rendered configs are named after them.
+
+With a hosts file (hosts.py) each process runs on the host whose address it uses (a
+broker's brokerIP1, a NameServer's namesrvAddr entry), and relative paths resolve against
+that host's `home`. A file with brokersPerHost=N stands for N broker sets on its host.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orbitmq.broker.config import BrokerConfig, load_broker_config
+from orbitmq.cluster.hosts import HOSTS_FILE, Inventory, load_inventory
 from orbitmq.config_file import ConfigError, read_properties
 from orbitmq.dledger.config import follower_broker_id, format_peers, parse_peers
 
@@ -34,6 +39,9 @@ NAMESRV = "NAMESRV"
 CONSOLE = "CONSOLE"  # the web console, `orbitmq dashboard`
 DEFAULT_CONSOLE_PORT = 8082
 DLEDGER = "DLEDGER"  # the role of a DLedger group member: leader or follower by election
+BROKERS_PER_HOST = "brokersPerHost"  # several broker sets from one file (_broker_instances)
+INSTANCE_PORT_STEP = 10  # listenPort-2 .. listenPort+1 per broker, as in the conf/ templates
+_STORE_PATH_KEYS = ("storePathRootDir", "storePathCommitLog", "storePathDLedgerCommitLog")
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +59,12 @@ class ProcessSpec:
     broker_id: int = 0
     cluster_name: str = ""
     dledger_self_id: str = ""  # DLEDGER only: dLegerSelfId
+    host: str = ""  # the hosts-file address it runs on; "": this machine
+
+    @property
+    def label(self) -> str:
+        """Unique within a plan: NameServers on several hosts share a name."""
+        return f"{self.name}@{self.host}" if self.host and self.kind == "namesrv" else self.name
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +76,7 @@ class ClusterPlan:
     slaves: tuple[ProcessSpec, ...]
     dledger: tuple[ProcessSpec, ...] = ()  # members of DLedger groups, by group
     consoles: tuple[ProcessSpec, ...] = ()  # started once every broker is up
+    inventory: Inventory | None = None  # DIR/hosts; None: every process on this machine
 
     @property
     def namesrv_addr(self) -> str:
@@ -92,6 +107,16 @@ class ClusterPlan:
             groups[spec.broker_name] = (*groups.get(spec.broker_name, ()), spec)
         return groups
 
+    def hosts(self) -> list[str]:
+        """Every host of the plan ("" for this machine), in start order."""
+        return list(dict.fromkeys(spec.host for spec in self.processes))
+
+    def home_of(self, host: str) -> str:
+        """The OrbitMQ home of a host, as its shell reads it."""
+        if not host or self.inventory is None:
+            return str(self.home)
+        return self.inventory.entry(host).home
+
     def ports(self) -> list[int]:
         return sorted(port for p in self.processes for port in p.ports)
 
@@ -111,9 +136,15 @@ class ClusterPlan:
         return self.log_dir() / f"{spec.name}.log"
 
 
-def _resolve_path(value: str, home: Path) -> str:
-    path = Path(value).expanduser()
-    return str(path if path.is_absolute() else home / path)
+def _resolve_path(value: str, home: str, local: bool) -> str:
+    """`home` is this machine's absolute home, or a remote one as its shell reads it
+    (`~` there is the remote user's home: left for the remote side to expand)."""
+    if local:
+        path = Path(value).expanduser()
+        return str(path if path.is_absolute() else Path(home) / path)
+    if value.startswith(("/", "~")):
+        return value
+    return f"{home.rstrip('/')}/{value}"
 
 
 def _shift_addresses(namesrv_addr: str, offset: int) -> str:
@@ -132,33 +163,97 @@ def _shift_peers(dleger_peers: str, offset: int) -> str:
     return format_peers({i: (host, port + offset) for i, (host, port) in peers.items()})
 
 
-def _broker_spec(path: Path, home: Path, offset: int) -> ProcessSpec:
+def _host_of(address: str) -> str:
+    return address.rpartition(":")[0]
+
+
+@dataclass(frozen=True, slots=True)
+class _Placement:
+    """Where the plan's processes go: this machine, or the hosts of an inventory."""
+
+    local_home: Path
+    inventory: Inventory | None
+
+    def host(self, address: str) -> str:
+        """The host that runs the process using `address` ("" for this machine).
+
+        Raises:
+            ConfigError: the hosts file has no line for the address's host.
+        """
+        if self.inventory is None:
+            return ""
+        host = _host_of(address)
+        self.inventory.entry(host)
+        return host
+
+    def home(self, host: str) -> str:
+        if not host or self.inventory is None:
+            return str(self.local_home)
+        return self.inventory.entry(host).home
+
+
+def _broker_instances(path: Path, placement: _Placement, offset: int) -> list[ProcessSpec]:
+    """The file's broker, or with brokersPerHost=N its N broker sets (docs/deployment.md):
+    instance k is `<brokerName>-k` on listenPort+10k (and haListenPort, dLegerPeers ports
+    +10k), storing under `<storePathRootDir>-k`, with dLegerGroup `<group>-k`."""
     properties = read_properties(path)
+    per_host_text = properties.pop(BROKERS_PER_HOST, "1")
+    if not per_host_text.isdigit() or int(per_host_text) < 1:
+        raise ConfigError(f"{path.name}: {BROKERS_PER_HOST}={per_host_text} is not a count >= 1")
+    per_host = int(per_host_text)
+    if per_host == 1:
+        return [_broker_spec(path.stem, path.name, properties, placement, offset)]
+    instances = []
+    for k in range(per_host):
+        copy = dict(properties)
+        shift = k * INSTANCE_PORT_STEP
+        copy["brokerName"] = f"{properties.get('brokerName', 'DEFAULT_BROKER')}-{k}"
+        copy["listenPort"] = str(int(properties.get("listenPort", "10911")) + shift)
+        if "haListenPort" in copy:
+            copy["haListenPort"] = str(int(copy["haListenPort"]) + shift)
+        if copy.get("dLegerPeers"):
+            copy["dLegerPeers"] = _shift_peers(copy["dLegerPeers"], shift)
+            copy["dLegerGroup"] = f"{copy.get('dLegerGroup') or properties.get('brokerName')}-{k}"
+        for key in _STORE_PATH_KEYS:
+            if copy.get(key):
+                copy[key] = f"{copy[key].rstrip('/')}-{k}"
+        if not copy.get("storePathRootDir"):
+            copy["storePathRootDir"] = f"~/store-{k}"
+        spec = _broker_spec(f"{path.stem}-{k}", path.name, copy, placement, offset)
+        instances.append(spec)
+    return instances
+
+
+def _broker_spec(
+    name: str, file_name: str, properties: dict[str, str], placement: _Placement, offset: int
+) -> ProcessSpec:
     if not properties.get("namesrvAddr"):
-        raise ConfigError(f"{path}: namesrvAddr is required in a cluster template")
+        raise ConfigError(f"{file_name}: namesrvAddr is required in a cluster template")
     # Validate with the broker's own rules before anything is rewritten.
     try:
         template = load_broker_config(None, properties)
     except ConfigError as exc:
-        raise ConfigError(f"{path.name}: {exc}") from exc
+        raise ConfigError(f"{file_name}: {exc}") from exc
+    host = placement.host(template.broker_addr)
+    home = placement.home(host)
     properties["namesrvAddr"] = _shift_addresses(template.namesrv_addr, offset)
     properties["listenPort"] = str(template.listen_port + offset)
     if "haListenPort" in properties:
         properties["haListenPort"] = str(template.ha_listen_port + offset)
     if template.enable_dleger_commit_log:
         properties["dLegerPeers"] = _shift_peers(template.dleger_peers, offset)
-    for key in ("storePathRootDir", "storePathCommitLog", "storePathDLedgerCommitLog"):
+    for key in _STORE_PATH_KEYS:
         if properties.get(key):
-            properties[key] = _resolve_path(properties[key], home)
+            properties[key] = _resolve_path(properties[key], home, not host)
     if "storePathRootDir" not in properties:
-        properties["storePathRootDir"] = template.store_path_root_dir
+        properties["storePathRootDir"] = template.store_path_root_dir if not host else "~/store"
     config: BrokerConfig = load_broker_config(None, properties)
     dledger = config.dledger_config()
     # listenPort - 2 is the VIP channel RocketMQ clients may send to.
     ports = (config.listen_port - 2, config.listen_port)
     if dledger is None:
         return ProcessSpec(
-            name=path.stem,
+            name=name,
             kind="broker",
             role=config.broker_role,
             properties=properties,
@@ -167,10 +262,11 @@ def _broker_spec(path: Path, home: Path, offset: int) -> ProcessSpec:
             broker_name=config.broker_name,
             broker_id=config.broker_id,
             cluster_name=config.broker_cluster_name,
+            host=host,
         )
     # No HA port in DLedger mode: replication runs on the member's dLegerPeers port.
     return ProcessSpec(
-        name=path.stem,
+        name=name,
         kind="broker",
         role=DLEDGER,
         properties=properties,
@@ -180,24 +276,27 @@ def _broker_spec(path: Path, home: Path, offset: int) -> ProcessSpec:
         broker_id=follower_broker_id(dledger.self_id),
         cluster_name=config.broker_cluster_name,
         dledger_self_id=dledger.self_id,
+        host=host,
     )
 
 
-def _namesrv_spec(template_address: str, home: Path, offset: int) -> ProcessSpec:
-    host, _, port_text = template_address.rpartition(":")
+def _namesrv_spec(template_address: str, placement: _Placement, offset: int) -> ProcessSpec:
+    host_name, _, port_text = template_address.rpartition(":")
     port = int(port_text) + offset
-    data_dir = home / f"namesrv-{port_text}"
+    host = placement.host(template_address)
+    data_dir = _resolve_path(f"namesrv-{port_text}", placement.home(host), not host)
     return ProcessSpec(
         name=f"namesrv-{port_text}",
         kind="namesrv",
         role=NAMESRV,
         properties={
             "listenPort": str(port),
-            "kvConfigPath": str(data_dir / "kvConfig.json"),
-            "configStorePath": str(data_dir / "namesrv.properties"),
+            "kvConfigPath": f"{data_dir}/kvConfig.json",
+            "configStorePath": f"{data_dir}/namesrv.properties",
         },
         ports=(port,),
-        address=f"{host}:{port}",
+        address=f"{host_name}:{port}",
+        host=host,
     )
 
 
@@ -220,18 +319,21 @@ def _console_spec(namesrv_addr: str, home: Path, port: int) -> ProcessSpec:
 
 def _check(plan: ClusterPlan) -> None:
     """What would make the folder fail on one machine, caught before anything starts."""
-    owners: dict[int, str] = {}
+    owners: dict[tuple[str, int], str] = {}
     for spec in plan.processes:
         for port in spec.ports:
-            if port in owners:
-                raise ConfigError(f"port {port} is used by both {owners[port]} and {spec.name}")
-            owners[port] = spec.name
-    stores: dict[str, str] = {}
+            if (spec.host, port) in owners:
+                raise ConfigError(
+                    f"port {port} is used by both {owners[spec.host, port]} and {spec.label}"
+                    + (f" on host {spec.host}" if spec.host else "")
+                )
+            owners[spec.host, port] = spec.label
+    stores: dict[tuple[str, str], str] = {}
     for spec in plan.brokers:
         for key, store in _store_paths(spec):
-            if store in stores:
-                raise ConfigError(f"{stores[store]} and {spec.name} share {key} {store}")
-            stores[store] = spec.name
+            if (spec.host, store) in stores:
+                raise ConfigError(f"{stores[spec.host, store]} and {spec.name} share {key} {store}")
+            stores[spec.host, store] = spec.name
     seen: dict[tuple[str, int], str] = {}
     for spec in plan.brokers:
         key = (spec.broker_name, spec.broker_id)
@@ -315,22 +417,24 @@ def load_plan(
     files = sorted(folder.glob("*.properties"))
     if not files:
         raise ConfigError(f"{folder}: no broker .properties files")
-    brokers = [_broker_spec(f, home_path, port_offset) for f in files]
+    inventory = load_inventory(folder)
+    placement = _Placement(home_path, inventory)
+    brokers = [spec for f in files for spec in _broker_instances(f, placement, port_offset)]
     template_addresses: list[str] = []
     for path in files:
         for address in read_properties(path)["namesrvAddr"].split(";"):
             if address.strip() and address.strip() not in template_addresses:
                 template_addresses.append(address.strip())
     ports = [a.rpartition(":")[2] for a in template_addresses]
-    if len(set(ports)) < len(ports):
+    if inventory is None and len(set(ports)) < len(ports):
         # host1:9876;host2:9876 is a multi-host file: those NameServers run on their hosts.
         raise ConfigError(
             f"namesrvAddr {';'.join(template_addresses)} names several hosts; "
-            "`orbitmq cluster` starts NameServers on this machine only"
+            f"`orbitmq cluster` needs a hosts file ({folder / HOSTS_FILE}) to start them there"
         )
     namesrvs = sorted(
-        (_namesrv_spec(a, home_path, port_offset) for a in template_addresses),
-        key=lambda s: s.ports,
+        (_namesrv_spec(a, placement, port_offset) for a in template_addresses),
+        key=lambda s: (s.ports, s.host),
     )
     plan = ClusterPlan(
         template=folder,
@@ -341,6 +445,7 @@ def load_plan(
         ),
         slaves=tuple(sorted((b for b in brokers if b.role == "SLAVE"), key=_broker_order)),
         dledger=tuple(sorted((b for b in brokers if b.role == DLEDGER), key=_broker_order)),
+        inventory=inventory,
     )
     if console_port is not None:
         console = _console_spec(plan.namesrv_addr, home_path, console_port + port_offset)
