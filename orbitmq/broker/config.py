@@ -305,6 +305,7 @@ class BrokerConfig:
             raise ConfigError("defaultTopicQueueNums must be positive")
         parse_metrics_label(self.metrics_label)
         self.store_path_root_dir = os.path.expanduser(self.store_path_root_dir)
+        self.store_path_commit_log = os.path.expanduser(self.store_path_commit_log)
         return self
 
     def _finish_dledger(self) -> None:

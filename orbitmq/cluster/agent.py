@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import socket
+import subprocess
 import sys
 import time
 from importlib import metadata
@@ -40,6 +41,9 @@ BOOT_MARKERS = {
 }
 INSTALLED_WHEEL = "venv/orbitmq-wheel.sha256"  # under HOME, written by `cluster install`
 _LOG_TIME_FORMAT = "%Y-%m-%d %H:%M:%S"  # logging's asctime, up to the comma
+# Servers outlive the call that spawned them: their Popen objects are kept, not dropped
+# while running (which warns), when the agent runs inside the controller.
+_DETACHED: list[subprocess.Popen[bytes]] = []
 
 
 class _Layout:
@@ -106,6 +110,7 @@ def _start(layout: _Layout, request: dict[str, Any]) -> list[dict[str, Any]]:
         log = layout.log(name)
         log_start = log.stat().st_size if log.exists() else 0
         child = spawn(process["kind"], config, log, layout.home)
+        _DETACHED.append(child)
         layout.pid(name).write_text(f"{child.pid}\n")
         waiting[name] = (child, process["kind"], log_start)
         results[name] = {"name": name, "state": "started", "pid": child.pid}
@@ -173,7 +178,9 @@ def _log_time(line: str) -> float | None:
         stamp = datetime.datetime.strptime(line[:19], _LOG_TIME_FORMAT)
     except ValueError:
         return None
-    return stamp.timestamp()  # the host's local time, as logging wrote it
+    millis = line[20:23]
+    extra = int(millis) / 1000 if line[19:20] == "," and millis.isdigit() else 0.0
+    return stamp.timestamp() + extra  # the host's local time, as logging wrote it
 
 
 def _read_log(path: Path, lines: int, since: float | None) -> str:

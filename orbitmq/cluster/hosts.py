@@ -86,13 +86,16 @@ def parse_inventory(text: str, path: Path) -> Inventory:
             continue
         where = f"{path}:{number}"
         if line.startswith("known_hosts="):
-            known_hosts = _local_path(line.partition("=")[2].strip(), path.parent)
+            value = line.partition("=")[2].strip()
+            if not value:
+                raise ConfigError(f"{where}: known_hosts= needs a path")
+            known_hosts = _local_path(value, path.parent)
             continue
         address, values = _parse_line(line, where, path.parent)
         if address in hosts:
             raise ConfigError(f"{where}: host {address} is listed twice")
         port = values.pop("port", "22")
-        if not port.isdigit() or not 0 < int(port) < 65536:
+        if not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
             raise ConfigError(f"{where}: port={port} is not a TCP port")
         hosts[address] = HostEntry(address, port=int(port), **values)
     if not hosts:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import importlib.util
+import os
 import subprocess
 import sys
 import time
@@ -30,6 +31,7 @@ from orbitmq.cluster.template import ClusterPlan
 __all__ = ["build_wheelhouse", "install_cluster"]
 
 _PIP_TIMEOUT = 600.0
+_REPRODUCIBLE_EPOCH = "315532800"  # 1980-01-01, the earliest time a zip file can hold
 _HOST_TIMEOUT = 900.0
 
 
@@ -56,6 +58,9 @@ def _pip(args: list[str], what: str) -> None:
         text=True,
         timeout=_PIP_TIMEOUT,
         check=False,
+        # One timestamp for every file of the wheel: the same source makes the same wheel
+        # (and sha256), so hosts already on it are left alone.
+        env={**os.environ, "SOURCE_DATE_EPOCH": _REPRODUCIBLE_EPOCH},
     )
     if done.returncode != 0:
         raise ClusterError(f"{what} failed: {(done.stderr or done.stdout).strip()[-2000:]}")

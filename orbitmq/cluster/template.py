@@ -203,17 +203,21 @@ def _broker_instances(path: Path, placement: _Placement, offset: int) -> list[Pr
     per_host = int(per_host_text)
     if per_host == 1:
         return [_broker_spec(path.stem, path.name, properties, placement, offset)]
+    try:
+        base = load_broker_config(None, dict(properties))
+    except ConfigError as exc:
+        raise ConfigError(f"{path.name}: {exc}") from exc
     instances = []
     for k in range(per_host):
         copy = dict(properties)
         shift = k * INSTANCE_PORT_STEP
-        copy["brokerName"] = f"{properties.get('brokerName', 'DEFAULT_BROKER')}-{k}"
-        copy["listenPort"] = str(int(properties.get("listenPort", "10911")) + shift)
+        copy["brokerName"] = f"{base.broker_name}-{k}"
+        copy["listenPort"] = str(base.listen_port + shift)
         if "haListenPort" in copy:
-            copy["haListenPort"] = str(int(copy["haListenPort"]) + shift)
+            copy["haListenPort"] = str(base.ha_listen_port + shift)
         if copy.get("dLegerPeers"):
             copy["dLegerPeers"] = _shift_peers(copy["dLegerPeers"], shift)
-            copy["dLegerGroup"] = f"{copy.get('dLegerGroup') or properties.get('brokerName')}-{k}"
+            copy["dLegerGroup"] = f"{base.dleger_group or base.broker_name}-{k}"
         for key in _STORE_PATH_KEYS:
             if copy.get(key):
                 copy[key] = f"{copy[key].rstrip('/')}-{k}"

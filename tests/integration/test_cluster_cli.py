@@ -78,11 +78,11 @@ class ClusterRun:
         console_port = DEFAULT_CONSOLE_PORT if self.console else None
         return load_plan(self.template, self.home, self.port_offset, console_port)
 
-    def cli(self, command: str) -> subprocess.CompletedProcess[str]:
+    def cli(self, command: str, *args: str) -> subprocess.CompletedProcess[str]:
         no_console = ("--no-dashboard",) if command == "start" and not self.console else ()
         return run_orbitmq(
             "cluster", command, str(self.template), "--home", str(self.home),
-            "--port-offset", str(self.port_offset), *no_console,
+            "--port-offset", str(self.port_offset), *no_console, *args,
         )  # fmt: skip
 
     def pids(self) -> dict[str, int]:
@@ -273,3 +273,25 @@ def test_failed_start_shows_the_log_and_stops_what_started(tmp_path: Path) -> No
     assert {"namesrv-9876", "namesrv-9877"} <= set(started)
     wait_until(lambda: not any(alive(int(pid)) for pid in started.values()), 10)
     assert not run.pids()
+
+
+def test_rolling_restart_logs_and_config_diff(async_cluster: tuple[ClusterRun, str]) -> None:
+    """Last of the module: restarts every broker of the shared cluster."""
+    run, _ = async_cluster
+    plan = run.plan
+    before = run.pids()
+    # No producer runs here: each drain ends after --idle seconds without a stored message.
+    rolled = ok(run.cli("rolling-restart", "--client-pause", "10", "--idle", "1"))
+    restarted = re.findall(r"^restarted (\S+) ", rolled, re.MULTILINE)
+    # ASYNC_MASTER sets: the slave first (no drain needed), then the drained master.
+    assert restarted == ["broker-a-s", "broker-a", "broker-b-s", "broker-b"], rolled
+    after = run.pids()
+    assert all(after[b.name] != before[b.name] for b in plan.brokers)
+    assert all(after[n.name] == before[n.name] for n in plan.namesrvs)
+    assert "brokerPermission=6 on broker-a" in rolled
+    ok(run.cli("status"))
+    # Both masters take sends again, on the queues of both broker sets.
+    ok(run_orbitmq("admin", "sendMessage", "-n", plan.namesrv_addr, "-t", "TopicTest", "-p", "x"))
+    assert "every process runs its template's config" in ok(run.cli("config-diff"))
+    logs = ok(run.cli("logs", "-p", "broker-a", "-n", "5"))
+    assert logs.startswith("==> broker-a on this machine: ")

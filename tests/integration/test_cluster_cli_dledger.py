@@ -52,6 +52,18 @@ def test_dledger_group_elects_one_master_and_two_followers(tmp_path: Path) -> No
         assert len(leaders) == 1, f"NameServers disagree on the leader: {leaders}"
         for i in range(3):
             assert (run.home / "store" / f"broker-n{i}" / f"dledger-n{i}").is_dir()
+
+        # Followers first, then leadership handed over, then the old leader.
+        before = run.pids()
+        rolled = ok(run.cli("rolling-restart"))
+        assert len(re.findall(r"^restarted broker-n\d ", rolled, re.MULTILINE)) == 3, rolled
+        after = run.pids()
+        assert all(after[m.name] != before[m.name] for m in plan.dledger)
+        [old_leader] = leaders
+        new_leader = re.search(r"RaftNode00: (broker-n\d) leads now", rolled)
+        assert new_leader, rolled
+        assert plan.dledger[int(new_leader.group(1)[-1])].address != old_leader
+        ok(run.cli("status"))
     finally:
         stopped = stop_and_check(run)
     assert re.findall(r"^stopped (\S+) ", stopped, re.MULTILINE) == [

@@ -15,7 +15,6 @@ import orjson
 from orbitmq.bench.cli_common import run_async
 from orbitmq.bench.scale.bodies import BODY_FORMATS, Layout
 from orbitmq.bench.scale.broker_load import BrokerLoad, BrokerPoint, BrokerScaleRun
-from orbitmq.bench.scale.console_load import run_console_scale
 from orbitmq.bench.scale.namesrv_load import NamesrvLoad, NamesrvPoint, NamesrvScaleRun
 from orbitmq.bench.scale.servers import start_namesrv
 
@@ -184,6 +183,9 @@ _CONSOLE_COLUMNS: list[Column] = [
               help="also time each page to its load event in Chromium (Playwright)")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="print a JSON list on stdout")
 def console_scale(topics: int, groups: int, rounds: int, browser: bool, as_json: bool) -> None:
+    # httpx comes with the `bench` extra: a plain install's `orbitmq` must import without it.
+    from orbitmq.bench.scale.console_load import run_console_scale
+
     table = _Table(_CONSOLE_COLUMNS, err=as_json)
     with tempfile.TemporaryDirectory(prefix="orbitmq-console-scale-") as home:
         timings = run_console_scale(Path(home), topics, groups, rounds, browser)
