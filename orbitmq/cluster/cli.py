@@ -62,13 +62,19 @@ _no_dashboard = click.option("--no-dashboard", is_flag=True, help="Do not start 
 _start_timeout = click.option(
     "--timeout", type=float, default=60.0, show_default=True, help="Seconds to boot and register."
 )
-_stop_timeout = click.option(
-    "--stop-timeout",
-    type=float,
-    default=30.0,
-    show_default=True,
-    help="Seconds to wait after SIGTERM before SIGKILL.",
-)
+
+
+def _sigkill_after(flag: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option(
+        flag,
+        type=float,
+        default=30.0,
+        show_default=True,
+        help="Seconds to wait after SIGTERM before SIGKILL.",
+    )
+
+
+_stop_timeout = _sigkill_after("--stop-timeout")
 
 
 def _plan(
@@ -204,13 +210,7 @@ def start(
 @_template
 @_home
 @_port_offset
-@click.option(
-    "--timeout",
-    type=float,
-    default=30.0,
-    show_default=True,
-    help="Seconds to wait after SIGTERM before SIGKILL.",
-)
+@_sigkill_after("--timeout")
 @_connect_timeout
 def stop(
     template: str, home: str, port_offset: int, timeout: float, connect_timeout: float

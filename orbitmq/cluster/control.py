@@ -24,7 +24,7 @@ from orbitmq.admin.commands.cluster import cluster_rows
 from orbitmq.admin.formatting import cluster_list_lines
 from orbitmq.client.admin import ClusterInfo, MQAdmin
 from orbitmq.cluster.errors import ClusterError
-from orbitmq.cluster.fleet import Echo, Fleet, ProcessState, host_label
+from orbitmq.cluster.fleet import Echo, Fleet, ProcessState
 from orbitmq.cluster.readiness import registration_problems
 from orbitmq.cluster.remote import DEFAULT_CONNECT_TIMEOUT
 from orbitmq.cluster.template import ClusterPlan, ProcessSpec
@@ -199,26 +199,19 @@ async def start_processes(
         max(5.0, deadline - time.monotonic()) + 30.0,
     )
     failures = []
-    for host, (group, answer) in answers.items():
-        if answer is None:
-            outcome.unreachable[host] = fleet.unreachable[host]
-            names = ", ".join(s.label for s in group)
-            fleet.echo(f"not started on {host_label(host)} (unreachable): {names}")
-            continue
-        rows = {row["name"]: row for row in answer}
-        for spec in group:
-            row = rows[spec.name]
-            if row["state"] == "running":
-                fleet.echo(f"already running {spec.label} (pid {row['pid']}) on {spec.address}")
-            elif row["state"] == "started":
-                outcome.started.append(spec)
-                fleet.echo(
-                    f"started {spec.label} ({spec.role}, pid {row['pid']}) on {spec.address}"
-                )
-            else:
-                if row.get("pid"):
-                    outcome.started.append(spec)  # spawned but not booted: stop it again
-                failures.append(_failure_message(spec, row))
+    rows, missed = fleet.rows(answers, "not started")
+    for spec in missed:
+        outcome.unreachable[spec.host] = fleet.unreachable[spec.host]
+    for spec, row in rows:
+        if row["state"] == "running":
+            fleet.echo(f"already running {spec.label} (pid {row['pid']}) on {spec.address}")
+        elif row["state"] == "started":
+            outcome.started.append(spec)
+            fleet.echo(f"started {spec.label} ({spec.role}, pid {row['pid']}) on {spec.address}")
+        else:
+            if row.get("pid"):
+                outcome.started.append(spec)  # spawned but not booted: stop it again
+            failures.append(_failure_message(spec, row))
     if failures:
         raise ClusterError("\n".join(failures))
 
@@ -293,22 +286,16 @@ async def stop_processes(
         lambda group: {"op": "stop", "names": [s.name for s in group], "timeout": timeout},
         timeout + 30.0,
     )
-    for host, (group, answer) in answers.items():
-        if answer is None:
-            outcome.left += group
-            names = ", ".join(s.label for s in group)
-            fleet.echo(f"not stopped on {host_label(host)} (unreachable): {names}")
-            continue
-        rows = {row["name"]: row for row in answer}
-        for spec in group:
-            row = rows[spec.name]
-            if row["outcome"] == "stopped":
-                fleet.echo(f"stopped {spec.label} (pid {row['pid']})")
-            elif row["outcome"] == "killed":
-                fleet.echo(f"killed after {timeout:g}s {spec.label} (pid {row['pid']})")
-            elif row["outcome"] == "still running":
-                outcome.left.append(spec)
-                fleet.echo(f"could not stop {spec.label} (pid {row['pid']})")
+    rows, missed = fleet.rows(answers, "not stopped")
+    outcome.left += missed
+    for spec, row in rows:
+        if row["outcome"] == "stopped":
+            fleet.echo(f"stopped {spec.label} (pid {row['pid']})")
+        elif row["outcome"] == "killed":
+            fleet.echo(f"killed after {timeout:g}s {spec.label} (pid {row['pid']})")
+        elif row["outcome"] == "still running":
+            outcome.left.append(spec)
+            fleet.echo(f"could not stop {spec.label} (pid {row['pid']})")
 
 
 def stop_cluster(

@@ -94,6 +94,23 @@ class Fleet:
             for (host, group), answer in zip(by_host.items(), answers, strict=True)
         }
 
+    def rows(
+        self, answers: dict[str, tuple[list[ProcessSpec], Any | None]], not_done: str
+    ) -> tuple[list[tuple[ProcessSpec, dict[str, Any]]], list[ProcessSpec]]:
+        """The agents' per-process rows of `per_host` answers, paired with their specs,
+        and the specs of hosts that did not answer (echoed as `not_done` there)."""
+        rows: list[tuple[ProcessSpec, dict[str, Any]]] = []
+        missed: list[ProcessSpec] = []
+        for host, (group, answer) in answers.items():
+            if answer is None:
+                missed += group
+                names = ", ".join(s.label for s in group)
+                self.echo(f"{not_done} on {host_label(host)} (unreachable): {names}")
+                continue
+            by_name = {row["name"]: row for row in answer}
+            rows += [(spec, by_name[spec.name]) for spec in group]
+        return rows, missed
+
     async def states(
         self, specs: Iterable[ProcessSpec], timeout: float = 30.0
     ) -> list[ProcessState]:

@@ -76,16 +76,12 @@ def show_logs(
             answers = await fleet.per_host(
                 specs, lambda group: {**request, "names": [s.name for s in group]}, 60.0
             )
-            for host, (group, answer) in answers.items():
-                if answer is None:
-                    continue
-                rows = {row["name"]: row for row in answer}
-                for spec in group:
-                    row = rows[spec.name]
-                    echo(f"==> {spec.label} on {host_label(host)}: {row['log']} <==")
-                    if row["text"]:
-                        echo(row["text"])
-            return not fleet.unreachable
+            rows, missed = fleet.rows(answers, "no logs")
+            for spec, row in rows:
+                echo(f"==> {spec.label} on {host_label(spec.host)}: {row['log']} <==")
+                if row["text"]:
+                    echo(row["text"])
+            return not missed
 
     return asyncio.run(run())
 
@@ -139,38 +135,33 @@ def config_diff(plan: ClusterPlan, echo: Echo, connect_timeout: float) -> bool:
                 60.0,
             )
             live = await _live_configs(plan, [b for b in plan.brokers if fleet.reachable(b)])
-            same = not fleet.unreachable
-            for host, (group, answer) in answers.items():
-                if answer is None:
+            rows, missed = fleet.rows(answers, "not compared")
+            same = not missed
+            for spec, row in rows:
+                file = row["properties"]
+                where = f"{spec.label} on {host_label(spec.host)}"
+                if file is None and spec.kind == "dashboard":
+                    continue  # optional: `start --no-dashboard`
+                if file is None:
+                    echo(f"{where}: never started there (no run/{spec.name}.properties)")
+                    same = False
                     continue
-                files = {row["name"]: row["properties"] for row in answer}
-                for spec in group:
-                    file = files.get(spec.name)
-                    where = f"{spec.label} on {host_label(host)}"
-                    if file is None:
-                        echo(f"{where}: never started there (no run/{spec.name}.properties)")
-                        same = False
-                        continue
-                    defaults = _BROKER_DEFAULTS if spec.kind == "broker" else None
-                    lines = _differences(spec.properties, file, "running file", defaults)
-                    current = live.get(spec.name)
-                    if current is not None:
-                        # Only the keys the template or file set: the rest are defaults.
-                        keys = set(spec.properties) | set(file)
-                        lines += _differences(
-                            {
-                                k: file.get(k, spec.properties.get(k, ""))
-                                for k in keys
-                                if k in current
-                            },
-                            {k: current[k] for k in keys if k in current},
-                            "live broker",
-                        )
-                    if lines:
-                        same = False
-                        echo(f"{where}:")
-                        for line in lines:
-                            echo(line)
+                defaults = _BROKER_DEFAULTS if spec.kind == "broker" else None
+                lines = _differences(spec.properties, file, "running file", defaults)
+                current = live.get(spec.name)
+                if current is not None:
+                    # Only the keys the template or file set: the rest are defaults.
+                    keys = {k for k in set(spec.properties) | set(file) if k in current}
+                    lines += _differences(
+                        {k: file.get(k, spec.properties.get(k, "")) for k in keys},
+                        {k: current[k] for k in keys},
+                        "live broker",
+                    )
+                if lines:
+                    same = False
+                    echo(f"{where}:")
+                    for line in lines:
+                        echo(line)
             if same:
                 echo("every process runs its template's config")
             return same
