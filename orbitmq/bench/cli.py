@@ -11,6 +11,7 @@ import sys
 
 import click
 
+from orbitmq.bench.broker_sets import broker_sets
 from orbitmq.bench.cli_common import (
     check_processes,
     finish,
@@ -196,3 +197,4 @@ bench.add_command(send_path)
 bench.add_command(namesrv_scale)
 bench.add_command(console_scale)
 bench.add_command(broker_scale)
+bench.add_command(broker_sets)
