@@ -146,11 +146,19 @@ class _Rolling:
                   "producers may send to it again")  # fmt: skip
 
     async def caught_up(self, master: ProcessSpec, slave: ProcessSpec) -> None:
+        """Until the slave holds what the master held when the wait began (a master that
+        takes sends meanwhile is always a little ahead)."""
+        target: int | None = None
+
         async def check() -> bool:
-            mine, theirs = await self.runtime(slave), await self.runtime(master)
-            if mine is None or theirs is None:
-                return False
-            return int(mine["commitLogMaxOffset"]) >= int(theirs["commitLogMaxOffset"])
+            nonlocal target
+            if target is None:
+                theirs = await self.runtime(master)
+                if theirs is None:
+                    return False
+                target = int(theirs["commitLogMaxOffset"])
+            mine = await self.runtime(slave)
+            return mine is not None and int(mine["commitLogMaxOffset"]) >= target
 
         await self.until(check, _CATCH_UP_TIMEOUT, f"{slave.label} catching up with {master.label}")
 
@@ -198,15 +206,19 @@ class _Rolling:
     async def follower_caught_up(
         self, members: tuple[ProcessSpec, ...], member: ProcessSpec
     ) -> None:
+        """Until `member`'s log reaches the leader's last index as of the first look."""
+        target: int | None = None
+
         async def check() -> bool:
+            nonlocal target
             statuses = await self.metadata(members)
-            leaders = [s for s in statuses.values() if s["role"] == "LEADER"]
+            if target is None:
+                leaders = [s for s in statuses.values() if s["role"] == "LEADER"]
+                if not leaders:
+                    return False
+                target = int(leaders[0]["last_index"])
             mine = statuses.get(member.label)
-            return (
-                bool(leaders)
-                and mine is not None
-                and mine["last_index"] >= leaders[0]["last_index"]
-            )
+            return mine is not None and mine["last_index"] >= target
 
         await self.until(check, _CATCH_UP_TIMEOUT, f"{member.label} catching up with its leader")
 
