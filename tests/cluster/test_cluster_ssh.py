@@ -14,11 +14,9 @@ start says the cluster is degraded), started again once back; a host cut during 
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -29,13 +27,13 @@ from tests.cluster.netns import VirtualLan, pids_in
 from tests.cluster.sshd import SshServer, hosts_file_text, ssh_lan_hosts, sshd_unavailable_reason
 from tests.cluster.topology import CONF_DIR, TEST_OVERRIDES
 from tests.integration.cpp_load import CppLoad
+from tests.integration.test_cluster_cli import ok, run_orbitmq
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 TEMPLATE = CONF_DIR / "2m-2s-sync-4hosts"
 TOPIC = "RollingTopic"
 QUEUES = 4
-CLI_TIMEOUT = 300.0
 CONNECT_TIMEOUT = 3.0
 
 
@@ -48,23 +46,6 @@ def layout_for(lan: VirtualLan, servers: list[SshServer], folder: Path) -> Path:
         path.write_text(text)
     (folder / "hosts").write_text(hosts_file_text(servers))
     return folder
-
-
-def orbitmq_cluster(*args: str, timeout: float = CLI_TIMEOUT) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("ORBITMQ_HOME", "NAMESRV_ADDR")}
-    return subprocess.run(
-        [sys.executable, "-m", "orbitmq", "cluster", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        check=False,
-    )
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 0, f"rc={result.returncode}\n{result.stdout}\n{result.stderr}"
-    return result.stdout
 
 
 def lines_starting(output: str, word: str) -> int:
@@ -111,7 +92,7 @@ async def test_four_hosts_over_ssh(lan: VirtualLan, tmp_path: Path) -> None:
     common = ["--home", home, "--connect-timeout", str(CONNECT_TIMEOUT)]
 
     async def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return await asyncio.to_thread(orbitmq_cluster, *args)
+        return await asyncio.to_thread(run_orbitmq, "cluster", *args)
 
     figures: dict[str, float] = {}
     out = ok(await cli("install", str(folder), *common))
