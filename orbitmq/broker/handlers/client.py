@@ -3,11 +3,13 @@ GET_CONSUMER_LIST_BY_GROUP (38), CHECK_CLIENT_CONFIG (46) (ClientManageProcessor
 and (registered from here, see consume_directly.py and producer_info.py)
 CONSUME_MESSAGE_DIRECTLY (309) and GET_ALL_PRODUCER_INFO (328).
 
-Non-TAG subscriptions are checked where they arrive: an SQL92 selector needs
-`enablePropertyFilter=true` (else SYSTEM_ERROR "The broker does not support consumer to
-filter message by SQL92", Java's text) and must parse (else SUBSCRIPTION_PARSE_FAILED
-naming the column). CHECK_CLIENT_CONFIG answers exactly that; a heartbeat carrying such
-a subscription is refused as a whole, before anything in it is registered.
+Non-TAG subscriptions: an SQL92 selector needs `enablePropertyFilter=true` (else
+SYSTEM_ERROR "The broker does not support consumer to filter message by SQL92", Java's
+text) and must parse (else SUBSCRIPTION_PARSE_FAILED naming the column). CHECK_CLIENT_CONFIG
+answers exactly that. A heartbeat is accepted whatever it subscribes, as Java's broker
+does: refusing it would unregister the client's other subscriptions and producer groups
+too (ali-ons never asks CHECK_CLIENT_CONFIG why; grpc-v5.md §14). Such a subscription is
+logged, and the pulls that use it are refused instead (pull.py).
 """
 
 from __future__ import annotations
@@ -92,9 +94,21 @@ class ClientHandler:
             )
             for consumer in data.get("consumerDataSet") or []
         ]
-        for _, subscriptions in consumers:
+        for consumer, subscriptions in consumers:
             for subscription in subscriptions:
-                self._check_subscription(subscription)
+                try:
+                    self._check_subscription(subscription)
+                except BrokerError as exc:
+                    log.warning(
+                        "client %s (group %s) subscribes to %s with %s %r: %s; its pulls "
+                        "of that topic will be refused",
+                        client_id,
+                        consumer.get("groupName"),
+                        subscription.topic,
+                        subscription.expression_type,
+                        subscription.sub_string,
+                        exc,
+                    )
         for producer in data.get("producerDataSet") or []:
             group = str(producer.get("groupName") or "")
             if group:
