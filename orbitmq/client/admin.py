@@ -205,17 +205,22 @@ class MQAdmin(AdminExtMixin, AdminConfigMixin):
     async def _master(self, mq: MessageQueue) -> str:
         return await self._routes.find_master(mq.broker_name, mq.topic)
 
-    async def max_offset(self, mq: MessageQueue) -> int:
-        """The queue's max offset (exclusive)."""
-        return await broker_api.get_max_offset(self._instance, await self._master(mq), mq)
+    async def max_offset(self, mq: MessageQueue, broker_addr: str | None = None) -> int:
+        """The queue's max offset (exclusive), at `broker_addr` or else the route's master."""
+        addr = broker_addr or await self._master(mq)
+        return await broker_api.get_max_offset(self._instance, addr, mq)
 
-    async def min_offset(self, mq: MessageQueue) -> int:
-        """The smallest offset still stored in the queue."""
-        return await broker_api.get_min_offset(self._instance, await self._master(mq), mq)
+    async def min_offset(self, mq: MessageQueue, broker_addr: str | None = None) -> int:
+        """The smallest offset still stored in the queue (at `broker_addr`, else the master)."""
+        addr = broker_addr or await self._master(mq)
+        return await broker_api.get_min_offset(self._instance, addr, mq)
 
-    async def search_offset(self, mq: MessageQueue, timestamp: int) -> int:
-        """The offset of the first message stored at or after `timestamp` (ms)."""
-        addr = await self._master(mq)
+    async def search_offset(
+        self, mq: MessageQueue, timestamp: int, broker_addr: str | None = None
+    ) -> int:
+        """The offset of the first message stored at or after `timestamp` (ms), at
+        `broker_addr` or else the route's master."""
+        addr = broker_addr or await self._master(mq)
         return await broker_api.search_offset(self._instance, addr, mq, timestamp)
 
     async def earliest_msg_store_time(self, mq: MessageQueue) -> int:

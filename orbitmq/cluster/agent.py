@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import socket
 import subprocess
 import sys
 import time
@@ -29,7 +28,14 @@ from typing import Any
 import javaproperties
 import orjson
 
-from orbitmq.cluster.processes import is_running, log_tail, read_pid, spawn, terminate
+from orbitmq.cluster.processes import (
+    can_bind,
+    is_running,
+    log_tail,
+    read_pid,
+    spawn,
+    terminate,
+)
 
 __all__ = ["BOOT_MARKERS", "INSTALLED_WHEEL", "handle"]
 
@@ -64,17 +70,6 @@ class _Layout:
         return pid if pid is not None and is_running(pid, self.config(name)) else None
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        # As asyncio servers do, so a port held only by TIME_WAIT sockets counts as free.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("0.0.0.0", port))
-        except OSError:
-            return False
-    return True
-
-
 def _write_config(path: Path, properties: dict[str, str], origin: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8") as fh:
@@ -97,7 +92,7 @@ def _start(layout: _Layout, request: dict[str, Any]) -> list[dict[str, Any]]:
         if pid is not None:
             results[name] = {"name": name, "state": "running", "pid": pid}
             continue
-        taken = [port for port in process["ports"] if not _port_free(port)]
+        taken = [port for port in process["ports"] if not can_bind("0.0.0.0", port)]
         if taken:
             results[name] = {
                 "name": name,

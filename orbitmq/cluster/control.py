@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 import time
 from dataclasses import dataclass, field
 
@@ -25,6 +24,7 @@ from orbitmq.admin.formatting import cluster_list_lines
 from orbitmq.client.admin import ClusterInfo, MQAdmin
 from orbitmq.cluster.errors import ClusterError
 from orbitmq.cluster.fleet import Echo, Fleet, ProcessState
+from orbitmq.cluster.processes import can_bind
 from orbitmq.cluster.readiness import registration_problems
 from orbitmq.cluster.remote import DEFAULT_CONNECT_TIMEOUT
 from orbitmq.cluster.template import ClusterPlan, ProcessSpec
@@ -111,27 +111,18 @@ def _check_local_addresses(plan: ClusterPlan) -> None:
         return
     for spec in plan.namesrvs:
         host = spec.address.rpartition(":")[0]
-        if not _can_bind(host):
+        if not can_bind(host):
             raise ClusterError(
                 f"NameServer {spec.address} is not on this machine; add a hosts file "
                 f"({plan.template}/hosts) to start it there over ssh"
             )
     for spec in plan.dledger:
         host, port = parse_peers(spec.properties["dLegerPeers"])[spec.dledger_self_id]
-        if not _can_bind(host):
+        if not can_bind(host):
             raise ClusterError(
                 f"{spec.name}: its dLegerPeers address {host}:{port} is not on this machine; "
                 f"add a hosts file ({plan.template}/hosts) to start it there over ssh"
             )
-
-
-def _can_bind(host: str) -> bool:
-    with socket.socket() as sock:
-        try:
-            sock.bind((host, 0))
-        except OSError:
-            return False
-    return True
 
 
 def _start_request(plan: ClusterPlan, specs: list[ProcessSpec], timeout: float) -> dict:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-__all__ = ["is_running", "log_tail", "read_pid", "spawn", "terminate"]
+__all__ = ["can_bind", "is_running", "log_tail", "read_pid", "spawn", "terminate"]
 
 
 def spawn(kind: str, config: Path, log: Path, cwd: Path) -> subprocess.Popen[bytes]:
@@ -80,3 +81,16 @@ def log_tail(log: Path, lines: int = 40) -> str:
     except OSError:
         return f"(no log at {log})"
     return "\n".join(text.splitlines()[-lines:])
+
+
+def can_bind(host: str, port: int = 0) -> bool:
+    """Whether a server could listen on host:port here (port 0: whether `host` is an
+    address of this machine)."""
+    with socket.socket() as sock:
+        # As asyncio servers do, so a port held only by TIME_WAIT sockets counts as free.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True

@@ -42,7 +42,7 @@ from orbitmq.dashboard.figures import (
     client_statuses,
     is_chart_topic,
 )
-from orbitmq.dashboard.group_latency import LatencyBook, lagging_queues, store_time_at
+from orbitmq.dashboard.group_latency import LatencyBook, lag_store_time, lagging_queues
 from orbitmq.dashboard.history import ChartHistory, day_of
 from orbitmq.dashboard.offset_book import OffsetBook
 
@@ -352,7 +352,7 @@ class FiguresCollector:
         due = self._latency.due(entries, LATENCY_READS)
         admin = self.console.admin
         stamps = await self._many(
-            [lambda q=q: store_time_at(admin, q.addr, q.mq, q.consumer_offset) for q in due]
+            [lambda q=q: lag_store_time(admin, q.addr, q.mq, q.consumer_offset) for q in due]
         )
         for queue, stamp in zip(due, stamps, strict=True):
             if stamp is not None:

@@ -20,8 +20,7 @@ from orbitmq.client import MQAdmin
 from orbitmq.client.admin_bodies import ConsumeStatsList
 from orbitmq.client.message import MessageQueue
 from orbitmq.dashboard.figures import BrokerRef
-from orbitmq.dashboard.message_queries import pull_range
-from orbitmq.protocol.codes import RequestCode
+from orbitmq.dashboard.message_queries import store_time_at
 from orbitmq.protocol.topics import DLQ_GROUP_TOPIC_PREFIX
 
 EntryKey = tuple[str, str, str, str]  # cluster, broker name, topic, group
@@ -64,17 +63,15 @@ def lagging_queues(
     return entries
 
 
-async def store_time_at(admin: MQAdmin, addr: str, mq: MessageQueue, offset: int) -> int:
+async def lag_store_time(admin: MQAdmin, addr: str, mq: MessageQueue, offset: int) -> int:
     """The store time (ms) of the message at `offset` of `mq`, or of the oldest stored one
     when `offset` is below the queue's min offset; 0 when there is none."""
-    found = await pull_range(admin, addr, mq, offset, offset + 1)
-    if not found:
-        ext = {"topic": mq.topic, "queueId": str(mq.queue_id)}
-        response = await admin.invoke(addr, RequestCode.GET_MIN_OFFSET, ext)
-        low = int(response.ext_fields.get("offset") or 0)
+    found = await store_time_at(admin, addr, mq, offset)
+    if found is None:
+        low = await admin.min_offset(mq, broker_addr=addr)
         if offset < low:
-            found = await pull_range(admin, addr, mq, low, low + 1)
-    return found[0].store_timestamp if found else 0
+            found = await store_time_at(admin, addr, mq, low)
+    return found or 0
 
 
 class LatencyBook:

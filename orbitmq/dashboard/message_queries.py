@@ -65,6 +65,12 @@ async def pull_range(
     return found
 
 
+async def store_time_at(admin: MQAdmin, addr: str, mq: MessageQueue, offset: int) -> int | None:
+    """The store time (ms) of the message at `offset` of `mq` at `addr`; None if none."""
+    found = await pull_range(admin, addr, mq, offset, offset + 1)
+    return found[0].store_timestamp if found else None
+
+
 @dataclass(frozen=True, slots=True)
 class ConsumeDirectlyResult:
     """ConsumeMessageDirectlyResult as a consumer answers it."""

@@ -19,11 +19,9 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, replace
 
-from orbitmq.client import MQAdmin
 from orbitmq.client.message import MessageQueue
 from orbitmq.dashboard.context import BrokerFailure, Console
-from orbitmq.dashboard.message_queries import pull_range
-from orbitmq.protocol.codes import RequestCode
+from orbitmq.dashboard.message_queries import pull_range, store_time_at
 from orbitmq.protocol.message import MessageExt
 
 MAX_MESSAGES = 2000
@@ -130,27 +128,6 @@ class TaskCache:
             self._tasks.popitem(last=False)
 
 
-def _queue_ext(mq: MessageQueue) -> dict[str, str]:
-    return {"topic": mq.topic, "queueId": str(mq.queue_id), "bname": mq.broker_name}
-
-
-async def search_offset_at(admin: MQAdmin, addr: str, mq: MessageQueue, timestamp: int) -> int:
-    """SEARCH_OFFSET_BY_TIMESTAMP at a given broker (MQAdmin asks the route's master)."""
-    ext = {**_queue_ext(mq), "timestamp": str(timestamp)}
-    response = await admin.invoke(addr, RequestCode.SEARCH_OFFSET_BY_TIMESTAMP, ext)
-    return int(response.ext_fields["offset"])
-
-
-async def max_offset_at(admin: MQAdmin, addr: str, mq: MessageQueue) -> int:
-    response = await admin.invoke(addr, RequestCode.GET_MAX_OFFSET, _queue_ext(mq))
-    return int(response.ext_fields["offset"])
-
-
-async def store_time_at(admin: MQAdmin, addr: str, mq: MessageQueue, offset: int) -> int | None:
-    found = await pull_range(admin, addr, mq, offset, offset + 1)
-    return found[0].store_timestamp if found else None
-
-
 def trim_edges(
     first: int,
     last: int,
@@ -189,9 +166,9 @@ async def start_search(
 
         async def one(mq: MessageQueue) -> QueueRange:
             first, last, stop = await asyncio.gather(
-                search_offset_at(admin, addr, mq, begin),
-                search_offset_at(admin, addr, mq, end),
-                max_offset_at(admin, addr, mq),
+                admin.search_offset(mq, begin, broker_addr=addr),
+                admin.search_offset(mq, end, broker_addr=addr),
+                admin.max_offset(mq, broker_addr=addr),
             )
             last = min(last, stop - 1)
             if last < first:

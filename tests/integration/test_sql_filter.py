@@ -110,22 +110,23 @@ def sent(brokers: Brokers) -> list[Message]:
     return asyncio.run(_create_and_send(brokers))
 
 
-async def raw(
-    addr: str,
-    code: int,
-    ext: dict[str, str],
-    body: bytes = b"",
-    client: RemotingClient | None = None,
-) -> RemotingCommand:
-    """One request; on `client`'s connection when given (a heartbeat's registration lasts
-    as long as its connection), else on a connection of its own."""
-    if client is not None:
-        return await client.invoke(addr, RemotingCommand.request(code, ext, body), 5.0)
-    own = RemotingClient()
+async def raw(addr: str, code: int, ext: dict[str, str], body: bytes = b"") -> RemotingCommand:
+    return (await on_one_connection(addr, (code, ext, body)))[0]
+
+
+async def on_one_connection(
+    addr: str, *requests: tuple[int, dict[str, str], bytes]
+) -> list[RemotingCommand]:
+    """The answers to `requests`, sent in order on one connection of their own (a
+    heartbeat's registration lasts as long as its connection)."""
+    client = RemotingClient()
     try:
-        return await own.invoke(addr, RemotingCommand.request(code, ext, body), 5.0)
+        return [
+            await client.invoke(addr, RemotingCommand.request(code, ext, body), 5.0)
+            for code, ext, body in requests
+        ]
     finally:
-        await own.aclose()
+        await client.aclose()
 
 
 async def test_push_consumer_gets_exactly_the_matching_messages(
@@ -221,17 +222,13 @@ async def test_bad_expressions_are_refused_with_their_position(
         "producerDataSet": [],
     }
     # As Java's broker: the heartbeat registers the client; its pulls are what fail.
-    client = RemotingClient()
-    try:
-        beat = await raw(addr, RequestCode.HEART_BEAT, {}, orjson.dumps(heartbeat), client)
-        assert beat.code == ResponseCode.SUCCESS, beat.remark
-        members = await raw(
-            addr, RequestCode.GET_CONSUMER_LIST_BY_GROUP, {"consumerGroup": "CG_SQL_BAD"}, b"",
-            client,
-        )  # fmt: skip
-        assert members.code == ResponseCode.SUCCESS
-    finally:
-        await client.aclose()
+    beat, members = await on_one_connection(
+        addr,
+        (RequestCode.HEART_BEAT, {}, orjson.dumps(heartbeat)),
+        (RequestCode.GET_CONSUMER_LIST_BY_GROUP, {"consumerGroup": "CG_SQL_BAD"}, b""),
+    )
+    assert beat.code == ResponseCode.SUCCESS, beat.remark
+    assert members.code == ResponseCode.SUCCESS
 
 
 async def test_a_broker_without_property_filter_refuses_sql(
@@ -281,20 +278,16 @@ async def test_a_heartbeat_with_sql_is_accepted_where_sql_is_off(
             }
         ],
     }
-    client = RemotingClient()
-    try:
-        beat = await raw(addr, RequestCode.HEART_BEAT, {}, orjson.dumps(heartbeat), client)
-        assert beat.code == ResponseCode.SUCCESS, beat.remark
-        members = await raw(
-            addr, RequestCode.GET_CONSUMER_LIST_BY_GROUP, {"consumerGroup": "CG_ALI_ONS"}, b"",
-            client,
-        )  # fmt: skip
-        assert members.code == ResponseCode.SUCCESS
-        assert orjson.loads(members.body)["consumerIdList"] == ["127.0.0.1@ali-ons"]
-        producers = await raw(addr, RequestCode.GET_ALL_PRODUCER_INFO, {}, b"", client)
-        assert "PG_ALI_ONS" in orjson.loads(producers.body)["data"]
-    finally:
-        await client.aclose()
+    beat, members, producers = await on_one_connection(
+        addr,
+        (RequestCode.HEART_BEAT, {}, orjson.dumps(heartbeat)),
+        (RequestCode.GET_CONSUMER_LIST_BY_GROUP, {"consumerGroup": "CG_ALI_ONS"}, b""),
+        (RequestCode.GET_ALL_PRODUCER_INFO, {}, b""),
+    )
+    assert beat.code == ResponseCode.SUCCESS, beat.remark
+    assert members.code == ResponseCode.SUCCESS
+    assert orjson.loads(members.body)["consumerIdList"] == ["127.0.0.1@ali-ons"]
+    assert "PG_ALI_ONS" in orjson.loads(producers.body)["data"]
     retry = raw_pull_ext("CG_ALI_ONS", "%RETRY%CG_ALI_ONS", 0, "*", "TAG")
     tags = await raw(addr, RequestCode.PULL_MESSAGE, retry)
     assert tags.code in (ResponseCode.SUCCESS, ResponseCode.PULL_NOT_FOUND), tags.remark

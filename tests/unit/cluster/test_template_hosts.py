@@ -5,7 +5,6 @@ Also validates the shipped four-host template, conf/2m-2s-sync-4hosts."""
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,8 @@ import pytest
 from orbitmq.broker.config import load_broker_config
 from orbitmq.cluster.template import ProcessSpec, load_plan
 from orbitmq.config_file import ConfigError, read_properties
+from tests.unit.cluster.test_template import _copy as copy_template
+from tests.unit.cluster.test_template import _set
 
 CONF = Path(__file__).resolve().parents[3] / "conf"
 FOUR_HOSTS = "2m-2s-sync-4hosts"
@@ -21,12 +22,7 @@ NAMESRV_ADDR = ";".join(f"{h}:9876" for h in HOSTS)
 
 
 def _copy(tmp_path: Path, name: str = FOUR_HOSTS) -> Path:
-    return Path(shutil.copytree(CONF / name, tmp_path / name))
-
-
-def _set(path: Path, key: str, value: str) -> None:
-    lines = [ln for ln in path.read_text().splitlines() if not ln.startswith(f"{key}=")]
-    path.write_text("\n".join([*lines, f"{key}={value}"]) + "\n")
+    return copy_template(tmp_path, name)
 
 
 def _by_label(specs: tuple[ProcessSpec, ...]) -> dict[str, ProcessSpec]:

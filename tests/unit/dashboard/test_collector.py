@@ -201,7 +201,7 @@ class FakeAdmin:
         self.calls: Counter[str] = Counter()
         self.asked: list[str] = []
         self.consumer_offsets = [2, 5, BROKER_OFFSET]
-        self.min_offset = 0
+        self.min_stored = 0  # the queues' min offset
         self.stored_at = now_ms() - 3_600_000
         self.members = {"G": ["c1", "c2"], "B": ["c3"]}
 
@@ -251,18 +251,19 @@ class FakeAdmin:
         status = {"pullTPS": 2.5, "consumeOKTPS": 1.5, "consumeRT": 4.0, "consumeFailedMsgs": 3}
         return ConsumerRunningInfo({}, [], {}, {"T": status}, None)
 
+    async def min_offset(self, mq: MessageQueue, broker_addr: str | None = None) -> int:
+        assert broker_addr == MASTER
+        self.calls["min_offset"] += 1
+        return self.min_stored
+
     async def invoke(
         self, addr: str, code: int, ext: dict[str, str], body: bytes = b"", timeout: Any = None
     ) -> RemotingCommand:
-        if code == RequestCode.GET_MIN_OFFSET:
-            self.calls["min_offset"] += 1
-            fields = {"offset": str(self.min_offset)}
-            return RemotingCommand(ResponseCode.SUCCESS, flag=FLAG_RESPONSE, ext_fields=fields)
         assert code == RequestCode.PULL_MESSAGE and ext["consumerGroup"] == "TOOLS_CONSUMER"
         assert ext["maxMsgNums"] == "1" and int(ext["sysFlag"]) & 1 == 0  # never commits
         self.calls["pull"] += 1
         offset = int(ext["queueOffset"])
-        if offset < self.min_offset:
+        if offset < self.min_stored:
             raise MQBrokerError(ResponseCode.PULL_OFFSET_MOVED, "offset moved")
         msg = MessageExt("T", b"x", queue_id=int(ext["queueId"]), queue_offset=offset,
                          store_timestamp=self.stored_at + offset * 1000)  # fmt: skip
@@ -310,7 +311,7 @@ async def test_a_collection_reads_producers_latencies_and_clients_within_budgets
     assert statuses == [("c3", "B", 2.5, 3), ("c1", "G", 2.5, 3), ("c2", "G", 2.5, 3)]
 
     admin.consumer_offsets = [BROKER_OFFSET, 1, BROKER_OFFSET]  # queue 1 went back below min
-    admin.min_offset = 4
+    admin.min_stored = 4
     admin.members["G"] = ["c1"]  # c2 left
     fourth = await collector.collect_once()
     low, high = _waited(admin, 4)  # the oldest message still stored
