@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import pytest
+from playwright.sync_api import expect
 
 from orbitmq.client import (
     ConsumeStatus,
@@ -237,8 +238,8 @@ def test_group_without_clients_is_listed_then_deleted(  # type: ignore[no-untype
     group = "CG_CONSOLE_FORM"
     submit_group_form(page, console_cluster.url, group)
     assert "saved on broker-a, broker-b." in page.locator(".flash.ok").inner_text()
-    assert page.locator("#config-broker-a").count() == 1
-    assert page.locator("#config-broker-b").count() == 1
+    expect(page.locator("#config-broker-a")).to_have_count(1)
+    expect(page.locator("#config-broker-b")).to_have_count(1)
 
     page.goto(f"{console_cluster.url}/consumer?q={group}")
     row = page.locator(f"#groups tr[data-group='{group}']")

@@ -48,6 +48,9 @@ def offset_msg_id_of(cluster: ConsoleCluster, msg_id: str) -> str:
 
 
 def listed_ids(page) -> list[str]:  # type: ignore[no-untyped-def]
+    # A Search click returns once the result page is committed, not parsed; count()
+    # does not wait, so wait for the document before counting its rows.
+    page.wait_for_load_state()
     rows = page.locator("#messages tbody tr[data-msg-id]")
     return [rows.nth(i).get_attribute("data-msg-id") for i in range(rows.count())]
 

@@ -8,6 +8,8 @@ import re
 import subprocess
 import sys
 
+from playwright.sync_api import expect
+
 from orbitmq.client import Message, SyncProducer
 
 from .conftest import MASTERS, ConsoleCluster, create_on_masters, screenshot, wait_until
@@ -56,7 +58,7 @@ def test_topic_list_searches_by_part_of_the_name(console_cluster: ConsoleCluster
     page.fill("#topic-search input[name=q]", "searchalp")
     page.get_by_role("button", name="Search").click()
     rows = page.locator("#topics tbody tr")
-    assert rows.count() == 1
+    expect(rows).to_have_count(1)
     assert rows.first.get_attribute("data-topic") == "TopicPageSearchAlpha"
 
     page.goto(f"{url}/topic")
@@ -96,7 +98,7 @@ def test_create_topic_through_the_form(console_cluster: ConsoleCluster, page) ->
     assert f"Topic {topic} created or updated on broker-a, broker-b." in page.inner_text(
         ".flash.ok"
     )
-    assert page.locator(f"#topics tr[data-topic='{topic}']").count() == 1
+    expect(page.locator(f"#topics tr[data-topic='{topic}']")).to_have_count(1)
     wait_until(lambda: topic in mqadmin_topics(console_cluster.namesrv_addr), "in topicList")
 
     def routed_on_both() -> bool:
@@ -146,14 +148,14 @@ def test_status_send_message_and_delete(console_cluster: ConsoleCluster, page) -
     page.get_by_role("link", name="Consumer manage").click()
     progress = page.locator(f".group-progress[data-group='{group}']")
     assert progress.locator(".group-lag").inner_text() == "0"
-    assert progress.locator("tbody tr").count() == 8
+    expect(progress.locator("tbody tr")).to_have_count(8)
 
     page.on("dialog", lambda dialog: dialog.accept())
     page.click("#delete-topic")
     assert f"Topic {topic} deleted on broker-a, broker-b, NameServer" in page.inner_text(
         ".flash.ok"
     )
-    assert page.locator(f"#topics tr[data-topic='{topic}']").count() == 0
+    expect(page.locator(f"#topics tr[data-topic='{topic}']")).to_have_count(0)
     wait_until(
         lambda: topic not in mqadmin_topics(console_cluster.namesrv_addr), "gone from topicList"
     )
