@@ -57,13 +57,17 @@ def topic_config_str(
     topic_filter_type: str = "SINGLE_TAG",
     topic_sys_flag: int = 0,
     order: bool = False,
+    attributes: Mapping[str, str] | None = None,
 ) -> str:
-    """TopicConfig.toString()."""
+    """TopicConfig.toString(); RocketMQ 5's `attributes` (a HashMap's text) when given."""
+    extra = ""
+    if attributes is not None:
+        extra = ", attributes={" + ", ".join(f"{k}={v}" for k, v in attributes.items()) + "}"
     return (
         f"TopicConfig [topicName={topic}, readQueueNums={read_queue_nums}, "
         f"writeQueueNums={write_queue_nums}, perm={perm_to_string(perm)}, "
         f"topicFilterType={topic_filter_type}, topicSysFlag={topic_sys_flag}, "
-        f"order={java_str(order)}]"
+        f"order={java_str(order)}{extra}]"
     )
 
 

@@ -23,6 +23,7 @@ from orbitmq.broker.handlers.client import ClientHandler
 from orbitmq.broker.handlers.dledger import DLedgerAdminHandler
 from orbitmq.broker.handlers.lock import LockHandler
 from orbitmq.broker.handlers.offset import OffsetHandler
+from orbitmq.broker.handlers.pop import PopHandler
 from orbitmq.broker.handlers.pull import PullMessageHandler
 from orbitmq.broker.handlers.query import QueryMessageHandler
 from orbitmq.broker.handlers.reset_offset import ResetOffsetHandler
@@ -30,11 +31,13 @@ from orbitmq.broker.handlers.send import SendMessageHandler
 from orbitmq.broker.handlers.transaction import EndTransactionHandler
 from orbitmq.broker.long_polling import PullRequestHoldService
 from orbitmq.broker.metrics.counters import BrokerMetrics
+from orbitmq.broker.pop.service import PopService
 from orbitmq.broker.registration import BrokerRegistration
 from orbitmq.broker.schedule import ScheduleMessageService
 from orbitmq.broker.send_lane import SendLane
 from orbitmq.broker.slave_sync import SlaveSynchronize
 from orbitmq.broker.subscription_group import SubscriptionGroupManager
+from orbitmq.broker.timer import TIMER_TOPIC, TimerCheckpointHandler, TimerMessageService
 from orbitmq.broker.topic_config import SCHEDULE_TOPIC, TopicConfigManager
 from orbitmq.broker.transaction import TransactionalMessageService
 from orbitmq.config_file import ConfigError
@@ -123,6 +126,7 @@ class BrokerController:
             expire_seconds=config.channel_expired_timeout / 1000,
         )
         self.pull_hold_service = PullRequestHoldService()
+        self.pop_service = PopService(self)
         store_config = config.store_config()
         self.dledger_config = config.dledger_config()
         if self.dledger_config is not None:
@@ -136,6 +140,7 @@ class BrokerController:
             config.store_path_root_dir,
             config.flush_delay_offset_interval,
         )
+        self.timer_service = TimerMessageService(self.message_store, config)
         self.transaction_service = TransactionalMessageService(self)
         self.registration = BrokerRegistration(self)
         self.ha_service: HAService | None = None
@@ -179,8 +184,10 @@ class BrokerController:
             self.admin_stats,
             AdminConfigHandler(self),
             DLedgerAdminHandler(self),
+            PopHandler(self),
         ):
             handler.register(self.dispatcher)
+        TimerCheckpointHandler(self.timer_service, config.broker_name).register(self.dispatcher)
         self.dispatcher.lane = SendLane(self)
         self.server: RemotingServer | None = None
         self.store_host = (config.broker_ip1, config.listen_port)
@@ -197,6 +204,7 @@ class BrokerController:
         await self.message_store.start()
         self.message_store.set_message_arrival_listener(self._on_message_arrival)
         self.schedule_service.load()
+        self.timer_service.load(self.topic_config_manager)
         self.transaction_service.load()
         config = self.config
         ports = [config.listen_port]
@@ -308,6 +316,12 @@ class BrokerController:
                     self.transaction_service.check_service(), name="transaction_check_service"
                 ),
             ]
+            if self.timer_service.enabled:
+                self._role_tasks.append(
+                    asyncio.create_task(
+                        self.timer_service.timer_service(), name="timer_message_service"
+                    )
+                )
         else:
             self._role_tasks = [
                 asyncio.create_task(
@@ -339,8 +353,11 @@ class BrokerController:
 
     def _on_message_arrival(self, topic: str, queue_id: int, next_offset: int) -> None:
         self.pull_hold_service.notify_message_arriving(topic, queue_id, next_offset)
+        self.pop_service.notify_arrival(topic)
         if topic == SCHEDULE_TOPIC:
             self.schedule_service.on_message_arrival(queue_id)
+        elif topic == TIMER_TOPIC:
+            self.timer_service.on_message_arrival()
 
     def schedule_register(self) -> None:
         self.registration.request_register()

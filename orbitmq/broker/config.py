@@ -49,8 +49,21 @@ IGNORED_KEYS = frozenset(
         "metricGrpcExporterIntervalInMills",
         "metricLoggingExporterIntervalInMills",
         "metricsInDelta",
+        # Tuning of RocketMQ 5's timer wheel and timer log, which OrbitMQ's timer
+        # service (orbitmq/broker/timer) does not keep.
+        "timerEnableDisruptor",
+        "timerGetMessageThreadNum",
+        "timerPutMessageThreadNum",
+        "mappedFileSizeTimerLog",
+        "timerRollWindowSlot",
+        "timerEnableCheckMetrics",
+        "timerCheckMetricsWhen",
+        "timerWarmEnable",
+        "timerInterceptDelayLevel",
     }
 )
+# MessageStoreConfig.setTimerPrecisionMs: the precision is one of these.
+TIMER_PRECISIONS_MS = (100, 200, 500, 1000)
 # RocketMQ 5's exporter types; OrbitMQ serves PROM and warns that the others export nothing.
 METRICS_EXPORTER_TYPES = ("DISABLE", "OTLP_GRPC", "PROM", "LOG")
 
@@ -146,6 +159,19 @@ class BrokerConfig:
     )
     reject_transaction_message: bool = field(
         default=False, metadata=_key("rejectTransactionMessage")
+    )
+    # RocketMQ 5 timer messages (orbitmq/broker/timer): refused when disabled; at most
+    # timerMaxDelaySec ahead (3 days); delivered within timerPrecisionMs after their
+    # time; the progress written every timerFlushIntervalMs.
+    timer_wheel_enable: bool = field(default=True, metadata=_key("timerWheelEnable"))
+    timer_max_delay_sec: int = field(
+        default=3 * 24 * 3600, metadata=_key("timerMaxDelaySec", bounds=(1, 2**31 - 1))
+    )
+    timer_precision_ms: int = field(
+        default=1000, metadata=_key("timerPrecisionMs", bounds=(1, 2**31 - 1))
+    )
+    timer_flush_interval_ms: int = field(
+        default=1000, metadata=_key("timerFlushIntervalMs", bounds=(1, 2**31 - 1))
     )
     flush_interval_commit_log: int = field(default=500, metadata=_key("flushIntervalCommitLog"))
     flush_commit_log_least_pages: int = field(default=4, metadata=_key("flushCommitLogLeastPages"))
@@ -252,6 +278,13 @@ class BrokerConfig:
     channel_expired_timeout: int = field(default=120_000, metadata=_key("channelExpiredTimeout"))
     bind_address: str = field(default="0.0.0.0", metadata=_key("bindAddress"))
     enable_property_filter: bool = field(default=False, metadata=_key("enablePropertyFilter"))
+    # RocketMQ 5 topic types (message_type.py): MIXED topics are refused unless enabled,
+    # as in Java's BrokerConfig; the send-time type check is the Java proxy's
+    # (ProxyConfig, default true there), which a Java broker's own port never makes.
+    enable_mixed_message_type: bool = field(default=False, metadata=_key("enableMixedMessageType"))
+    enable_topic_message_type_check: bool = field(
+        default=False, metadata=_key("enableTopicMessageTypeCheck")
+    )
     # RocketMQ 5.x metrics (docs/metrics.md): PROM serves /metrics; "" host = brokerIP1.
     metrics_exporter_type: str = field(
         default="DISABLE", metadata=_key("metricsExporterType", choices=METRICS_EXPORTER_TYPES)
@@ -304,6 +337,11 @@ class BrokerConfig:
         if self.default_topic_queue_nums <= 0:
             raise ConfigError("defaultTopicQueueNums must be positive")
         parse_metrics_label(self.metrics_label)
+        # As setTimerPrecisionMs: the largest allowed precision not above the value.
+        self.timer_precision_ms = max(
+            [p for p in TIMER_PRECISIONS_MS if p <= self.timer_precision_ms]
+            or [TIMER_PRECISIONS_MS[0]]
+        )
         self.store_path_root_dir = os.path.expanduser(self.store_path_root_dir)
         self.store_path_commit_log = os.path.expanduser(self.store_path_commit_log)
         return self

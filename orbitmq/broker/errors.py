@@ -50,3 +50,17 @@ class SubscriptionNotLatestError(BrokerError):
 
 class SubscriptionParseError(BrokerError):
     response_code = ResponseCode.SUBSCRIPTION_PARSE_FAILED
+
+
+class InvalidParameterError(BrokerError):
+    response_code = ResponseCode.INVALID_PARAMETER
+
+
+class TopicAttributeError(BrokerError):
+    """A topic attribute change breaks a rule (topic_attributes.py). RocketMQ answers
+    these as SYSTEM_ERROR with the rule's message; the operator fixes the `-a` text."""
+
+
+class MessageTypeMismatchError(MessageIllegalError):
+    """The message's type is not the topic's `message.type` (message_type.py): the
+    producer must send that type, or the topic's type be changed (or MIXED)."""

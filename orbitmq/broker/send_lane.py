@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from orbitmq.broker.handlers.send import STATUS_CODES, born_host_of
+from orbitmq.broker.message_type import accepts, message_type_of, topic_message_type
 from orbitmq.broker.topic_config import TopicConfig, check_send_allowed
 from orbitmq.errors import OrbitMQError, RemoteProtocolError
 from orbitmq.protocol.codes import ORBITMQ_VERSION_ORDINAL, RequestCode, ResponseCode
@@ -76,7 +77,7 @@ _MAX_CACHED_TOPICS = 100_000
 class _Route:
     """What the lane needs of a topic it may send to, checked once per config object."""
 
-    __slots__ = ("config", "field", "queue_nums", "write_queue_nums")
+    __slots__ = ("config", "field", "message_type", "queue_nums", "write_queue_nums")
 
     def __init__(self, config: TopicConfig) -> None:
         self.config = config
@@ -84,6 +85,7 @@ class _Route:
         self.field = bytes((len(encoded),)) + encoded
         self.queue_nums = max(config.write_queue_nums, config.read_queue_nums)
         self.write_queue_nums = config.write_queue_nums
+        self.message_type = topic_message_type(config)
 
 
 class _Batch:
@@ -92,6 +94,7 @@ class _Batch:
 
     __slots__ = (
         "born_host",
+        "check_types",
         "cluster",
         "entries",
         "max_body",
@@ -115,6 +118,7 @@ class _Batch:
         # Body, topic field and properties of a record that fits in one segment.
         self.max_payload = store.commit_log.max_record_size() - RECORD_OVERHEAD
         self.topics = broker.topic_config_manager.get
+        self.check_types = broker.config.enable_topic_message_type_check
         self.started = perf_counter()  # when its first send was read (RPC latency)
 
 
@@ -216,6 +220,8 @@ class SendLane:
         if len(body) > batch.max_body:
             return False
         values = decode_properties(properties)
+        if batch.check_types and not accepts(route.message_type, message_type_of(values, sys_flag)):
+            return False  # the general way refuses it, in RocketMQ's words
         if properties and properties[-1] != "\x02":
             properties += "\x02"
         encoded = (properties + batch.cluster).encode()

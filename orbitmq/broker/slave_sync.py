@@ -7,6 +7,8 @@ On a slave, `slave_sync_service` asks the master learned at registration, every 
   GET_ALL_CONSUMER_OFFSET (43)           put-all the master's offsets over ours
   GET_ALL_DELAY_OFFSET (45)              the master's delay-level progress becomes ours
   GET_ALL_SUBSCRIPTIONGROUP_CONFIG (201) replace the group table when the dataVersion differs
+  GET_TIMER_CHECKPOINT (OrbitMQ's)       the master's timer progress becomes ours
+                                         (timerWheelEnable=true only)
 
 A round is skipped while the master is unknown or is this broker; a part that fails is
 logged and the others still run, as Java's syncAll does. The body parsers are pure and
@@ -20,6 +22,8 @@ import logging
 from typing import TYPE_CHECKING, Any, Protocol
 
 from orbitmq.broker.subscription_group import SubscriptionGroupConfig
+from orbitmq.broker.timer import GET_TIMER_CHECKPOINT
+from orbitmq.broker.timer.progress import CheckpointError, TimerProgress
 from orbitmq.broker.topic_config import DataVersion, TopicConfig
 from orbitmq.protocol.codes import RequestCode, ResponseCode
 from orbitmq.protocol.command import RemotingCommand
@@ -113,6 +117,16 @@ def parse_delay_offsets(body: bytes) -> dict[int, int]:
         raise SlaveSyncError(f"GET_ALL_DELAY_OFFSET body is invalid: {exc}") from exc
 
 
+def parse_timer_checkpoint(body: bytes) -> dict[str, Any]:
+    """config/timercheck.json's content (broker/timer/progress.py), checked."""
+    data = _object(body, "GET_TIMER_CHECKPOINT")
+    try:
+        TimerProgress.from_json(data)
+    except CheckpointError as exc:
+        raise SlaveSyncError(f"GET_TIMER_CHECKPOINT body is invalid: {exc}") from exc
+    return data
+
+
 class _VersionedTable(Protocol):
     """TopicConfigManager and SubscriptionGroupManager: a table with a dataVersion."""
 
@@ -175,29 +189,34 @@ class SlaveSynchronize:
             await asyncio.sleep(self._period)
 
     async def sync_all(self) -> None:
-        """One round: topics, consumer offsets, delay offsets, subscription groups."""
+        """One round: topics, consumer offsets, delay offsets, subscription groups, and
+        the timer checkpoint."""
         master = self.master_addr
         if master is None:
             return
-        for part in (
+        parts = [
             self.sync_topic_config,
             self.sync_consumer_offset,
             self.sync_delay_offset,
             self.sync_subscription_group_config,
-        ):
+        ]
+        if self._broker.timer_service.enabled:
+            parts.append(self.sync_timer_checkpoint)
+        for part in parts:
             try:
                 await part(master)
             except (RemotingError, SlaveSyncError, OSError) as exc:
                 log.warning("slave sync %s from master %s failed: %s", part.__name__, master, exc)
 
-    async def _fetch(self, master: str, code: RequestCode) -> bytes:
+    async def _fetch(self, master: str, code: int) -> bytes:
         response = await self._client.invoke(
             master, RemotingCommand.request(code), SYNC_TIMEOUT_SECONDS
         )
         if response.code != ResponseCode.SUCCESS:
-            raise SlaveSyncError(
-                f"master answered {code.name} with {response.code}: {response.remark}"
+            name = (
+                "GET_TIMER_CHECKPOINT" if code == GET_TIMER_CHECKPOINT else RequestCode(code).name
             )
+            raise SlaveSyncError(f"master answered {name} with {response.code}: {response.remark}")
         return response.body or b""
 
     async def sync_topic_config(self, master: str) -> None:
@@ -217,6 +236,10 @@ class SlaveSynchronize:
     async def sync_delay_offset(self, master: str) -> None:
         offsets = parse_delay_offsets(await self._fetch(master, RequestCode.GET_ALL_DELAY_OFFSET))
         self._broker.schedule_service.replace_offsets(offsets)
+
+    async def sync_timer_checkpoint(self, master: str) -> None:
+        checkpoint = parse_timer_checkpoint(await self._fetch(master, GET_TIMER_CHECKPOINT))
+        self._broker.timer_service.replace_checkpoint(checkpoint)
 
     async def sync_subscription_group_config(self, master: str) -> None:
         version, table = parse_subscription_groups(

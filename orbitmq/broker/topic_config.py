@@ -18,12 +18,13 @@ import logging
 import os
 import re
 import time
-from collections.abc import Container, Iterable
-from dataclasses import dataclass
+from collections.abc import Container, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from orbitmq.broker.config import BrokerConfig
 from orbitmq.broker.errors import MessageIllegalError, NoPermissionError
+from orbitmq.broker.topic_attributes import alter_attributes
 from orbitmq.config_file import load_json_file, persist_json_file
 from orbitmq.protocol.perm import PERM_INHERIT, PERM_READ, PERM_WRITE
 from orbitmq.protocol.topics import DEFAULT_TOPIC
@@ -107,9 +108,12 @@ class TopicConfig:
     topic_filter_type: str = "SINGLE_TAG"
     topic_sys_flag: int = 0
     order: bool = False
+    # RocketMQ 5's topic attributes (topic_attributes.py), e.g. {"message.type": "FIFO"}.
+    attributes: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
+            "attributes": dict(self.attributes),
             "order": self.order,
             "perm": self.perm,
             "readQueueNums": self.read_queue_nums,
@@ -129,6 +133,7 @@ class TopicConfig:
             topic_filter_type=str(data.get("topicFilterType", "SINGLE_TAG")),
             topic_sys_flag=int(data.get("topicSysFlag", 0)),
             order=bool(data.get("order", False)),
+            attributes={str(k): str(v) for k, v in (data.get("attributes") or {}).items()},
         )
 
 
@@ -274,6 +279,21 @@ class TopicConfigManager:
         self._changes_head = self.data_version.key()
         self._persist_soon()
         log.info("topic config updated: %s", topic_config)
+
+    def create_or_update(
+        self, topic_config: TopicConfig, attribute_changes: Mapping[str, str]
+    ) -> None:
+        """updateTopicConfig: store `topic_config` with the topic's attributes after
+        `attribute_changes` (topic_attributes.parse_attributes' map; empty keeps them).
+
+        Raises:
+            TopicAttributeError: the change breaks an attribute rule; nothing is stored.
+        """
+        current = self.table.get(topic_config.topic_name)
+        topic_config.attributes = alter_attributes(
+            current is None, current.attributes if current else {}, attribute_changes
+        )
+        self.update(topic_config)
 
     def delete(self, topic: str) -> bool:
         if self.table.pop(topic, None) is None:

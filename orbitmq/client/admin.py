@@ -143,8 +143,11 @@ class MQAdmin(AdminExtMixin, AdminConfigMixin):
         *,
         topic_filter_type: str = "SINGLE_TAG",
         topic_sys_flag: int = 0,
+        attributes: str = "",
     ) -> None:
-        """Create or update a topic on one broker (UPDATE_AND_CREATE_TOPIC)."""
+        """Create or update a topic on one broker (UPDATE_AND_CREATE_TOPIC).
+        `attributes`: RocketMQ 5's attribute change, e.g. "+message.type=FIFO" (""
+        keeps an existing topic's attributes)."""
         ext = {
             "topic": topic,
             "defaultTopic": DEFAULT_TOPIC,
@@ -154,6 +157,7 @@ class MQAdmin(AdminExtMixin, AdminConfigMixin):
             "topicFilterType": topic_filter_type,
             "topicSysFlag": str(topic_sys_flag),
             "order": "true" if order else "false",
+            "attributes": attributes,
         }
         await self.invoke(broker_addr, RequestCode.UPDATE_AND_CREATE_TOPIC, ext)
 
@@ -188,6 +192,13 @@ class MQAdmin(AdminExtMixin, AdminConfigMixin):
     async def get_all_topic_config(self, broker_addr: str) -> dict[str, Any]:
         """The broker's TopicConfigSerializeWrapper: {"topicConfigTable": {...}, ...}."""
         response = await self.invoke(broker_addr, RequestCode.GET_ALL_TOPIC_CONFIG)
+        result: dict[str, Any] = loads_tolerant(response.body) if response.body else {}
+        return result
+
+    async def get_topic_config(self, broker_addr: str, topic: str) -> dict[str, Any]:
+        """One topic's TopicConfig JSON on one broker, attributes included (GET_TOPIC_CONFIG,
+        RocketMQ 5). Raises TopicNotExistError when the broker has no such topic."""
+        response = await self.invoke(broker_addr, RequestCode.GET_TOPIC_CONFIG, {"topic": topic})
         result: dict[str, Any] = loads_tolerant(response.body) if response.body else {}
         return result
 

@@ -38,6 +38,7 @@ _WAIT_TRUE_UNIQ = f"{_WAIT_TRUE}{PROPERTY_SEPARATOR}{MessageConst.UNIQ_KEY}{NAME
 _DELAY = f"{MessageConst.DELAY}{NAME_VALUE_SEPARATOR}"
 _TAGS = f"{MessageConst.TAGS}{NAME_VALUE_SEPARATOR}"
 _KEYS = f"{MessageConst.KEYS}{NAME_VALUE_SEPARATOR}"
+_TIMER_DELIVER_MS = "TIMER_DELIVER_MS"  # MessageConst.PROPERTY_TIMER_DELIVER_MS (RocketMQ 5)
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -114,6 +115,10 @@ class Message:
         properties: user properties (no `\\x01`/`\\x02`, no empty keys or values).
         flag: opaque user integer stored with the message.
         delay_time_level: 1..18 to deliver later (broker delay levels), 0 for now.
+        deliver_time_ms: deliver at this time, epoch milliseconds (a RocketMQ 5 timer
+            message, property TIMER_DELIVER_MS; Java's Message.setDeliverTimeMs). The
+            broker refuses one more than its timerMaxDelaySec (3 days) ahead; a time
+            already past is delivered at once. Not in a batch or a transaction.
     """
 
     topic: str
@@ -123,6 +128,7 @@ class Message:
     properties: dict[str, str] = field(default_factory=dict)
     flag: int = 0
     delay_time_level: int = 0
+    deliver_time_ms: int | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.body, str):
@@ -140,8 +146,9 @@ class Message:
         return MessageConst.KEY_SEPARATOR.join(k for k in self.keys if k) or None
 
     def wire_properties(self, uniq_key: str | None) -> dict[str, str]:
-        """The properties sent to the broker: KEYS, TAGS, DELAY, WAIT, UNIQ_KEY, then the
-        user's (which cannot override those). Not validated; see `properties_text`."""
+        """The properties sent to the broker: KEYS, TAGS, DELAY, TIMER_DELIVER_MS, WAIT,
+        UNIQ_KEY, then the user's (which cannot override those). Not validated; see
+        `properties_text`."""
         props: dict[str, str] = {}
         keys = self.keys_text
         if keys:
@@ -150,6 +157,8 @@ class Message:
             props[MessageConst.TAGS] = self.tags
         if self.delay_time_level > 0:
             props[MessageConst.DELAY] = str(self.delay_time_level)
+        if self.deliver_time_ms is not None:
+            props[_TIMER_DELIVER_MS] = str(self.deliver_time_ms)
         props[MessageConst.WAIT] = "true"
         if uniq_key is not None:
             props[MessageConst.UNIQ_KEY] = uniq_key
@@ -164,7 +173,7 @@ class Message:
         Raises:
             ValueError: a property key or value is empty or holds \\x01 or \\x02.
         """
-        if not self.properties:
+        if not self.properties and self.deliver_time_ms is None:
             return self._own_properties_text(uniq_key)
         props = self.wire_properties(uniq_key)
         text = encode_properties(props)

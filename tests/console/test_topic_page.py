@@ -1,5 +1,6 @@
 """Topic page in a real browser against the 2m-2s cluster: list and search, create through
-the form (checked with mqadmin and the Router view), form errors, Status after sends,
+the form (checked with mqadmin, the Router view and the Topic config view: the message
+type), form errors, Status after sends,
 Send message, Reset offset with no consumer online, Consumer manage, and delete."""
 
 from __future__ import annotations
@@ -94,6 +95,7 @@ def test_create_topic_through_the_form(console_cluster: ConsoleCluster, page) ->
     assert page.input_value("input[name=topic]") == topic  # the form keeps what was typed
 
     page.fill("input[name=write_queue_nums]", "4")
+    page.select_option("select[name=message_type]", "FIFO")
     page.get_by_role("button", name="Commit").click()
     assert f"Topic {topic} created or updated on broker-a, broker-b." in page.inner_text(
         ".flash.ok"
@@ -112,6 +114,13 @@ def test_create_topic_through_the_form(console_cluster: ConsoleCluster, page) ->
     for name in MASTERS:
         cells = page.locator(f"#route-queues tr[data-broker='{name}'] td").all_inner_texts()
         assert cells[1:4] == ["4", "4", "6"]
+
+    # The message type went as the attribute message.type, and the form shows it back.
+    page.goto(f"{url}/topic/config?topic={topic}")
+    attributes = page.locator("#topic-config tr", has_text="attributes").locator("td")
+    expect(attributes).to_have_text(["message.type=FIFO"] * len(MASTERS))
+    page.goto(f"{url}/topic/edit?topic={topic}")
+    assert page.input_value("select[name=message_type]") == "FIFO"
 
 
 def test_status_send_message_and_delete(console_cluster: ConsoleCluster, page) -> None:  # type: ignore[no-untyped-def]

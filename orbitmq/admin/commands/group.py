@@ -41,11 +41,13 @@ SYSTEM_GROUPS = frozenset(
 
 
 def subscription_group_str(config: dict[str, Any]) -> str:
-    """SubscriptionGroupConfig.toString()."""
+    """SubscriptionGroupConfig.toString() of 4.x; with RocketMQ 5's consumeMessageOrderly
+    (in 5.x's place) when the config sets it."""
+    orderly = ("consumeMessageOrderly",) if "consumeMessageOrderly" in config else ()
     names = (
         "groupName", "consumeEnable", "consumeFromMinEnable", "consumeBroadcastEnable",
-        "retryQueueNums", "retryMaxTimes", "brokerId", "whichBrokerWhenConsumeSlowly",
-        "notifyConsumerIdsChangedEnable",
+        *orderly, "retryQueueNums", "retryMaxTimes", "brokerId",
+        "whichBrokerWhenConsumeSlowly", "notifyConsumerIdsChangedEnable",
     )  # fmt: skip
     return (
         "SubscriptionGroupConfig [" + ", ".join(f"{n}={java_str(config[n])}" for n in names) + "]"
@@ -94,6 +96,14 @@ def _require_target(broker_addr: str | None, cluster: str | None) -> None:
     "-d", "--consumeBroadcastEnable", "broadcast", type=JAVA_BOOL, default=False, help="broadcast"
 )
 @click.option(
+    "-o",
+    "--consumeMessageOrderly",
+    "orderly",
+    type=JAVA_BOOL,
+    default=None,
+    help="consume message orderly",
+)
+@click.option(
     "-q",
     "--retryQueueNums",
     "retry_queue_nums",
@@ -135,8 +145,9 @@ def _require_target(broker_addr: str | None, cluster: str | None) -> None:
 )
 def update_sub_group(
     namesrv_addr: str | None, broker_addr: str | None, cluster: str | None, group: str,
-    consume_enable: bool, from_min: bool, broadcast: bool, retry_queue_nums: int,
-    retry_max_times: int, broker_id: int, slow_broker: int, notify: bool,
+    consume_enable: bool, from_min: bool, broadcast: bool, orderly: bool | None,
+    retry_queue_nums: int, retry_max_times: int, broker_id: int, slow_broker: int,
+    notify: bool,
 ) -> None:  # fmt: skip
     _require_target(broker_addr, cluster)
     namesrv = resolve_namesrv(namesrv_addr)
@@ -151,6 +162,8 @@ def update_sub_group(
         "whichBrokerWhenConsumeSlowly": slow_broker,
         "notifyConsumerIdsChangedEnable": notify,
     }
+    if orderly is not None:  # a FIFO group (RocketMQ 5): the proxy delivers it in order
+        config["consumeMessageOrderly"] = orderly
 
     async def body() -> None:
         async with MQAdmin(namesrv) as admin:

@@ -15,6 +15,7 @@ from orbitmq.admin.runner import (
     resolve_namesrv,
     run_command,
 )
+from orbitmq.broker.topic_attributes import attributes_to_text, parse_attributes
 from orbitmq.client.admin import ClusterInfo, MQAdmin
 from orbitmq.client.errors import TopicNotExistError
 from orbitmq.client.route import MASTER_ID
@@ -76,6 +77,13 @@ async def _put_order_conf(admin: MQAdmin, namesrv_addr: str, topic: str, conf: s
     "-b", "--brokerAddr", "broker_addr", default=None, help="create topic to which broker"
 )
 @click.option("-c", "--clusterName", "cluster", default=None, help="create topic to which cluster")
+@click.option(
+    "-a",
+    "--attributes",
+    default=None,
+    help="attribute(+a=b,+c=d,-e), e.g. +message.type=FIFO (NORMAL, FIFO, DELAY, "
+    "TRANSACTION, MIXED)",
+)
 @click.option("-r", "--readQueueNums", "read_nums", type=int, default=8, show_default=True)
 @click.option("-w", "--writeQueueNums", "write_nums", type=int, default=8, show_default=True)
 @click.option(
@@ -94,6 +102,7 @@ def update_topic(
     topic: str,
     broker_addr: str | None,
     cluster: str | None,
+    attributes: str | None,
     read_nums: int,
     write_nums: int,
     perm: int,
@@ -109,12 +118,23 @@ def update_topic(
 
     async def body() -> None:
         out = output()
+        # Checked here first, as UpdateTopicSubCommand does (AttributeParser.parseToMap);
+        # the broker checks the change against the topic's current attributes.
+        changes = parse_attributes(attributes.strip()) if attributes is not None else None
+        attributes_text = attributes_to_text(changes or {})
         async with MQAdmin(namesrv) as admin:
             created: list[str] = []
 
             async def create(addr: str) -> None:
                 await admin.create_topic(
-                    addr, topic, read_nums, write_nums, perm, order, topic_sys_flag=sys_flag
+                    addr,
+                    topic,
+                    read_nums,
+                    write_nums,
+                    perm,
+                    order,
+                    topic_sys_flag=sys_flag,
+                    attributes=attributes_text,
                 )
                 created.append(addr)
 
@@ -140,7 +160,9 @@ def update_topic(
                     await _put_order_conf(admin, namesrv, topic, conf)
                     out.line(f"set cluster orderConf. isOrder=true, orderConf=[{conf}]")
             out.line(
-                topic_config_str(topic, read_nums, write_nums, perm, "SINGLE_TAG", sys_flag, order)
+                topic_config_str(
+                    topic, read_nums, write_nums, perm, "SINGLE_TAG", sys_flag, order, changes
+                )
             )
             out.result(
                 {
@@ -152,6 +174,7 @@ def update_topic(
                         "perm": perm,
                         "topicSysFlag": sys_flag,
                         "order": order,
+                        "attributes": changes or {},
                     },
                 }
             )

@@ -9,9 +9,16 @@ from typing import TYPE_CHECKING
 import orjson
 
 from orbitmq import __version__
-from orbitmq.broker.errors import BrokerError, MessageIllegalError
+from orbitmq.broker.errors import (
+    BrokerError,
+    InvalidParameterError,
+    MessageIllegalError,
+    TopicNotExistError,
+)
 from orbitmq.broker.headers import Header
+from orbitmq.broker.message_type import MESSAGE_TYPE_ATTRIBUTE, TopicMessageType
 from orbitmq.broker.subscription_group import SubscriptionGroupConfig
+from orbitmq.broker.topic_attributes import ADD_SIGN, parse_attributes
 from orbitmq.broker.topic_config import TopicConfig, validate_topic
 from orbitmq.config_file import to_properties
 from orbitmq.protocol.codes import ORBITMQ_VERSION_ORDINAL, RequestCode, ResponseCode
@@ -33,6 +40,7 @@ class AdminHandler:
             (RequestCode.UPDATE_AND_CREATE_TOPIC, self.update_and_create_topic),
             (RequestCode.DELETE_TOPIC_IN_BROKER, self.delete_topic),
             (RequestCode.GET_ALL_TOPIC_CONFIG, self.get_all_topic_config),
+            (RequestCode.GET_TOPIC_CONFIG, self.get_topic_config),
             (RequestCode.UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, self.update_subscription_group),
             (RequestCode.GET_ALL_SUBSCRIPTIONGROUP_CONFIG, self.get_all_subscription_group),
             (RequestCode.GET_ALL_CONSUMER_OFFSET, self.get_all_consumer_offset),
@@ -48,7 +56,9 @@ class AdminHandler:
     async def update_and_create_topic(
         self, connection: RemotingConnection, request: RemotingCommand
     ) -> RemotingCommand:
-        """Registers with the NameServers before answering, so the route exists at once."""
+        """Registers with the NameServers before answering, so the route exists at once.
+        The `attributes` header field is the change to the topic's attributes
+        (topic_attributes.py); a bad one is refused before anything is stored."""
         header = Header(request)
         topic = header.str("topic")
         validate_topic(topic)
@@ -69,7 +79,14 @@ class AdminHandler:
             topic_sys_flag=header.int("topicSysFlag", 0),
             order=header.bool("order"),
         )
-        self._broker.topic_config_manager.update(config)
+        changes = parse_attributes(header.optional_str("attributes"))
+        mixed = changes.get(ADD_SIGN + MESSAGE_TYPE_ATTRIBUTE) == TopicMessageType.MIXED
+        if mixed and not self._broker.config.enable_mixed_message_type:
+            raise InvalidParameterError(
+                "MIXED message type is not supported. (set enableMixedMessageType=true in "
+                "the broker's config to allow it)"
+            )
+        self._broker.topic_config_manager.create_or_update(config, changes)
         await self._broker.registration.register_all()
         return request.response()
 
@@ -88,6 +105,17 @@ class AdminHandler:
         self, connection: RemotingConnection, request: RemotingCommand
     ) -> RemotingCommand:
         return request.response(body=orjson.dumps(self._broker.topic_config_manager.wrapper()))
+
+    def get_topic_config(
+        self, connection: RemotingConnection, request: RemotingCommand
+    ) -> RemotingCommand:
+        """TopicConfigAndQueueMapping JSON: the TopicConfig's fields, attributes included
+        (no static-topic mapping here, so no `mappingDetail`)."""
+        topic = Header(request).str("topic")
+        config = self._broker.topic_config_manager.get(topic)
+        if config is None:
+            raise TopicNotExistError(f"No topic in this broker. topic: {topic}")
+        return request.response(body=orjson.dumps(config.to_json()))
 
     def update_subscription_group(
         self, connection: RemotingConnection, request: RemotingCommand

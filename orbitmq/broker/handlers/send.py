@@ -7,7 +7,9 @@ whole batch body (sysFlag bit 0).
 
 Before a single message is stored, the put hooks of a 5.x broker run: TRAN_MSG=true
 parks it as a transactional half message (transaction/), DELAY>0 in SCHEDULE_TOPIC_XXXX
-(schedule.py). A batch may carry neither, nor go to a retry topic. A send-back goes to
+(schedule.py), a delivery time (TIMER_* properties) in rmq_sys_wheel_timer (timer/). A
+batch may carry neither a transaction nor a delay level (its messages' timer properties
+are not applied, as in RocketMQ), nor go to a retry topic. A send-back goes to
 `%RETRY%<group>` with delay level 3 + reconsumeTimes (or the one asked for), or to
 `%DLQ%<group>` once the message has been retried maxReconsumeTimes times.
 """
@@ -31,6 +33,7 @@ from orbitmq.broker.errors import (
     TopicNotExistError,
 )
 from orbitmq.broker.headers import Header
+from orbitmq.broker.message_type import check_message_type
 from orbitmq.broker.metrics.counters import message_type
 from orbitmq.broker.schedule import delay_level_of, park_delayed
 from orbitmq.broker.topic_config import (
@@ -221,6 +224,8 @@ class SendMessageHandler:
                 f"request queueId[{queue_id}] is illegal, topic {topic} has {queue_nums} queues"
             )
         properties = decode_properties(properties_text)
+        if self._broker.config.enable_topic_message_type_check:
+            check_message_type(topic, topic_config, properties, sys_flag)
         batch = request.code == RequestCode.SEND_BATCH_MESSAGE or header.bool("batch")
         born_host = born_host_of(connection)
         store_host = self._broker.store_host
@@ -270,9 +275,11 @@ class SendMessageHandler:
                 reconsume_times=reconsume_times,
             )
             prepared = is_transaction_prepared(properties)
+            # A delivery time parks it in the timer topic (a delay level wins, though).
+            timed = self._broker.timer_service.park(message, prepared=prepared)
             if prepared:
                 self._broker.transaction_service.prepare(message)
-            else:
+            elif not timed:
                 delayed = park_delayed(message, self._broker.schedule_service.max_level)
             messages = [message]
         store = self._broker.message_store

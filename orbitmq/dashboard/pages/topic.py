@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from orbitmq.admin.commands.topic import ORDER_TOPIC_CONFIG
+from orbitmq.broker.message_type import MESSAGE_TYPE_ATTRIBUTE, TopicMessageType
 from orbitmq.broker.topic_config import is_system_topic
 from orbitmq.client.admin import ClusterInfo
 from orbitmq.dashboard.context import CALL_ERRORS, BrokerFailure, Console
@@ -48,6 +49,8 @@ TOPIC_LIST_TTL = 5.0
 QUEUE_NUMS_MAX = 1024
 PERMS = {2: "2 (W)", 4: "4 (R)", 6: "6 (RW)"}
 KINDS = {"normal": "Normal", "retry": "Retry", "dlq": "DLQ", "system": "System"}
+# What the form offers for RocketMQ 5's `message.type` (rocketmq-dashboard's messageType).
+MESSAGE_TYPES = tuple(t.value for t in TopicMessageType if t is not TopicMessageType.UNSPECIFIED)
 
 
 # The list ------------------------------------------------------------------------------
@@ -235,6 +238,7 @@ class TopicForm:
     read_queue_nums: int
     perm: int
     order: bool
+    message_type: str
     clusters: list[str]
     brokers: list[str]
 
@@ -253,12 +257,24 @@ def parse_topic_form(form: FormData) -> TopicForm:
         raise FormError(
             f"Perm must be 2 (write), 4 (read) or 6 (read and write), not {perm_text!r}."
         )
+    message_type = str(form.get("message_type") or TopicMessageType.NORMAL)
+    if message_type not in MESSAGE_TYPES:
+        raise FormError(
+            f"Message type must be one of {', '.join(MESSAGE_TYPES)}, not {message_type!r}."
+        )
     clusters = sorted({str(c).strip() for c in form.getlist("cluster") if str(c).strip()})
     brokers = sorted({str(b).strip() for b in form.getlist("broker") if str(b).strip()})
     if not clusters and not brokers:
         raise FormError("Choose a cluster or at least one broker to create the topic on.")
     return TopicForm(
-        topic, write, read, int(perm_text), form.get("order") == "on", clusters, brokers
+        topic,
+        write,
+        read,
+        int(perm_text),
+        form.get("order") == "on",
+        message_type,
+        clusters,
+        brokers,
     )
 
 
@@ -281,6 +297,7 @@ def _form_values(form: FormData | None, row: TopicRow | None) -> dict[str, Any]:
             "read_queue_nums": form.get("read_queue_nums", ""),
             "perm": form.get("perm", "6"),
             "order": form.get("order") == "on",
+            "message_type": form.get("message_type", TopicMessageType.NORMAL),
             "clusters": form.getlist("cluster"),
             "brokers": form.getlist("broker"),
         }
@@ -291,6 +308,9 @@ def _form_values(form: FormData | None, row: TopicRow | None) -> dict[str, Any]:
         "read_queue_nums": first.get("readQueueNums", 8),
         "perm": str(first.get("perm", 6)),
         "order": bool(first.get("order")),
+        "message_type": (first.get("attributes") or {}).get(
+            MESSAGE_TYPE_ATTRIBUTE, TopicMessageType.NORMAL
+        ),
         "clusters": [],
         "brokers": list(row.configs) if row else [],
     }
@@ -308,6 +328,7 @@ async def _edit_page(
         values=values,
         error=error,
         perms=PERMS,
+        message_types=MESSAGE_TYPES,
         queue_max=QUEUE_NUMS_MAX,
         info=listing.info,
         failures=listing.failures,
@@ -338,7 +359,13 @@ async def topic_edit_submit(request: Request) -> Response:
     answers, failures = await console.each(
         targets,
         lambda addr: admin.create_topic(
-            addr, spec.topic, spec.read_queue_nums, spec.write_queue_nums, spec.perm, spec.order
+            addr,
+            spec.topic,
+            spec.read_queue_nums,
+            spec.write_queue_nums,
+            spec.perm,
+            spec.order,
+            attributes=f"+{MESSAGE_TYPE_ATTRIBUTE}={spec.message_type}",
         ),
     )
     done = [name for name, addr in targets if addr in answers]
@@ -355,6 +382,13 @@ async def topic_edit_submit(request: Request) -> Response:
 
 
 # Topic config -------------------------------------------------------------------------
+def _config_value(value: Any) -> Any:
+    """A TopicConfig field as the page shows it: attributes as `key=value` pairs."""
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in sorted(value.items())) or "-"
+    return value
+
+
 async def topic_config_page(request: Request) -> Response:
     """Each master's config of the topic, side by side (from the cached list)."""
     topic = topic_param(request)
@@ -362,7 +396,7 @@ async def topic_config_page(request: Request) -> Response:
     row = listing.row(topic)
     configs = row.configs if row else {}
     keys = sorted({key for config in configs.values() for key in config})
-    table = [(key, [configs[b].get(key, "-") for b in configs]) for key in keys]
+    table = [(key, [_config_value(configs[b].get(key, "-")) for b in configs]) for key in keys]
     return render(
         request,
         "topic_config.html",

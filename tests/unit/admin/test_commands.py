@@ -106,7 +106,9 @@ def test_no_command_lists_commands() -> None:
 def test_command_usage(args: list[str]) -> None:
     result = CliRunner().invoke(main, args, prog_name="mqadmin")
     assert result.exit_code == 0
-    assert result.output.startswith("usage: mqadmin updateTopic [-b <arg>] [-c <arg>] [--debug]")
+    assert result.output.startswith(
+        "usage: mqadmin updateTopic [-a <arg>] [-b <arg>] [-c <arg>] [--debug]"
+    )
     for flag in ("-t,--topic", "-b,--brokerAddr", "-c,--clusterName", "-n,--namesrvAddr"):
         assert f"\n {flag} <arg> " in result.output
 

@@ -123,6 +123,16 @@ def test_parse_topic_form_reads_every_field() -> None:
     assert parse_topic_form(form()).order is False
 
 
+def test_parse_topic_form_message_type() -> None:
+    assert parse_topic_form(form()).message_type == "NORMAL"  # rocketmq-dashboard's default
+    assert parse_topic_form(form(message_type="FIFO")).message_type == "FIFO"
+    with pytest.raises(FormError) as refused:
+        parse_topic_form(form(message_type="UNSPECIFIED"))
+    assert str(refused.value) == (
+        "Message type must be one of NORMAL, FIFO, DELAY, TRANSACTION, MIXED, not 'UNSPECIFIED'."
+    )
+
+
 @pytest.mark.parametrize(
     ("values", "message"),
     [
