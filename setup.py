@@ -1,4 +1,5 @@
-"""Build hook: compile the hot-path modules with Cython when a C compiler is there.
+"""Build hooks: generate the RocketMQ 5 gRPC stubs (scripts/grpc_stubs.py) and compile
+the hot-path modules with Cython when a C compiler is there.
 
 Each listed module is ordinary Python (the one source of truth); Cython compiles it as
 it is into an extension module that Python imports instead of the .py file. Without
@@ -10,11 +11,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 # The modules every send and pull runs through (see docs/performance.md, "Profile").
 COMPILED_MODULES = [
@@ -66,6 +69,16 @@ class OptionalBuildExt(build_ext):
             _warn(f"{ext.name} not compiled ({exc}); its .py file is used")
 
 
+class BuildPyWithStubs(build_py):
+    """orbitmq/proxy/apis is generated, not committed: make it before packaging."""
+
+    def run(self) -> None:
+        script = Path(__file__).resolve().parent / "scripts" / "grpc_stubs.py"
+        if script.is_file():
+            subprocess.run([sys.executable, str(script)], check=True)
+        super().run()
+
+
 def _copy_compiled_in_place(ext: Extension, target: str) -> bool:
     """A wheel build (`orbitmq cluster install`) takes the module scripts/setup.sh
     compiled in place when it is newer than its .py, instead of minutes of compiling."""
@@ -104,4 +117,7 @@ def _extensions() -> list[Extension]:
     )
 
 
-setup(ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt})
+setup(
+    ext_modules=_extensions(),
+    cmdclass={"build_ext": OptionalBuildExt, "build_py": BuildPyWithStubs},
+)

@@ -84,6 +84,33 @@ async def _start_broker(config_file: str | None, overrides: dict[str, str]):  # 
     return controller
 
 
+async def _start_proxy(
+    namesrv_addr: str, proxy_config_file: str | None, port: int | None = None
+):  # type: ignore[no-untyped-def]
+    """The RocketMQ 5 gRPC proxy in front of the NameServer's brokers.
+
+    Raises:
+        ConfigError: the proxy config file is bad, or its port cannot be bound.
+    """
+    from orbitmq.proxy.config import ProxyConfig, load_proxy_config
+    from orbitmq.proxy.server import ProxyServer, ProxyStartError
+
+    config = load_proxy_config(proxy_config_file, ProxyConfig(namesrv_addr=namesrv_addr))
+    if port is not None:
+        config.grpc_server_port = port
+    server = ProxyServer(config)
+    try:
+        await server.start()
+    except ProxyStartError as exc:
+        await server.aclose()
+        raise ConfigError(str(exc)) from exc
+    print(
+        f"The proxy boot success. gRPC port {server.port}, name server is {config.namesrv_addr}",
+        flush=True,
+    )
+    return server
+
+
 async def _start_dashboard(
     namesrv_port: int, home: str, port: int
 ) -> Callable[[], Awaitable[None]] | None:
@@ -131,12 +158,29 @@ def _serve_namesrv(config_file: str | None, port: int | None) -> None:
         _fail(str(exc))
 
 
-def _serve_broker(config_file: str | None, namesrv_addr: str | None) -> None:
+def _serve_broker(
+    config_file: str | None,
+    namesrv_addr: str | None,
+    enable_proxy: bool = False,
+    proxy_config_file: str | None = None,
+) -> None:
     overrides = {"namesrvAddr": namesrv_addr} if namesrv_addr else {}
 
     async def start():  # type: ignore[no-untyped-def]
         controller = await _start_broker(config_file, overrides)
-        return controller.aclose
+        if not enable_proxy:
+            return controller.aclose
+        try:
+            proxy = await _start_proxy(controller.config.namesrv_addr, proxy_config_file)
+        except BaseException:
+            await controller.aclose()
+            raise
+
+        async def close() -> None:
+            await proxy.aclose()
+            await controller.aclose()
+
+        return close
 
     try:
         run_until_signal(start)
@@ -146,6 +190,16 @@ def _serve_broker(config_file: str | None, namesrv_addr: str | None) -> None:
 
 _config_option = click.option(
     "-c", "--config-file", type=click.Path(exists=True, dir_okay=False), help="properties file"
+)
+_enable_proxy_option = click.option(
+    "--enable-proxy", is_flag=True, help="also serve RocketMQ 5 gRPC clients (local mode)"
+)
+_proxy_config_option = click.option(
+    "-pc",
+    "--proxy-config-file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="rmq-proxy.json (grpcServerPort, default 8081, ...)",
 )
 
 
@@ -160,9 +214,38 @@ def mqnamesrv(config_file: str | None, port: int | None) -> None:
 @click.command(help="Start a broker from a RocketMQ broker .properties file.")
 @_config_option
 @click.option("-n", "--namesrv-addr", default=None, help="NameServer list, ';' separated")
-def mqbroker(config_file: str | None, namesrv_addr: str | None) -> None:
+@_enable_proxy_option
+@_proxy_config_option
+def mqbroker(
+    config_file: str | None,
+    namesrv_addr: str | None,
+    enable_proxy: bool,
+    proxy_config_file: str | None,
+) -> None:
     setup_logging()
-    _serve_broker(config_file, namesrv_addr)
+    _serve_broker(config_file, namesrv_addr, enable_proxy, proxy_config_file)
+
+
+def _serve_proxy(namesrv_addr: str | None, proxy_config_file: str | None) -> None:
+    async def start():  # type: ignore[no-untyped-def]
+        from orbitmq.proxy.config import load_proxy_config
+
+        addr = namesrv_addr or load_proxy_config(proxy_config_file).namesrv_addr
+        proxy = await _start_proxy(addr, proxy_config_file)
+        return proxy.aclose
+
+    try:
+        run_until_signal(start)
+    except ConfigError as exc:
+        _fail(str(exc))
+
+
+@click.command(help="Start a RocketMQ 5 gRPC proxy in front of the NameServer's brokers.")
+@click.option("-n", "--namesrv-addr", default=None, help="NameServer list, ';' separated")
+@_proxy_config_option
+def mqproxy(namesrv_addr: str | None, proxy_config_file: str | None) -> None:
+    setup_logging()
+    _serve_proxy(namesrv_addr, proxy_config_file)
 
 
 def _find_processes(role: str) -> list[int]:
@@ -224,9 +307,24 @@ def namesrv(config_file: str | None, port: int | None) -> None:
 @main.command(help="Start a broker (same as mqbroker).")
 @_config_option
 @click.option("-n", "--namesrv-addr", default=None)
-def broker(config_file: str | None, namesrv_addr: str | None) -> None:
+@_enable_proxy_option
+@_proxy_config_option
+def broker(
+    config_file: str | None,
+    namesrv_addr: str | None,
+    enable_proxy: bool,
+    proxy_config_file: str | None,
+) -> None:
     setup_logging()
-    _serve_broker(config_file, namesrv_addr)
+    _serve_broker(config_file, namesrv_addr, enable_proxy, proxy_config_file)
+
+
+@main.command(help="Start a RocketMQ 5 gRPC proxy (same as mqproxy).")
+@click.option("-n", "--namesrv-addr", default=None)
+@_proxy_config_option
+def proxy(namesrv_addr: str | None, proxy_config_file: str | None) -> None:
+    setup_logging()
+    _serve_proxy(namesrv_addr, proxy_config_file)
 
 
 @main.command(help="A NameServer and a broker in one process; store under $ORBITMQ_HOME.")
@@ -243,6 +341,13 @@ def broker(config_file: str | None, namesrv_addr: str | None) -> None:
     help="the web console's port (on 127.0.0.1)",
 )
 @click.option("--no-dashboard", is_flag=True, help="do not start the web console")
+@click.option(
+    "--grpc-port",
+    type=int,
+    default=8081,
+    show_default=True,
+    help="the gRPC port of RocketMQ 5 clients",
+)
 def standalone(
     config_file: str | None,
     home: str,
@@ -251,6 +356,7 @@ def standalone(
     broker_ip: str,
     dashboard_port: int,
     no_dashboard: bool,
+    grpc_port: int,
 ) -> None:
     setup_logging()
     home = os.path.expanduser(home)
@@ -280,6 +386,16 @@ def standalone(
         try:
             broker_controller = await _start_broker(config_file, broker_overrides)
             closers.append(broker_controller.aclose)
+            try:
+                proxy = await _start_proxy(f"127.0.0.1:{namesrv_controller.port}", None, grpc_port)
+            except ConfigError as exc:
+                log.warning(
+                    "gRPC proxy not started: %s; the NameServer and broker run without it "
+                    "(choose another port with --grpc-port)",
+                    exc,
+                )
+            else:
+                closers.append(proxy.aclose)
             if not no_dashboard:
                 console_close = await _start_dashboard(
                     namesrv_controller.port, home, dashboard_port

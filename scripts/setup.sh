@@ -26,10 +26,18 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stam
     -e ".[${extras}]"
   touch "$stamp"
 fi
+# The RocketMQ 5 gRPC stubs (orbitmq/proxy/apis), from the .proto files RocketMQ publishes
+# on npm; npm comes from Debian when it is missing.
+if ! command -v npm >/dev/null && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+fi
+.venv/bin/python scripts/grpc_stubs.py
 # Recompiles only modules whose .py changed since their last build (seconds when none did).
 .venv/bin/python setup.py -q build_ext --inplace --parallel 2 2>&1 | grep -v -i -E "deprecat|beta|warnings.warn|^\s*$|\*{10}|!!" >&2 || true
 if [ "${1:-}" = "--test" ]; then
   bash scripts/cpp_client_env.sh >/dev/null
+  # The official RocketMQ 5.x clients tests/grpc5 drives (PyPI and npm).
+  bash scripts/grpc5_clients_env.sh >/dev/null
   # tests/cluster makes one-way partitions between network namespaces with iptables;
   # tests/console drives Debian's chromium with Playwright (its own browser download cannot
   # work here), with a CJK font for Chinese text. tests/cluster also runs an sshd per

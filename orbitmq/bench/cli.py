@@ -25,6 +25,7 @@ from orbitmq.bench.cli_common import (
 from orbitmq.bench.consumer import ConsumerBench, ConsumerConfig, ConsumerOutcome
 from orbitmq.bench.cpp_cli import cpp_producer
 from orbitmq.bench.fleet import run_fleet, split_count
+from orbitmq.bench.grpc5 import grpc_bench
 from orbitmq.bench.peers.cli import peer_consumer, peer_producer
 from orbitmq.bench.producer import MODES, ProducerBench, ProducerConfig, ProducerOutcome
 from orbitmq.bench.raw.cli import raw_consumer, raw_producer
@@ -198,3 +199,4 @@ bench.add_command(namesrv_scale)
 bench.add_command(console_scale)
 bench.add_command(broker_scale)
 bench.add_command(broker_sets)
+bench.add_command(grpc_bench)

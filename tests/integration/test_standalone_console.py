@@ -22,7 +22,7 @@ def start_standalone(home: Path, dashboard_port: int) -> tuple[ServerProcess, in
     argv = [
         sys.executable, "-m", "orbitmq", "standalone", "--home", str(home),
         "--namesrv-port", str(free_port()), "--broker-port", str(broker_port),
-        "--dashboard-port", str(dashboard_port),
+        "--dashboard-port", str(dashboard_port), "--grpc-port", str(free_port()),
     ]  # fmt: skip
     process = ServerProcess(argv, BROKER_BOOT, "standalone")
     process.wait_booted()

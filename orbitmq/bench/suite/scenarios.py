@@ -344,7 +344,7 @@ class Suite:
         argv = [
             sys.executable, "-m", "orbitmq", "standalone", "--home", str(home),
             "--namesrv-port", str(namesrv_port), "--broker-port", str(broker_port),
-            "--no-dashboard",
+            "--no-dashboard", "--grpc-port", str(free_port()),
         ]  # fmt: skip
         server = Server("orbitmq standalone", argv, home, f"127.0.0.1:{namesrv_port}")
         try:

@@ -130,6 +130,7 @@ def start_standalone(home: Path, flush_disk_type: str = "ASYNC_FLUSH") -> Server
         sys.executable, "-m", "orbitmq", "standalone", "--home", str(home),
         "--namesrv-port", str(namesrv_port), "--broker-port", str(broker_port),
         "-c", str(properties), "--no-dashboard",  # its CPU would count as the broker's
+        "--grpc-port", str(free_port()),
     ]  # fmt: skip
     server = Server("orbitmq standalone", argv, home, f"127.0.0.1:{namesrv_port}")
     server.wait_until(lambda: "boot success. serializeType" in server.log_tail(3), "boot")

@@ -1,0 +1,77 @@
+"""The proxy's settings, from RocketMQ's `rmq-proxy.json` keys (ProxyConfig.java)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from orbitmq.config_file import ConfigError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GRPC_PORT = 8081
+
+
+@dataclass(slots=True)
+class ProxyConfig:
+    grpc_server_port: int = DEFAULT_GRPC_PORT
+    namesrv_addr: str = "127.0.0.1:9876"
+    rocketmq_cluster_name: str = "DefaultCluster"
+    remoting_listen_port: int = 8080  # RocketMQ's remoting port of the proxy: not served
+    bind_address: str = "0.0.0.0"
+    # Limits RocketMQ's proxy applies to clients' requests.
+    max_message_size: int = 4 * 1024 * 1024
+    max_delay_time_mills: int = 3 * 24 * 3600 * 1000  # timerMaxDelaySec's default
+    grpc_max_inbound_message_size: int = 130 * 1024 * 1024
+    long_polling_reserve_time_mills: int = 100
+    min_long_polling_time_mills: int = 5_000
+    max_long_polling_time_mills: int = 20_000
+    default_invisible_time_mills: int = 60_000  # push consumers' (auto-renewed) receives
+
+
+_KEYS = {
+    "grpcServerPort": ("grpc_server_port", int),
+    "namesrvAddr": ("namesrv_addr", str),
+    "rocketMQClusterName": ("rocketmq_cluster_name", str),
+    "remotingListenPort": ("remoting_listen_port", int),
+    "grpcBindAddress": ("bind_address", str),
+    "maxMessageSize": ("max_message_size", int),
+    "maxDelayTimeMills": ("max_delay_time_mills", int),
+    "grpcMaxInboundMessageSize": ("grpc_max_inbound_message_size", int),
+    "longPollingReserveTimeInMillis": ("long_polling_reserve_time_mills", int),
+    "grpcClientConsumerMinLongPollingTimeoutMillis": ("min_long_polling_time_mills", int),
+    "grpcClientConsumerMaxLongPollingTimeoutMillis": ("max_long_polling_time_mills", int),
+    "defaultInvisibleTimeMills": ("default_invisible_time_mills", int),
+}
+
+
+def load_proxy_config(path: str | None, base: ProxyConfig | None = None) -> ProxyConfig:
+    """`base` updated with the JSON file's keys (RocketMQ's names; others are logged).
+
+    Raises:
+        ConfigError: the file is unreadable, not a JSON object, or a value has the
+            wrong type.
+    """
+    config = base or ProxyConfig()
+    if path is None:
+        return config
+    try:
+        data = orjson.loads(Path(path).read_bytes())
+    except (OSError, orjson.JSONDecodeError) as exc:
+        raise ConfigError(f"proxy config {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"proxy config {path}: expected a JSON object")
+    for key, value in data.items():
+        known = _KEYS.get(key)
+        if known is None:
+            log.info("proxy config %s: %s is not used by OrbitMQ", path, key)
+            continue
+        name, kind = known
+        try:
+            setattr(config, name, kind(value))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"proxy config {path}: {key}={value!r}: {exc}") from exc
+    return config
