@@ -1,4 +1,4 @@
-"""Entry points: mqnamesrv, mqbroker, mqshutdown and `orbitmq …`."""
+"""Entry points: mqnamesrv, mqbroker, mqproxy, mqshutdown and `orbitmq …`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -21,6 +22,9 @@ from orbitmq.config_file import ConfigError
 from orbitmq.dashboard.cli import dashboard
 from orbitmq.dledger.cli import dledger
 from orbitmq.errors import OrbitMQError
+
+if TYPE_CHECKING:
+    from orbitmq.proxy.server import ProxyServer
 
 log = logging.getLogger("orbitmq")
 
@@ -86,7 +90,7 @@ async def _start_broker(config_file: str | None, overrides: dict[str, str]):  # 
 
 async def _start_proxy(
     namesrv_addr: str, proxy_config_file: str | None, port: int | None = None
-):  # type: ignore[no-untyped-def]
+) -> ProxyServer:
     """The RocketMQ 5 gRPC proxy in front of the NameServer's brokers.
 
     Raises:
@@ -304,30 +308,10 @@ def namesrv(config_file: str | None, port: int | None) -> None:
     _serve_namesrv(config_file, port)
 
 
-@main.command(help="Start a broker (same as mqbroker).")
-@_config_option
-@click.option("-n", "--namesrv-addr", default=None)
-@_enable_proxy_option
-@_proxy_config_option
-def broker(
-    config_file: str | None,
-    namesrv_addr: str | None,
-    enable_proxy: bool,
-    proxy_config_file: str | None,
-) -> None:
-    setup_logging()
-    _serve_broker(config_file, namesrv_addr, enable_proxy, proxy_config_file)
-
-
-@main.command(help="Start a RocketMQ 5 gRPC proxy (same as mqproxy).")
-@click.option("-n", "--namesrv-addr", default=None)
-@_proxy_config_option
-def proxy(namesrv_addr: str | None, proxy_config_file: str | None) -> None:
-    setup_logging()
-    _serve_proxy(namesrv_addr, proxy_config_file)
-
-
-@main.command(help="A NameServer and a broker in one process; store under $ORBITMQ_HOME.")
+@main.command(
+    help="A NameServer, a broker, its gRPC proxy and the console in one process; store "
+    "under $ORBITMQ_HOME."
+)
 @_config_option
 @click.option("--home", envvar="ORBITMQ_HOME", default="~/orbitmq", show_default=True)
 @click.option("--namesrv-port", type=int, default=9876, show_default=True)
@@ -414,6 +398,9 @@ def standalone(
 
 
 # `orbitmq admin`, `bench`, `cluster`, `dledger` and `dashboard` live in their own packages.
+# `orbitmq broker` and `orbitmq proxy` are mqbroker and mqproxy.
+main.add_command(mqbroker, name="broker")
+main.add_command(mqproxy, name="proxy")
 main.add_command(admin_main, name="admin")
 main.add_command(bench, name="bench")
 main.add_command(cluster, name="cluster")

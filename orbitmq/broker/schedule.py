@@ -120,11 +120,19 @@ def message_from_schedule(parked: MessageExt) -> MessageExt | None:
     queue_id = properties.get(MessageConst.REAL_QID, "")
     if not topic or not queue_id.isdigit():
         return None
+    return unparked(parked, topic, int(queue_id), properties)
+
+
+def unparked(
+    parked: MessageExt, topic: str, queue_id: int, properties: dict[str, str]
+) -> MessageExt:
+    """A parked record (delay level or timer) as the message to store in its real topic:
+    the same body, flag, sysFlag, born and store host and reconsume times."""
     return MessageExt(
         topic=topic,
         body=parked.body,
         properties=properties,
-        queue_id=int(queue_id),
+        queue_id=queue_id,
         flag=parked.flag,
         sys_flag=parked.sys_flag,
         born_timestamp=parked.born_timestamp,

@@ -98,6 +98,33 @@ class BrokerBackend:
         except (RemotingError, OSError) as exc:
             raise ProxyError(pb.INTERNAL_SERVER_ERROR, f"{what}: broker {addr}: {exc}") from exc
 
+    async def _request(
+        self,
+        addr: str,
+        code: int,
+        header: dict[str, str],
+        what: str,
+        timeout: float = REQUEST_TIMEOUT,
+        *,
+        body: bytes = b"",
+        stale_handle: bool = False,
+    ) -> RemotingCommand:
+        """A request that must answer SUCCESS. With `stale_handle`, MESSAGE_ILLEGAL is
+        the broker saying the receipt handle is no longer current.
+
+        Raises:
+            ProxyError: the broker's answer as a 5.x Code.
+        """
+        command = RemotingCommand.request(code, header, body)
+        response = await self._invoke(addr, command, what, timeout)
+        if stale_handle and response.code == ResponseCode.MESSAGE_ILLEGAL:
+            raise ProxyError(
+                pb.INVALID_RECEIPT_HANDLE, response.remark or "receipt handle is stale"
+            )
+        if response.code != ResponseCode.SUCCESS:
+            raise broker_error(response, what)
+        return response
+
     # ------------------------------------------------------------------ routes
 
     async def route(self, topic: str, max_age: float = 0.0) -> TopicRouteData | None:
@@ -146,10 +173,9 @@ class BrokerBackend:
     async def group_settings(self, group: str, addr: str) -> GroupSettings:
         cached = self._groups.get(addr)
         if cached is None or time.monotonic() - cached[0] >= CONFIG_TTL or group not in cached[1]:
-            command = RemotingCommand.request(RequestCode.GET_ALL_SUBSCRIPTIONGROUP_CONFIG, {})
-            response = await self._invoke(addr, command, "subscription groups")
-            if response.code != ResponseCode.SUCCESS:
-                raise broker_error(response, "subscription groups")
+            response = await self._request(
+                addr, RequestCode.GET_ALL_SUBSCRIPTIONGROUP_CONFIG, {}, "subscription groups"
+            )
             table = (loads_tolerant(response.body) or {}).get("subscriptionGroupTable") or {}
             cached = self._groups[addr] = (time.monotonic(), table)
         config = cached[1].get(group) or {}
@@ -183,20 +209,16 @@ class BrokerBackend:
             "j": "0",
             "k": "false",
         }
-        command = RemotingCommand.request(RequestCode.SEND_MESSAGE_V2, header, body)
-        response = await self._invoke(addr, command, f"send to {topic}")
-        if response.code != ResponseCode.SUCCESS:
-            raise broker_error(response, f"send to {topic}")
+        response = await self._request(
+            addr, RequestCode.SEND_MESSAGE_V2, header, f"send to {topic}", body=body
+        )
         ext = response.ext_fields
         return SendOutcome(
             ext.get("msgId", ""), int(ext.get("queueId", queue_id)), int(ext.get("queueOffset", 0))
         )
 
     async def end_transaction(self, addr: str, header: dict[str, str]) -> None:
-        command = RemotingCommand.request(RequestCode.END_TRANSACTION, header)
-        response = await self._invoke(addr, command, "end transaction")
-        if response.code != ResponseCode.SUCCESS:
-            raise broker_error(response, "end transaction")
+        await self._request(addr, RequestCode.END_TRANSACTION, header, "end transaction")
 
     # ----------------------------------------------------------------- consuming
 
@@ -238,53 +260,19 @@ class BrokerBackend:
         return decode_records(response.body)
 
     async def ack(self, addr: str, group: str, topic: str, handle: ReceiptHandle) -> None:
-        header = {
-            "consumerGroup": group,
-            "topic": topic,
-            "queueId": str(handle.queue_id),
-            "extraInfo": handle.extra_info(),
-            "offset": str(handle.queue_offset),
-        }
-        command = RemotingCommand.request(RequestCode.ACK_MESSAGE, header)
-        response = await self._invoke(addr, command, "ack")
-        if response.code == ResponseCode.MESSAGE_ILLEGAL:
-            raise ProxyError(
-                pb.INVALID_RECEIPT_HANDLE, response.remark or "receipt handle is stale"
-            )
-        if response.code != ResponseCode.SUCCESS:
-            raise broker_error(response, "ack")
+        header = _handle_header(group, topic, handle)
+        await self._request(addr, RequestCode.ACK_MESSAGE, header, "ack", stale_handle=True)
 
     async def change_invisible(
         self, addr: str, group: str, topic: str, handle: ReceiptHandle, invisible_ms: int
     ) -> ReceiptHandle:
-        header = {
-            "consumerGroup": group,
-            "topic": topic,
-            "queueId": str(handle.queue_id),
-            "extraInfo": handle.extra_info(),
-            "offset": str(handle.queue_offset),
-            "invisibleTime": str(invisible_ms),
-        }
-        command = RemotingCommand.request(RequestCode.CHANGE_MESSAGE_INVISIBLETIME, header)
-        response = await self._invoke(addr, command, "change invisible duration")
-        if response.code == ResponseCode.MESSAGE_ILLEGAL:
-            raise ProxyError(
-                pb.INVALID_RECEIPT_HANDLE, response.remark or "receipt handle is stale"
-            )
-        if response.code != ResponseCode.SUCCESS:
-            raise broker_error(response, "change invisible duration")
+        header = {**_handle_header(group, topic, handle), "invisibleTime": str(invisible_ms)}
+        response = await self._request(
+            addr, RequestCode.CHANGE_MESSAGE_INVISIBLETIME, header, "change invisible duration",
+            stale_handle=True,
+        )  # fmt: skip
         ext = response.ext_fields
-        return ReceiptHandle(
-            handle.start_offset,
-            int(ext["popTime"]),
-            int(ext["invisibleTime"]),
-            handle.revive_queue_id,
-            handle.topic_type,
-            handle.broker_name,
-            handle.queue_id,
-            handle.queue_offset,
-            handle.commit_log_offset,
-        )
+        return handle.renewed(int(ext["popTime"]), int(ext["invisibleTime"]))
 
     async def send_to_dlq(
         self,
@@ -304,10 +292,9 @@ class BrokerBackend:
             "unitMode": "false",
             "maxReconsumeTimes": str(max_times),
         }
-        command = RemotingCommand.request(RequestCode.CONSUMER_SEND_MSG_BACK, header)
-        response = await self._invoke(addr, command, "forward to the dead-letter queue")
-        if response.code != ResponseCode.SUCCESS:
-            raise broker_error(response, "forward to the dead-letter queue")
+        await self._request(
+            addr, RequestCode.CONSUMER_SEND_MSG_BACK, header, "forward to the dead-letter queue"
+        )
 
     # ----------------------------------------------------------------- clients
 
@@ -344,13 +331,10 @@ class BrokerBackend:
     async def _each(
         self, addrs: set[str], code: int, ext: dict[str, str], body: bytes, what: str
     ) -> None:
-        async def one(addr: str) -> None:
-            command = RemotingCommand.request(code, dict(ext), body)
-            response = await self._invoke(addr, command, what)
-            if response.code != ResponseCode.SUCCESS:
-                raise broker_error(response, what)
-
-        results = await asyncio.gather(*(one(a) for a in sorted(addrs)), return_exceptions=True)
+        results = await asyncio.gather(
+            *(self._request(a, code, dict(ext), what, body=body) for a in sorted(addrs)),
+            return_exceptions=True,
+        )
         for addr, result in zip(sorted(addrs), results, strict=True):
             if isinstance(result, BaseException):
                 log.warning("%s to %s failed: %s", what, addr, result)
@@ -366,6 +350,17 @@ class BrokerBackend:
             if route is not None:
                 addrs |= {b.master_addr for b in route.broker_datas if b.master_addr}
         return addrs
+
+
+def _handle_header(group: str, topic: str, handle: ReceiptHandle) -> dict[str, str]:
+    """What ACK_MESSAGE and CHANGE_MESSAGE_INVISIBLETIME say of the delivery."""
+    return {
+        "consumerGroup": group,
+        "topic": topic,
+        "queueId": str(handle.queue_id),
+        "extraInfo": handle.extra_info(),
+        "offset": str(handle.queue_offset),
+    }
 
 
 _MIXED = (pb.NORMAL, pb.FIFO, pb.DELAY, pb.TRANSACTION)

@@ -9,6 +9,7 @@ SyncLiteSubscription are not served (UNIMPLEMENTED, as in RocketMQ's proxy).
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -47,6 +48,9 @@ CLIENT_ID = "x-mq-client-id"
 NAMESPACE = "x-mq-namespace"
 LANGUAGE = "x-mq-language"
 HEARTBEAT_FORWARD_SECONDS = 10.0
+# A client silent this long without a Telemetry stream is gone (the broker's
+# channelExpiredTimeout).
+CLIENT_IDLE_SECONDS = 120.0
 MIN_INVISIBLE_MS = 10_000
 MAX_INVISIBLE_MS = 12 * 3600 * 1000
 _OK = pb.Status(code=pb.OK, message="OK")
@@ -82,6 +86,21 @@ async def _answer(
         return response_type(
             status=pb.Status(code=pb.INTERNAL_SERVER_ERROR, message=f"{what} failed: {exc!r}")
         )
+
+
+def _rpc(
+    response_type: Callable[..., Any],
+) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
+    """An RPC whose ProxyError (or any failure) becomes the answer's status."""
+
+    def wrap(work: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        @functools.wraps(work)
+        async def rpc(self: Any, request: Any, context: Any) -> Any:
+            return await _answer(response_type, work(self, request, context), work.__name__)
+
+        return rpc
+
+    return wrap
 
 
 def _transaction_id(offset_msg_id: str, queue_offset: int) -> str:
@@ -124,14 +143,8 @@ class MessagingService(sgrpc.MessagingServiceServicer):
 
     # ------------------------------------------------------------------ routes
 
+    @_rpc(spb.QueryRouteResponse)
     async def QueryRoute(
-        self, request: spb.QueryRouteRequest, context: Any
-    ) -> spb.QueryRouteResponse:
-        return await _answer(
-            spb.QueryRouteResponse, self._query_route(request, context), "QueryRoute"
-        )
-
-    async def _query_route(
         self, request: spb.QueryRouteRequest, context: Any
     ) -> spb.QueryRouteResponse:
         _client_id(context)
@@ -170,14 +183,8 @@ class MessagingService(sgrpc.MessagingServiceServicer):
             )
         return route
 
+    @_rpc(spb.QueryAssignmentResponse)
     async def QueryAssignment(
-        self, request: spb.QueryAssignmentRequest, context: Any
-    ) -> spb.QueryAssignmentResponse:
-        return await _answer(
-            spb.QueryAssignmentResponse, self._query_assignment(request, context), "QueryAssignment"
-        )
-
-    async def _query_assignment(
         self, request: spb.QueryAssignmentRequest, context: Any
     ) -> spb.QueryAssignmentResponse:
         """Every consumer of a group gets the same list: POP shares the queues. A FIFO
@@ -206,12 +213,8 @@ class MessagingService(sgrpc.MessagingServiceServicer):
 
     # ------------------------------------------------------------------ clients
 
+    @_rpc(spb.HeartbeatResponse)
     async def Heartbeat(self, request: spb.HeartbeatRequest, context: Any) -> spb.HeartbeatResponse:
-        return await _answer(spb.HeartbeatResponse, self._heartbeat(request, context), "Heartbeat")
-
-    async def _heartbeat(
-        self, request: spb.HeartbeatRequest, context: Any
-    ) -> spb.HeartbeatResponse:
         session = self.sessions.get_or_create(_client_id(context))
         if session.client_type == pb.CLIENT_TYPE_UNSPECIFIED:
             session.client_type = request.client_type
@@ -219,6 +222,8 @@ class MessagingService(sgrpc.MessagingServiceServicer):
             session.group = request.group.name
         if session.heartbeat_due(HEARTBEAT_FORWARD_SECONDS):
             self._spawn(self._register(session), f"register {session.client_id}")
+        for gone in self.sessions.prune(CLIENT_IDLE_SECONDS):
+            self.renewals.forget_client(gone.client_id)
         return spb.HeartbeatResponse(status=_OK)
 
     async def _register(self, session: ClientSession) -> None:
@@ -252,16 +257,8 @@ class MessagingService(sgrpc.MessagingServiceServicer):
             consumers.append(ConsumerData(session.group, consume_type, subscriptions=subscriptions))
         await self.backend.heartbeat(addrs, session.client_id, producers, consumers)
 
+    @_rpc(spb.NotifyClientTerminationResponse)
     async def NotifyClientTermination(
-        self, request: spb.NotifyClientTerminationRequest, context: Any
-    ) -> spb.NotifyClientTerminationResponse:
-        return await _answer(
-            spb.NotifyClientTerminationResponse,
-            self._terminate(request, context),
-            "NotifyClientTermination",
-        )
-
-    async def _terminate(
         self, request: spb.NotifyClientTerminationRequest, context: Any
     ) -> spb.NotifyClientTerminationResponse:
         session = self.sessions.remove(_client_id(context))
@@ -301,6 +298,8 @@ class MessagingService(sgrpc.MessagingServiceServicer):
             reader.cancel()
             if session.outbox is outbox:
                 session.outbox = None
+                # Gone: its messages come back when their invisible time passes.
+                self.renewals.forget_client(client_id)
 
     async def _read_telemetry(
         self,
@@ -354,12 +353,10 @@ class MessagingService(sgrpc.MessagingServiceServicer):
 
     # ------------------------------------------------------------------ producing
 
+    @_rpc(spb.SendMessageResponse)
     async def SendMessage(
         self, request: spb.SendMessageRequest, context: Any
     ) -> spb.SendMessageResponse:
-        return await _answer(spb.SendMessageResponse, self._send(request, context), "SendMessage")
-
-    async def _send(self, request: spb.SendMessageRequest, context: Any) -> spb.SendMessageResponse:
         _client_id(context)
         if not request.messages:
             raise ProxyError(pb.BAD_REQUEST, "the request holds no message")
@@ -431,14 +428,8 @@ class MessagingService(sgrpc.MessagingServiceServicer):
             offset=outcome.queue_offset,
         )
 
+    @_rpc(spb.EndTransactionResponse)
     async def EndTransaction(
-        self, request: spb.EndTransactionRequest, context: Any
-    ) -> spb.EndTransactionResponse:
-        return await _answer(
-            spb.EndTransactionResponse, self._end_transaction(request, context), "EndTransaction"
-        )
-
-    async def _end_transaction(
         self, request: spb.EndTransactionRequest, context: Any
     ) -> spb.EndTransactionResponse:
         _client_id(context)
@@ -603,12 +594,10 @@ class MessagingService(sgrpc.MessagingServiceServicer):
             raise ProxyError(pb.INVALID_RECEIPT_HANDLE, "receipt handle is expired")
         return handle
 
+    @_rpc(spb.AckMessageResponse)
     async def AckMessage(
         self, request: spb.AckMessageRequest, context: Any
     ) -> spb.AckMessageResponse:
-        return await _answer(spb.AckMessageResponse, self._ack(request, context), "AckMessage")
-
-    async def _ack(self, request: spb.AckMessageRequest, context: Any) -> spb.AckMessageResponse:
         _client_id(context)
         group = check_name(request.group.name, "consumer group", pb.ILLEGAL_CONSUMER_GROUP)
         topic = check_name(request.topic.name, "topic", pb.ILLEGAL_TOPIC)
@@ -636,16 +625,8 @@ class MessagingService(sgrpc.MessagingServiceServicer):
         )
         return spb.AckMessageResponse(status=status, entries=results)
 
+    @_rpc(spb.ChangeInvisibleDurationResponse)
     async def ChangeInvisibleDuration(
-        self, request: spb.ChangeInvisibleDurationRequest, context: Any
-    ) -> spb.ChangeInvisibleDurationResponse:
-        return await _answer(
-            spb.ChangeInvisibleDurationResponse,
-            self._change_invisible(request, context),
-            "ChangeInvisibleDuration",
-        )
-
-    async def _change_invisible(
         self, request: spb.ChangeInvisibleDurationRequest, context: Any
     ) -> spb.ChangeInvisibleDurationResponse:
         _client_id(context)
@@ -661,16 +642,8 @@ class MessagingService(sgrpc.MessagingServiceServicer):
         renewed = await self.backend.change_invisible(addr, group, topic, handle, invisible_ms)
         return spb.ChangeInvisibleDurationResponse(status=_OK, receipt_handle=renewed.encode())
 
+    @_rpc(spb.ForwardMessageToDeadLetterQueueResponse)
     async def ForwardMessageToDeadLetterQueue(
-        self, request: spb.ForwardMessageToDeadLetterQueueRequest, context: Any
-    ) -> spb.ForwardMessageToDeadLetterQueueResponse:
-        return await _answer(
-            spb.ForwardMessageToDeadLetterQueueResponse,
-            self._forward_to_dlq(request, context),
-            "ForwardMessageToDeadLetterQueue",
-        )
-
-    async def _forward_to_dlq(
         self, request: spb.ForwardMessageToDeadLetterQueueRequest, context: Any
     ) -> spb.ForwardMessageToDeadLetterQueueResponse:
         _client_id(context)

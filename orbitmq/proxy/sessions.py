@@ -22,7 +22,8 @@ class ClientSession:
     subscriptions: dict[str, pb.FilterExpression] = field(default_factory=dict)
     settings: pb.Settings | None = None
     outbox: asyncio.Queue[spb.TelemetryCommand | None] | None = None
-    last_heartbeat: float = 0.0
+    last_heartbeat: float = 0.0  # when a 4.x heartbeat last went out for it
+    last_seen: float = field(default_factory=time.monotonic)
 
     @property
     def is_consumer(self) -> bool:
@@ -46,6 +47,7 @@ class ClientSession:
 class SessionTable:
     def __init__(self) -> None:
         self._sessions: dict[str, ClientSession] = {}
+        self._pruned_at = time.monotonic()
 
     def get(self, client_id: str) -> ClientSession | None:
         return self._sessions.get(client_id)
@@ -54,7 +56,25 @@ class SessionTable:
         session = self._sessions.get(client_id)
         if session is None:
             session = self._sessions[client_id] = ClientSession(client_id)
+        session.last_seen = time.monotonic()
         return session
+
+    def prune(self, idle_seconds: float) -> list[ClientSession]:
+        """Forget clients gone without NotifyClientTermination (killed, say): no
+        Telemetry stream and nothing heard for `idle_seconds`. Looks at most once a
+        tenth of that."""
+        now = time.monotonic()
+        if now - self._pruned_at < idle_seconds / 10:
+            return []
+        self._pruned_at = now
+        gone = [
+            s
+            for s in self._sessions.values()
+            if s.outbox is None and now - s.last_seen > idle_seconds
+        ]
+        for session in gone:
+            del self._sessions[session.client_id]
+        return gone
 
     def remove(self, client_id: str) -> ClientSession | None:
         return self._sessions.pop(client_id, None)

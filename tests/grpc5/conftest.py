@@ -7,6 +7,9 @@ import pytest
 
 from .harness import ProxiedCluster, client_python, start_cluster_mode, start_local_mode
 
+# A test taking `cluster` runs against both: a broker serving gRPC, and mqproxy.
+BOTH_MODES = pytest.mark.parametrize("cluster", ["local", "cluster"], indirect=True)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _clients_env() -> None:
@@ -35,3 +38,11 @@ def proxy_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProxiedC
 def home(tmp_path: Path) -> Path:
     """HOME of a client process (its log file lands there)."""
     return tmp_path
+
+
+@pytest.fixture
+def cluster(request: pytest.FixtureRequest) -> ProxiedCluster:
+    """The cluster a parametrized test names: "local" (mqbroker --enable-proxy) or
+    "cluster" (mqproxy in front of two broker sets)."""
+    mode = getattr(request, "param", "local")
+    return request.getfixturevalue("local_cluster" if mode == "local" else "proxy_cluster")

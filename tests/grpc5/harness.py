@@ -23,6 +23,12 @@ REPO = Path(__file__).resolve().parents[2]
 ENV_SCRIPT = REPO / "scripts" / "grpc5_clients_env.sh"
 PY_DRIVER = Path(__file__).with_name("py_driver.py")
 NODE_DIR = Path(__file__).with_name("node")
+# Transaction check-backs in seconds, so tests see them; SQL92 filters on.
+BROKER_SETTINGS = {
+    "transactionCheckInterval": 1000,
+    "transactionTimeOut": 1000,
+    "enablePropertyFilter": "true",
+}
 _env_lock = threading.Lock()
 _python: str | None = None
 
@@ -185,10 +191,7 @@ def start_local_mode(workdir: Path) -> ProxiedCluster:
     namesrv, addr = start_namesrv(workdir)
     cluster = ProxiedCluster(workdir, namesrv, addr)
     try:
-        # Quick transaction check-backs, so tests see them in seconds.
-        cluster.start_broker(
-            "broker-a", True, transactionCheckInterval=1000, transactionTimeOut=1000
-        )
+        cluster.start_broker("broker-a", True, **BROKER_SETTINGS)
     except BaseException:
         cluster.stop()
         raise
@@ -201,7 +204,7 @@ def start_cluster_mode(workdir: Path) -> ProxiedCluster:
     cluster = ProxiedCluster(workdir, namesrv, addr)
     try:
         for name in ("broker-a", "broker-b"):
-            cluster.start_broker(name, False)
+            cluster.start_broker(name, False, **BROKER_SETTINGS)
         port = free_port()
         proxy_json = workdir / "rmq-proxy.json"
         proxy_json.write_text(json.dumps({"grpcServerPort": port, "namesrvAddr": addr}))

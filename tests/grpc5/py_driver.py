@@ -8,7 +8,8 @@ final {"done": ...}.
   transaction --endpoint E --topic T --count N --resolution commit|rollback|none
             [--check commit|rollback] [--wait S]
   simple    --endpoint E --group G --topic T --expect N [--expression E] [--sql]
-            [--invisible S] [--no-ack-first K] [--timeout S] [--await S]
+            [--invisible S] [--no-ack-first K] [--never-ack] [--change-invisible S]
+            [--batch N] [--timeout S] [--await S]
   push      --endpoint E --group G --topic T --expect N [--expression E]
             [--fail-first K] [--timeout S]
 """
@@ -155,13 +156,18 @@ def simple(args) -> None:  # type: ignore[no-untyped-def]
     deadline = time.time() + args.timeout
     try:
         while got < args.expect and time.time() < deadline:
-            for message in consumer.receive(16, args.invisible):
+            for message in consumer.receive(args.batch, args.invisible):
                 record = view(message)
-                if len(skipped) < args.no_ack_first and message.message_id not in skipped:
+                first_time = message.message_id not in skipped
+                if args.never_ack or (len(skipped) < args.no_ack_first and first_time):
                     skipped.add(message.message_id)
                     record["acked"] = False
                     emit(record)
                     continue
+                if args.change_invisible:
+                    # The client takes the new receipt handle; the ack below uses it.
+                    consumer.change_invisible_duration(message, args.change_invisible)
+                    record["changed"] = True
                 consumer.ack(message)
                 record["acked"] = True
                 emit(record)
@@ -233,6 +239,9 @@ def main() -> None:
     parser.add_argument("--invisible", type=int, default=15)
     parser.add_argument("--await-seconds", type=int, default=5)
     parser.add_argument("--no-ack-first", type=int, default=0)
+    parser.add_argument("--never-ack", action="store_true")
+    parser.add_argument("--change-invisible", type=int, default=0)
+    parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--fail-first", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=30.0)
     parser.add_argument("--linger", type=float, default=0.0)

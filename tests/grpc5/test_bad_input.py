@@ -190,3 +190,61 @@ def test_unknown_rpc_is_unimplemented_and_serving_goes_on(
         stub.UpdateOffset(spb.UpdateOffsetRequest(), metadata=headers(), timeout=5)
     assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED
     assert route(stub, local_cluster, TOPIC).status.code == pb.OK
+
+
+def test_a_request_of_several_messages(stub) -> None:  # type: ignore[no-untyped-def]
+    messages = [
+        pb.Message(
+            topic=pb.Resource(name=TOPIC),
+            body=f"batch-{i}".encode(),
+            system_properties=pb.SystemProperties(
+                message_id=uuid.uuid4().hex, message_type=pb.NORMAL, tag="batch"
+            ),
+        )
+        for i in range(3)
+    ]
+    answer = stub.SendMessage(
+        spb.SendMessageRequest(messages=messages), metadata=headers(), timeout=5
+    )
+    assert answer.status.code == pb.OK
+    assert [e.message_id for e in answer.entries] == [
+        m.system_properties.message_id for m in messages
+    ]
+    messages[1].body = b""
+    mixed = stub.SendMessage(
+        spb.SendMessageRequest(messages=messages), metadata=headers(), timeout=5
+    )
+    assert mixed.status.code == pb.MULTIPLE_RESULTS
+    assert [e.status.code for e in mixed.entries] == [pb.OK, pb.MESSAGE_BODY_EMPTY, pb.OK]
+
+
+def test_a_changed_invisible_duration_makes_a_new_handle(
+    stub, local_cluster: ProxiedCluster
+) -> None:  # type: ignore[no-untyped-def]
+    assert send_one(stub, tag="renew").status.code == pb.OK
+    frames = receive(stub, local_cluster, "GID_CHANGE_HANDLE")
+    message = next(f.message for f in frames if f.HasField("message"))
+    old = message.system_properties.receipt_handle
+    changed = stub.ChangeInvisibleDuration(
+        spb.ChangeInvisibleDurationRequest(
+            group=pb.Resource(name="GID_CHANGE_HANDLE"),
+            topic=pb.Resource(name=TOPIC),
+            receipt_handle=old,
+            invisible_duration=Duration(seconds=60),
+            message_id=message.system_properties.message_id,
+        ),
+        metadata=headers(),
+        timeout=5,
+    )
+    assert changed.status.code == pb.OK and changed.receipt_handle not in ("", old)
+
+    def ack(handle: str) -> int:
+        request = spb.AckMessageRequest(
+            group=pb.Resource(name="GID_CHANGE_HANDLE"),
+            topic=pb.Resource(name=TOPIC),
+            entries=[spb.AckMessageEntry(message_id="m", receipt_handle=handle)],
+        )
+        return stub.AckMessage(request, metadata=headers(), timeout=5).status.code
+
+    assert ack(old) == pb.INVALID_RECEIPT_HANDLE
+    assert ack(changed.receipt_handle) == pb.OK

@@ -14,13 +14,13 @@ from .harness import ProxiedCluster, run_client
 COUNT = 12
 
 
-@pytest.mark.parametrize("driver", ["py", "node"])
-def test_delay_messages_arrive_on_time(
-    local_cluster: ProxiedCluster, home: Path, driver: str
-) -> None:
+@pytest.mark.parametrize(
+    ("driver", "cluster"), [("py", "local"), ("node", "cluster")], indirect=["cluster"]
+)
+def test_delay_messages_arrive_on_time(cluster: ProxiedCluster, home: Path, driver: str) -> None:
     topic = f"Grpc5Delay_{driver}"
-    local_cluster.create_topic(topic, 2, message_type="DELAY")
-    endpoint = local_cluster.endpoint
+    cluster.create_topic(topic, 2, message_type="DELAY")
+    endpoint = cluster.endpoint
     # The Python client takes whole seconds, the Node.js one milliseconds.
     delay = ["--delay-seconds", "4"] if driver == "py" else ["--delay-ms", "4000"]
     sent = run_client(driver, home, "produce", "--endpoint", endpoint, "--topic", topic,

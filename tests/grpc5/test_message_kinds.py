@@ -12,17 +12,23 @@ import pytest
 
 from .harness import ProxiedCluster, run_client, start_client
 
-DRIVERS = ["py", "node"]
+# Each behaviour with both clients, each client in both modes.
+CLIENT_MODES = pytest.mark.parametrize(
+    ("driver", "cluster"), [("py", "local"), ("node", "cluster")], indirect=["cluster"]
+)
+CLIENT_MODES_SWAPPED = pytest.mark.parametrize(
+    ("driver", "cluster"), [("py", "cluster"), ("node", "local")], indirect=["cluster"]
+)
 
 
-@pytest.mark.parametrize("driver", DRIVERS)
+@CLIENT_MODES
 def test_fifo_message_groups_arrive_in_order(
-    local_cluster: ProxiedCluster, home: Path, driver: str
+    cluster: ProxiedCluster, home: Path, driver: str
 ) -> None:
     topic, group = f"Grpc5Fifo_{driver}", f"GID_FIFO_{driver}"
-    local_cluster.create_topic(topic, 4, message_type="FIFO")
-    local_cluster.admin("updateSubGroup", "-c", "DefaultCluster", "-g", group, "-o", "true")
-    endpoint = local_cluster.endpoint
+    cluster.create_topic(topic, 4, message_type="FIFO")
+    cluster.admin("updateSubGroup", "-c", "DefaultCluster", "-g", group, "-o", "true")
+    endpoint = cluster.endpoint
     consumer = start_client(driver, home, "push", "--endpoint", endpoint, "--topic", topic,
                             "--group", group, "--expect", "30", "--timeout", "60")  # fmt: skip
     try:
@@ -42,13 +48,13 @@ def test_fifo_message_groups_arrive_in_order(
         assert len(seqs) == 10
 
 
-@pytest.mark.parametrize("driver", DRIVERS)
+@CLIENT_MODES_SWAPPED
 def test_transactions_commit_rollback_and_check_back(
-    local_cluster: ProxiedCluster, home: Path, driver: str
+    cluster: ProxiedCluster, home: Path, driver: str
 ) -> None:
     topic = f"Grpc5Tx_{driver}"
-    local_cluster.create_topic(topic, 2, message_type="TRANSACTION")
-    endpoint = local_cluster.endpoint
+    cluster.create_topic(topic, 2, message_type="TRANSACTION")
+    endpoint = cluster.endpoint
     for resolution, count in (("commit", 3), ("rollback", 2)):
         done = run_client(
             driver, home, "transaction", "--endpoint", endpoint, "--topic", topic,

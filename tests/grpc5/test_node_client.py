@@ -7,21 +7,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
+from .conftest import BOTH_MODES
 from .harness import ProxiedCluster, run_client, run_py, start_client
-
-
-@pytest.fixture(params=["local", "cluster"])
-def cluster(request: pytest.FixtureRequest) -> ProxiedCluster:
-    name = "local_cluster" if request.param == "local" else "proxy_cluster"
-    return request.getfixturevalue(name)
 
 
 def ids_of(records: list[dict]) -> list[str]:
     return sorted(r["message_id"] for r in records if "message_id" in r)
 
 
+@BOTH_MODES
 def test_node_sends_and_simple_receives(cluster: ProxiedCluster, home: Path) -> None:
     topic = "Grpc5Node"
     cluster.create_topic(topic)

@@ -8,18 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from orbitmq.client import Message, SyncProducer
 from tests.compatibility.cpp_harness import build_cpp_env, run_cpp
 
+from .conftest import BOTH_MODES
 from .harness import ProxiedCluster, run_py, start_py
-
-
-@pytest.fixture(params=["local", "cluster"])
-def cluster(request: pytest.FixtureRequest) -> ProxiedCluster:
-    name = "local_cluster" if request.param == "local" else "proxy_cluster"
-    return request.getfixturevalue(name)
 
 
 def sent_ids(records: list[dict]) -> list[str]:
@@ -31,6 +24,7 @@ def received(records: list[dict]) -> list[dict]:
     return [r for r in records if "message_id" in r]
 
 
+@BOTH_MODES
 def test_tagged_sends_reach_simple_consumers_by_filter(cluster: ProxiedCluster, home: Path) -> None:
     topic = "Grpc5Tags"
     cluster.create_topic(topic)
@@ -90,6 +84,7 @@ def test_an_unacked_message_comes_back_with_one_more_attempt(
     assert nothing == []
 
 
+@BOTH_MODES
 def test_push_consumer_failure_is_redelivered(cluster: ProxiedCluster, home: Path) -> None:
     topic = "Grpc5Push"
     cluster.create_topic(topic)
@@ -133,6 +128,8 @@ def test_4x_sends_reach_5x_consumers_and_back(local_cluster: ProxiedCluster, hom
     assert sorted(m["message_id"] for m in got) == sorted(ids)
     assert {m["body"] for m in got} == {f"from-4x-{i}" for i in range(4)}
     assert all(m["tag"] == "T4" for m in got)
+    # The 5.x group's acks are committed offsets 4.x tools read.
+    assert "Diff Total: 0" in local_cluster.admin("consumerProgress", "-g", "GID_CROSS_5X")
 
     five = sent_ids(
         run_py(home, "produce", "--endpoint", local_cluster.endpoint, "--topic", topic,
@@ -146,3 +143,44 @@ def test_4x_sends_reach_5x_consumers_and_back(local_cluster: ProxiedCluster, hom
     bodies = sorted(r["body"] for r in consumed if r.get("body", "").startswith("from-5x"))
     assert bodies == [f"from-5x-{i}" for i in range(3)]
     assert {r["msg_id"] for r in consumed if "msg_id" in r} >= set(five)
+
+
+def test_sql_filter_and_changed_invisible_duration(
+    local_cluster: ProxiedCluster, home: Path
+) -> None:
+    topic = "Grpc5Sql"
+    local_cluster.create_topic(topic, 2)
+    endpoint = local_cluster.endpoint
+    for color in ("blue", "red"):
+        run_py(home, "produce", "--endpoint", endpoint, "--topic", topic, "--count", "3",
+               "--property", f"color={color}", "--body-prefix", color)  # fmt: skip
+    args = [
+        "simple", "--endpoint", endpoint, "--topic", topic, "--group", "GID_SQL", "--sql",
+        "--expression", "color = 'blue' AND seq >= 1", "--expect", "2",
+        "--change-invisible", "20", "--timeout", "30",
+    ]  # fmt: skip
+    blue = received(run_py(home, *args))
+    assert sorted(m["body"] for m in blue) == ["blue-1", "blue-2"]
+    assert all(m["changed"] and m["acked"] for m in blue)
+
+
+def test_consumers_share_one_queue(local_cluster: ProxiedCluster, home: Path) -> None:
+    """Message-based load balancing: two SimpleConsumers of a group on a one-queue topic
+    both get messages, and no message goes to both."""
+    topic = "Grpc5Shared"
+    local_cluster.create_topic(topic, 1)
+    endpoint = local_cluster.endpoint
+    ids = sent_ids(run_py(home, "produce", "--endpoint", endpoint, "--topic", topic,
+                          "--count", "30"))  # fmt: skip
+    args = [
+        "simple", "--endpoint", endpoint, "--topic", topic, "--group", "GID_SHARED",
+        "--batch", "2", "--expect", "30", "--timeout", "12",
+    ]  # fmt: skip
+    consumers = [start_py(home, *args) for _ in range(2)]
+    try:
+        got = [{m["message_id"] for m in received(c.wait(60))} for c in consumers]
+    finally:
+        for consumer in consumers:
+            consumer.kill()
+    assert got[0] and got[1] and not got[0] & got[1]
+    assert sorted(got[0] | got[1]) == sorted(ids)

@@ -8,6 +8,7 @@ pop time to tell the current delivery of a message from an earlier one.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from orbitmq.errors import OrbitMQError
@@ -38,6 +39,10 @@ class ReceiptHandle:
 
     def expired(self, now_ms: int) -> bool:
         return self.next_visible_time <= now_ms
+
+    def renewed(self, pop_time: int, invisible_time: int) -> ReceiptHandle:
+        """The handle of the same delivery after its invisible time changed."""
+        return dataclasses.replace(self, pop_time=pop_time, invisible_time=invisible_time)
 
     def extra_info(self) -> str:
         """The broker's part: what ACK_MESSAGE and CHANGE_MESSAGE_INVISIBLETIME carry."""

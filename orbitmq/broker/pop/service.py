@@ -283,17 +283,7 @@ class PopService:
                 f"message at {topic}:{handle.queue_id}:{handle.queue_offset} is not in "
                 f"flight for group {group} under this receipt handle"
             )
-        return ReceiptHandle(
-            handle.start_offset,
-            delivery.pop_time,
-            delivery.invisible_time,
-            handle.revive_queue_id,
-            handle.topic_type,
-            handle.broker_name,
-            handle.queue_id,
-            handle.queue_offset,
-            handle.commit_log_offset,
-        )
+        return handle.renewed(delivery.pop_time, delivery.invisible_time)
 
     def notify_arrival(self, topic: str) -> None:
         event = self._arrivals.pop(topic, None)

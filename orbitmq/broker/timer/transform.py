@@ -35,7 +35,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from orbitmq.broker.errors import BrokerError, MessageIllegalError, NoPermissionError
-from orbitmq.broker.schedule import delay_level_of
+from orbitmq.broker.schedule import delay_level_of, unparked
 from orbitmq.protocol.message import MessageConst, MessageExt, SysFlag
 
 TIMER_TOPIC = "rmq_sys_wheel_timer"  # TimerMessageStore.TIMER_TOPIC
@@ -193,19 +193,7 @@ def message_from_timer(parked: MessageExt, now_ms: int) -> MessageExt | None:
     properties[TIMER_ENQUEUE_MS] = str(parked.store_timestamp)
     properties[TIMER_DEQUEUE_MS] = str(now_ms)
     properties[TIMER_ORIGIN_OFFSET] = str(parked.commit_log_offset)
-    return MessageExt(
-        topic=topic,
-        body=parked.body,
-        properties=properties,
-        queue_id=int(queue_id),
-        flag=parked.flag,
-        sys_flag=parked.sys_flag,
-        born_timestamp=parked.born_timestamp,
-        born_host=parked.born_host,
-        store_host=parked.store_host,
-        reconsume_times=parked.reconsume_times,
-        prepared_transaction_offset=parked.prepared_transaction_offset,
-    )
+    return unparked(parked, topic, int(queue_id), properties)
 
 
 def delivered_origin(delivered: MessageExt) -> tuple[int, int] | None:
