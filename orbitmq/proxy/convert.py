@@ -17,6 +17,7 @@ from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from orbitmq.protocol.message import MessageConst, MessageExt, SysFlag
+from orbitmq.protocol.topics import RETRY_GROUP_TOPIC_PREFIX
 from orbitmq.proxy.apis import definition_pb2 as pb
 from orbitmq.proxy.errors import ProxyError
 
@@ -254,8 +255,13 @@ def to_grpc_message(
         system.dead_letter_queue.topic = properties[DLQ_ORIGIN_TOPIC]
         system.dead_letter_queue.message_id = properties.get(DLQ_ORIGIN_MESSAGE_ID, "")
     user = {k: v for k, v in properties.items() if k not in SYSTEM_PROPERTY_KEYS}
+    if topic is None:
+        # A retried message is stored in a retry topic; clients know the original.
+        topic = message.topic
+        if topic.startswith(RETRY_GROUP_TOPIC_PREFIX):
+            topic = properties.get(MessageConst.RETRY_TOPIC, topic)
     return pb.Message(
-        topic=pb.Resource(resource_namespace=namespace, name=topic or message.topic),
+        topic=pb.Resource(resource_namespace=namespace, name=topic),
         user_properties=user,
         system_properties=system,
         body=body,

@@ -77,6 +77,8 @@ def test_an_unacked_message_comes_back_with_one_more_attempt(
     again = next(r for r in acked if r["message_id"] == skipped[0]["message_id"])
     assert again["attempt"] == 2
     assert again["received_at"] - skipped[0]["received_at"] >= 9.5  # invisible for 10 s
+    # It came back through the group's POP retry topic, as on RocketMQ 5.
+    assert "%RETRY%GID_INVISIBLE_Grpc5Invisible" in local_cluster.admin("topicList")
     nothing = received(
         run_py(home, "simple", "--endpoint", endpoint, "--topic", topic, "--group", "GID_INVISIBLE",
                "--expect", "1", "--timeout", "6")

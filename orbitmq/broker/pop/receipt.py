@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from orbitmq.errors import OrbitMQError
 
 NORMAL_TOPIC = 0
-RETRY_TOPIC_V2 = 2  # %RETRY%<group>
+POP_RETRY_TOPIC_V1 = 1  # %RETRY%<group>_<topic>
 
 
 class InvalidReceiptHandleError(OrbitMQError):

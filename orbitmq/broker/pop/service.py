@@ -1,10 +1,13 @@
 """The broker's POP service: pop, ack and change-invisible-time over the store, for
 every protocol (orbitmq/broker/handlers/pop.py serves it over remoting).
 
-A popped message is redelivered in place once its invisible time passes, one attempt
-more each time; the delivery that would pass the group's retryMaxTimes + 1 attempts
-goes to `%DLQ%<group>` instead. FIFO (order) pops hand nothing more out of a queue
-while a batch of it is in flight.
+A popped message whose invisible time passes unacked is revived, as on RocketMQ 5:
+stored again, one attempt more, in the POP retry topic `%RETRY%<group>_<topic>` (which
+every pop of the topic also reads), and acked where it was; so a message that keeps
+failing does not hold back the group's committed offset. The one that would pass the
+group's retryMaxTimes + 1 attempts goes to `%DLQ%<group>` instead. FIFO (order) pops
+redeliver in place, and hand nothing more out of a queue while a batch of it is in
+flight.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from orbitmq.broker.errors import (
     SubscriptionGroupNotExistError,
     TopicNotExistError,
 )
-from orbitmq.broker.pop.receipt import NORMAL_TOPIC, ReceiptHandle
+from orbitmq.broker.pop.receipt import NORMAL_TOPIC, POP_RETRY_TOPIC_V1, ReceiptHandle
 from orbitmq.broker.pop.state import AckOutcome, Delivery, PopQueueState
 from orbitmq.broker.subscription_group import SubscriptionGroupConfig
 from orbitmq.protocol.codes import ResponseCode
@@ -40,11 +43,17 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 DLQ_NUMS_PER_GROUP = 1
+RETRY_QUEUE_NUMS = 1
 DLQ_ORIGIN_TOPIC = "DLQ_ORIGIN_TOPIC"
 DLQ_ORIGIN_MESSAGE_ID = "DLQ_ORIGIN_MESSAGE_ID"
 # Longest wait between looks at in-flight messages during a long poll.
 EXPIRY_CHECK_SECONDS = 1.0
 _SCAN_ROUNDS = 8  # reads per queue per pop, past filtered-out records
+
+
+def pop_retry_topic(group: str, topic: str) -> str:
+    """Where a topic's POP retries for a group go (KeyBuilder.buildPopRetryTopicV1)."""
+    return f"%RETRY%{group}_{topic}"
 
 
 def now_ms() -> int:
@@ -69,6 +78,15 @@ class PopRequest:
     expression: str = "*"
     order: bool = False
     attempt_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """A queue a pop reads: the topic's own, or its POP retry topic's."""
+
+    topic: str
+    queue_id: int
+    topic_type: int = NORMAL_TOPIC
 
 
 @dataclass(slots=True)
@@ -144,12 +162,22 @@ class PopService:
             queue_ids = [
                 (first + i) % config.read_queue_nums for i in range(config.read_queue_nums)
             ]
+        sources = [_Source(request.topic, q) for q in queue_ids]
+        if not request.order:
+            retry = pop_retry_topic(request.group, request.topic)
+            retry_config = broker.topic_config_manager.get(retry)
+            if retry_config is not None:
+                retries = [
+                    _Source(retry, q, POP_RETRY_TOPIC_V1)
+                    for q in range(retry_config.read_queue_nums)
+                ]
+                sources = retries + sources
         popped: list[Popped] = []
-        for queue_id in queue_ids:
+        for source in sources:
             room = request.max_nums - len(popped)
             if room <= 0:
                 break
-            popped += self._pop_queue(request, group, selector, queue_id, room)
+            popped += self._pop_queue(request, group, selector, source, room)
         return popped
 
     def _pop_queue(
@@ -157,10 +185,10 @@ class PopService:
         request: PopRequest,
         group: SubscriptionGroupConfig,
         selector: _Selector,
-        queue_id: int,
+        source: _Source,
         room: int,
     ) -> list[Popped]:
-        key = (request.group, request.topic, queue_id)
+        key = (request.group, source.topic, source.queue_id)
         state = self._state(key)
         now = now_ms()
         popped: list[Popped] = []
@@ -174,21 +202,24 @@ class PopService:
                 or again
             )
         max_attempts = group.retry_max_times + 1
-        for offset in again[:room]:
-            message = self._read(request.topic, queue_id, offset)
+        for offset in again[:room] if request.order else again:
+            message = self._read(source.topic, source.queue_id, offset)
             previous = state.in_flight[offset]
             if message is None:  # gone with its segment: nothing to redeliver
                 del state.in_flight[offset]
                 continue
-            attempt = previous.attempt + 1
-            if attempt > max_attempts:
-                self._to_dlq(request.group, message, previous.attempt)
+            attempts = message.reconsume_times + previous.attempt
+            if attempts >= max_attempts:
+                self._to_dlq(request.group, message, attempts)
                 del state.in_flight[offset]
-                continue
-            delivery = state.deliver(offset, now, request.invisible_ms, request.attempt_id)
-            popped.append(self._popped(message, delivery, queue_id))
+            elif not request.order:
+                if self._revive(request.group, request.topic, message, attempts):
+                    del state.in_flight[offset]
+            else:
+                delivery = state.deliver(offset, now, request.invisible_ms, request.attempt_id)
+                popped.append(self._popped(message, delivery, source))
         if not (request.order and state.in_flight):
-            popped += self._pop_new(request, selector, state, queue_id, room - len(popped), now)
+            popped += self._pop_new(request, selector, state, source, room - len(popped), now)
         self._commit(key, state)
         return popped
 
@@ -197,7 +228,7 @@ class PopService:
         request: PopRequest,
         selector: _Selector,
         state: PopQueueState,
-        queue_id: int,
+        source: _Source,
         room: int,
         now: int,
     ) -> list[Popped]:
@@ -208,7 +239,7 @@ class PopService:
             if room <= len(popped):
                 break
             result = store.get_message(
-                request.topic, queue_id, state.frontier, room - len(popped), code_filter
+                source.topic, source.queue_id, state.frontier, room - len(popped), code_filter
             )
             if result.status in (
                 GetMessageStatus.NO_MESSAGE_IN_QUEUE,
@@ -225,22 +256,22 @@ class PopService:
                 delivery = state.deliver(
                     message.queue_offset, now, request.invisible_ms, request.attempt_id
                 )
-                popped.append(self._popped(message, delivery, queue_id))
+                popped.append(self._popped(message, delivery, source))
             state.skip_to(result.next_begin_offset)
             if result.status is GetMessageStatus.OFFSET_OVERFLOW_BADLY:
                 break
         return popped
 
-    def _popped(self, message: MessageExt, delivery: Delivery, queue_id: int) -> Popped:
+    def _popped(self, message: MessageExt, delivery: Delivery, source: _Source) -> Popped:
         message.reconsume_times += delivery.attempt - 1
         handle = ReceiptHandle(
             message.queue_offset,
             delivery.pop_time,
             delivery.invisible_time,
             0,
-            NORMAL_TOPIC,
+            source.topic_type,
             self._broker.config.broker_name,
-            queue_id,
+            source.queue_id,
             message.queue_offset,
             message.commit_log_offset,
         )
@@ -252,7 +283,7 @@ class PopService:
         """Raises:
         StaleReceiptHandleError: acked already, or popped again since `handle` was made.
         """
-        key = (group, topic, handle.queue_id)
+        key = (group, self._handle_topic(group, topic, handle), handle.queue_id)
         state = self._queues.get(key)
         if state is None or state.ack(handle.queue_offset, handle.pop_time) is AckOutcome.STALE:
             raise StaleReceiptHandleError(
@@ -298,6 +329,14 @@ class PopService:
         )
 
     # ------------------------------------------------------------------ helpers
+
+    @staticmethod
+    def _handle_topic(group: str, topic: str, handle: ReceiptHandle) -> str:
+        """The topic the handle's queue belongs to: `topic`'s POP retry topic for a
+        retried message (clients name the original topic)."""
+        if handle.topic_type == POP_RETRY_TOPIC_V1:
+            return pop_retry_topic(group, topic)
+        return topic
 
     def _group(self, name: str) -> SubscriptionGroupConfig:
         group = self._broker.subscription_group_manager.find(name)
@@ -354,20 +393,17 @@ class PopService:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(event.wait(), seconds)
 
-    def _to_dlq(self, group: str, message: MessageExt, attempts: int) -> None:
-        """Store a message that used up its attempts in `%DLQ%<group>`."""
-        broker = self._broker
-        topic = dlq_topic(group)
-        topics = broker.topic_config_manager
+    def _system_topic(self, topic: str, queue_nums: int) -> None:
+        topics = self._broker.topic_config_manager
         if topics.get(topic) is None:
-            topics.create_system_topic(topic, DLQ_NUMS_PER_GROUP, PERM_READ | PERM_WRITE)
-            broker.schedule_register()
-        properties = dict(message.properties)
-        properties.setdefault(MessageConst.RETRY_TOPIC, message.topic)
-        properties[DLQ_ORIGIN_TOPIC] = message.topic
-        properties[DLQ_ORIGIN_MESSAGE_ID] = message.msg_id
-        properties.pop(MessageConst.DELAY, None)
-        dead = MessageExt(
+            topics.create_system_topic(topic, queue_nums, PERM_READ | PERM_WRITE)
+            self._broker.schedule_register()
+
+    def _store_copy(
+        self, message: MessageExt, topic: str, properties: dict[str, str], reconsume_times: int
+    ) -> bool:
+        """Store `message` again in queue 0 of `topic`; False (logged) if the store refuses."""
+        copy = MessageExt(
             topic=topic,
             body=message.body,
             properties=properties,
@@ -376,19 +412,44 @@ class PopService:
             sys_flag=message.sys_flag,
             born_timestamp=message.born_timestamp,
             born_host=message.born_host,
-            store_host=broker.store_host,
-            reconsume_times=message.reconsume_times + attempts,
+            store_host=self._broker.store_host,
+            reconsume_times=reconsume_times,
         )
-        result = broker.message_store.append_messages([dead])
+        result = self._broker.message_store.append_messages([copy])
         if result.append_result is None:
             log.error(
-                "message %s of group %s used its %d attempts but could not be stored in %s: %s",
-                message.msg_id, group, attempts, topic, result.remark or result.status.name,
+                "message %s could not be stored in %s: %s",
+                message.msg_id, topic, result.remark or result.status.name,
             )  # fmt: skip
+            return False
+        return True
+
+    def _revive(self, group: str, topic: str, message: MessageExt, attempts: int) -> bool:
+        """Store an expired delivery in the topic's POP retry topic, to be popped again
+        as attempt `attempts + 1`; False if it could not be stored (it stays in flight)."""
+        retry = pop_retry_topic(group, topic)
+        self._system_topic(retry, RETRY_QUEUE_NUMS)
+        properties = dict(message.properties)
+        properties.setdefault(MessageConst.RETRY_TOPIC, topic)
+        properties.setdefault(MessageConst.ORIGIN_MESSAGE_ID, message.msg_id)
+        return self._store_copy(message, retry, properties, attempts)
+
+    def _to_dlq(self, group: str, message: MessageExt, attempts: int) -> None:
+        """Store a message that used up its attempts in `%DLQ%<group>`."""
+        topic = dlq_topic(group)
+        self._system_topic(topic, DLQ_NUMS_PER_GROUP)
+        origin = message.properties.get(MessageConst.RETRY_TOPIC) or message.topic
+        properties = dict(message.properties)
+        properties.setdefault(MessageConst.RETRY_TOPIC, origin)
+        properties[DLQ_ORIGIN_TOPIC] = origin
+        properties[DLQ_ORIGIN_MESSAGE_ID] = message.msg_id
+        properties.pop(MessageConst.DELAY, None)
+        if not self._store_copy(message, topic, properties, attempts):
             return
+        broker = self._broker
         if broker.metrics is not None:
-            broker.metrics.record_dlq(message.topic, group)
+            broker.metrics.record_dlq(origin, group)
         log.info(
-            "message %s of %s went to %s after %d deliveries", message.msg_id, message.topic,
-            topic, attempts,
+            "message %s of %s went to %s after %d deliveries", message.msg_id, origin, topic,
+            attempts,
         )  # fmt: skip
