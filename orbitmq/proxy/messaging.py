@@ -263,6 +263,10 @@ class MessagingService(sgrpc.MessagingServiceServicer):
     ) -> spb.NotifyClientTerminationResponse:
         session = self.sessions.remove(_client_id(context))
         if session is not None:
+            log.info(
+                "5.x %s %s (group %s) terminated",
+                pb.ClientType.Name(session.client_type), session.client_id, session.group,
+            )  # fmt: skip
             self.renewals.forget_client(session.client_id)
             topics = set(session.topics) | set(session.subscriptions)
             addrs = await self.backend.master_addrs(topics)
