@@ -151,6 +151,7 @@ def simple(args) -> None:  # type: ignore[no-untyped-def]
         config(args), args.group, {args.topic: expression}, await_duration=args.await_seconds
     )
     consumer.startup()
+    emit({"started": True})
     got = 0
     skipped: set[str] = set()
     deadline = time.time() + args.timeout

@@ -172,14 +172,16 @@ def test_consumers_share_one_queue(local_cluster: ProxiedCluster, home: Path) ->
     topic = "Grpc5Shared"
     local_cluster.create_topic(topic, 1)
     endpoint = local_cluster.endpoint
-    ids = sent_ids(run_py(home, "produce", "--endpoint", endpoint, "--topic", topic,
-                          "--count", "30"))  # fmt: skip
     args = [
         "simple", "--endpoint", endpoint, "--topic", topic, "--group", "GID_SHARED",
-        "--batch", "2", "--expect", "30", "--timeout", "12",
+        "--batch", "2", "--expect", "30", "--timeout", "15",
     ]  # fmt: skip
     consumers = [start_py(home, *args) for _ in range(2)]
     try:
+        for consumer in consumers:  # both long-polling before anything is sent
+            consumer.wait_started()
+        ids = sent_ids(run_py(home, "produce", "--endpoint", endpoint, "--topic", topic,
+                              "--count", "30"))  # fmt: skip
         got = [{m["message_id"] for m in received(c.wait(60))} for c in consumers]
     finally:
         for consumer in consumers:
