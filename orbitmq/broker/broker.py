@@ -37,7 +37,7 @@ from orbitmq.broker.schedule import ScheduleMessageService
 from orbitmq.broker.send_lane import SendLane
 from orbitmq.broker.slave_sync import SlaveSynchronize
 from orbitmq.broker.subscription_group import SubscriptionGroupManager
-from orbitmq.broker.timer import TIMER_TOPIC, TimerCheckpointHandler, TimerMessageService
+from orbitmq.broker.timer import TIMER_TOPIC, TimerHandler, TimerMessageService
 from orbitmq.broker.topic_config import SCHEDULE_TOPIC, TopicConfigManager
 from orbitmq.broker.transaction import TransactionalMessageService
 from orbitmq.config_file import ConfigError
@@ -187,7 +187,7 @@ class BrokerController:
             PopHandler(self),
         ):
             handler.register(self.dispatcher)
-        TimerCheckpointHandler(self.timer_service, config.broker_name).register(self.dispatcher)
+        TimerHandler(self).register(self.dispatcher)
         self.dispatcher.lane = SendLane(self)
         self.server: RemotingServer | None = None
         self.store_host = (config.broker_ip1, config.listen_port)

@@ -32,6 +32,7 @@ REQUEST_TIMEOUT = 3.0
 ROUTE_TTL = 5.0
 CONFIG_TTL = 10.0
 GET_TOPIC_CONFIG = 351  # RocketMQ 5's RequestCode.GET_TOPIC_CONFIG
+RECALL_MESSAGE = 370  # RocketMQ 5.3's RequestCode.RECALL_MESSAGE
 
 _CODES = {
     ResponseCode.TOPIC_NOT_EXIST: pb.TOPIC_NOT_FOUND,
@@ -219,6 +220,12 @@ class BrokerBackend:
 
     async def end_transaction(self, addr: str, header: dict[str, str]) -> None:
         await self._request(addr, RequestCode.END_TRANSACTION, header, "end transaction")
+
+    async def recall(self, addr: str, topic: str, recall_handle: str) -> str:
+        """RECALL_MESSAGE (RocketMQ 5.3): cancel a timer message; its message id."""
+        header = {"producerGroup": topic, "topic": topic, "recallHandle": recall_handle}
+        response = await self._request(addr, RECALL_MESSAGE, header, f"recall in {topic}")
+        return response.ext_fields.get("msgId", "")
 
     # ----------------------------------------------------------------- consuming
 

@@ -17,7 +17,9 @@ from typing import Any, TypeVar
 
 import grpc
 
+from orbitmq.broker.errors import MessageIllegalError
 from orbitmq.broker.pop.receipt import InvalidReceiptHandleError, ReceiptHandle
+from orbitmq.broker.timer.recall import RecallHandle
 from orbitmq.client.heartbeat import CONSUME_ACTIVELY, CONSUME_PASSIVELY, ConsumerData
 from orbitmq.client.route import TopicRouteData
 from orbitmq.protocol.command import RemotingCommand
@@ -425,11 +427,17 @@ class MessagingService(sgrpc.MessagingServiceServicer):
             if kind == pb.TRANSACTION
             else ""
         )
+        recall_handle = ""
+        if convert.TIMER_DELIVER_MS in properties:
+            recall_handle = RecallHandle(
+                topic, queue.broker_name, int(properties[convert.TIMER_DELIVER_MS]), message_id
+            ).encode()
         return spb.SendResultEntry(
             status=_OK,
             message_id=message_id,
             transaction_id=transaction_id,
             offset=outcome.queue_offset,
+            recall_handle=recall_handle,
         )
 
     @_rpc(spb.EndTransactionResponse)
@@ -489,14 +497,19 @@ class MessagingService(sgrpc.MessagingServiceServicer):
             )
         )
 
+    @_rpc(spb.RecallMessageResponse)
     async def RecallMessage(
         self, request: spb.RecallMessageRequest, context: Any
     ) -> spb.RecallMessageResponse:
-        return spb.RecallMessageResponse(
-            status=pb.Status(
-                code=pb.UNSUPPORTED, message="recalling a delay message is not supported yet"
-            )
-        )
+        _client_id(context)
+        topic = check_name(request.topic.name, "topic", pb.ILLEGAL_TOPIC)
+        try:
+            handle = RecallHandle.decode(request.recall_handle)
+        except MessageIllegalError as exc:
+            raise ProxyError(pb.BAD_REQUEST, str(exc)) from exc
+        addr = await self.backend.master_addr(topic, handle.broker_name)
+        message_id = await self.backend.recall(addr, topic, request.recall_handle)
+        return spb.RecallMessageResponse(status=_OK, message_id=message_id)
 
     # ------------------------------------------------------------------ consuming
 

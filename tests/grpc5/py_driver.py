@@ -4,7 +4,8 @@ imports orbitmq. One JSON object per line on stdout: every send, every message, 
 final {"done": ...}.
 
   produce   --endpoint E --topic T --count N [--tag T] [--keys-prefix K] [--body-prefix B]
-            [--message-group G] [--groups N] [--delay-seconds S] [--property k=v]
+            [--message-group G] [--groups N] [--delay-seconds S] [--recall-even]
+            [--property k=v]
   transaction --endpoint E --topic T --count N --resolution commit|rollback|none
             [--check commit|rollback] [--wait S]
   simple    --endpoint E --group G --topic T --expect N [--expression E] [--sql]
@@ -101,6 +102,8 @@ def produce(args) -> None:  # type: ignore[no-untyped-def]
                     "sent_at": sent_at,
                 }
             )
+            if args.recall_even and i % 2 == 0:
+                emit({"recalled": producer.recall_message(args.topic, receipt.recall_handle)})
     finally:
         producer.shutdown()
     emit({"done": args.count - failed, "failed": failed})
@@ -232,6 +235,7 @@ def main() -> None:
     parser.add_argument("--message-group", default="")
     parser.add_argument("--groups", type=int, default=1)
     parser.add_argument("--delay-seconds", type=int, default=0)
+    parser.add_argument("--recall-even", action="store_true")
     parser.add_argument("--resolution", default="commit")
     parser.add_argument("--check", default="commit")
     parser.add_argument("--wait", type=float, default=0.0)

@@ -41,3 +41,26 @@ def test_delay_messages_arrive_on_time(cluster: ProxiedCluster, home: Path, driv
     p99 = max(lateness)
     print(f"\n{driver} delay lateness p50 {p50 * 1000:.0f} ms, max {p99 * 1000:.0f} ms")
     assert p99 < 2.5
+
+
+@pytest.mark.parametrize(
+    ("driver", "cluster"), [("py", "cluster"), ("node", "local")], indirect=["cluster"]
+)
+def test_recalled_delay_messages_never_arrive(
+    cluster: ProxiedCluster, home: Path, driver: str
+) -> None:
+    """RecallMessage before the delivery time: the recalled half never comes."""
+    topic = f"Grpc5Recall_{driver}"
+    cluster.create_topic(topic, 2, message_type="DELAY")
+    delay = ["--delay-seconds", "3"] if driver == "py" else ["--delay-ms", "3000"]
+    recall = ["--recall-even"] if driver == "py" else ["--recall-even", "1"]
+    sent = run_client(driver, home, "produce", "--endpoint", cluster.endpoint, "--topic",
+                      topic, "--count", "6", *delay, *recall)  # fmt: skip
+    recalled = {r["recalled"] for r in sent if "recalled" in r}
+    kept = {r["message_id"] for r in sent if "message_id" in r} - recalled
+    assert len(recalled) == 3 and len(kept) == 3
+    received = run_client(
+        driver, home, "simple", "--endpoint", cluster.endpoint, "--topic", topic,
+        "--group", f"GID_RECALL_{driver}", "--expect", "6", "--timeout", "12",
+    )  # fmt: skip
+    assert {r["message_id"] for r in received if "message_id" in r} == kept

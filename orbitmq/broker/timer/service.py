@@ -26,8 +26,10 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from orbitmq.broker.timer.progress import CheckpointError, TimerProgress
+from orbitmq.broker.timer.recall import RecallHandle, cancel_key, recall_marker
 from orbitmq.broker.timer.recovery import Pending, read_parked, recover
 from orbitmq.broker.timer.transform import (
+    TIMER_DEL_UNIQKEY,
     TIMER_QUEUE_ID,
     TIMER_TOPIC,
     TimerSettings,
@@ -75,6 +77,8 @@ class TimerMessageService:
         self._scanned = 0  # next timer queue offset to read
         self._wake = asyncio.Event()
         self._copied: dict[str, Any] | None = None  # the master's checkpoint last written
+        # Keys of recalled timers (recall.py), from the markers read so far.
+        self._recalled: set[str] = set()
 
     @property
     def enabled(self) -> bool:
@@ -190,7 +194,22 @@ class TimerMessageService:
         this broker delivers them (`deliver_due`) and answers GET_TIMER_CHECKPOINT."""
         progress = self.load_checkpoint()
         self._heap, self._scanned = await recover(self._store, progress, self.precision_ms)
+        self._recalled = set()
+        for _fire, _queue_offset, commit_log_offset in self._heap:
+            parked = self._store.look_message_by_offset(commit_log_offset)
+            if parked is not None and TIMER_DEL_UNIQKEY in parked.properties:
+                self._recalled.add(parked.properties[TIMER_DEL_UNIQKEY])
         self._progress = progress
+
+    # ------------------------------------------------------------------ recall
+
+    def recall(self, handle: RecallHandle, store_host: tuple[str, int]) -> MessageExt:
+        """The marker that recalls the timer `handle` names, for the caller to store.
+
+        Raises:
+            MessageIllegalError: the timer is due already.
+        """
+        return recall_marker(handle, self.precision_ms, _now_ms(), store_host)
 
     async def timer_service(self) -> None:
         """Background task (masters): recover, then deliver timers as they fall due."""
@@ -253,8 +272,23 @@ class TimerMessageService:
             store, progress, self._scanned, _ENQUEUE_BUDGET, self.precision_ms
         )
         for fire, parked in timers:
+            key = parked.properties.get(TIMER_DEL_UNIQKEY)
+            if key is not None:
+                self._recalled.add(key)
             heapq.heappush(self._heap, (fire, parked.queue_offset, parked.commit_log_offset))
         return read >= _ENQUEUE_BUDGET
+
+    def _skipped(self, parked: MessageExt) -> bool:
+        """A recall marker (done once its slot comes), or a timer it recalled."""
+        marker = parked.properties.get(TIMER_DEL_UNIQKEY)
+        if marker is not None:
+            self._recalled.discard(marker)
+            return True
+        key = cancel_key(parked)
+        if key is None or key not in self._recalled:
+            return False
+        log.info("timer message %s recalled: not delivered", key)
+        return True
 
     def _deliver(self, progress: TimerProgress, now_ms: int) -> bool:
         """Store every timer due by `now_ms` in its topic; True if the budget ran out."""
@@ -267,6 +301,10 @@ class TimerMessageService:
                     return True
                 _fire, queue_offset, commit_log_offset = heap[0]
                 parked = store.look_message_by_offset(commit_log_offset)
+                if parked is not None and self._skipped(parked):
+                    heapq.heappop(heap)
+                    progress.mark_done(queue_offset)
+                    continue
                 msg = message_from_timer(parked, now_ms) if parked is not None else None
                 if msg is None:
                     log.error(

@@ -159,7 +159,8 @@ def park_timer(msg: MessageExt, settings: TimerSettings, now_ms: int, *, prepare
         )
     if TIMER_DEL_UNIQKEY in properties:
         raise MessageIllegalError(
-            f"cancelling a timer message ({TIMER_DEL_UNIQKEY}) is not supported by this broker"
+            f"a send cannot cancel a timer message ({TIMER_DEL_UNIQKEY}); recall it with "
+            "RECALL_MESSAGE (a 5.x client's recall_message and its send's recall handle)"
         )
     deliver_ms = requested_deliver_ms(properties, now_ms)
     if deliver_ms <= now_ms:

@@ -1,6 +1,7 @@
 // Drives the official RocketMQ 5.x Node.js client (npm rocketmq-client-nodejs) for the
 // tests in tests/grpc5: one JSON object per line on stdout, a final {"done": ...}.
-//   node driver.js produce  --endpoint E --topic T --count N [--tag T] [--message-group G] [--groups N] [--delay-ms D]
+//   node driver.js produce  --endpoint E --topic T --count N [--tag T] [--message-group G] [--groups N]
+//                           [--delay-ms D] [--recall-even 1]
 //   node driver.js transaction --endpoint E --topic T --count N --resolution commit|rollback|none [--check commit|rollback] [--wait S]
 //   node driver.js simple   --endpoint E --group G --topic T --expect N [--expression E] [--invisible-ms I] [--timeout S]
 //   node driver.js push     --endpoint E --group G --topic T --expect N [--expression E] [--fail-first K] [--timeout S]
@@ -70,6 +71,10 @@ async function produce(args) {
       try {
         const receipt = await producer.send(message(args, i));
         emit({ i, message_id: receipt.messageId, offset: Number(receipt.offset), sent_at: sentAt });
+        if (args.recallEven && i % 2 === 0) {
+          const recalled = await producer.recallMessage(args.topic, receipt.recallHandle);
+          emit({ recalled: recalled.messageId });
+        }
       } catch (err) {
         failed++;
         emit({ i, error: `${err.name}: ${err.message}` });
