@@ -39,6 +39,8 @@ from orbitmq.protocol import fastjson
 LEGACY_REGISTER_VERSION = 37
 
 _I32 = struct.Struct(">i")
+# 64 MiB of topic lines is several hundred thousand topics, far more than a broker has.
+MAX_INFLATED_REGISTER_BODY = 64 * 1024 * 1024
 # RegisterBrokerBody as fastjson (Java brokers) and OrbitMQ brokers write it: keys sorted,
 # no spaces, so the DataVersion comes before the topics and can be read without them.
 _JSON_VERSION_PREFIX = re.compile(
@@ -224,7 +226,7 @@ class _JsonBodyView(RegisterBodyView):
 
     def filter_server_list(self) -> list[str]:
         filters = [] if self._legacy else self._parsed().get("filterServerList")
-        return [str(f) for f in filters or []]
+        return _filter_servers(filters)
 
 
 class _CompressedBodyView(RegisterBodyView):
@@ -241,7 +243,11 @@ class _CompressedBodyView(RegisterBodyView):
         chunk = reader.chunk
         configs: dict[str, TopicConfig] = {}
         for _ in range(count):
-            config = _topic_config_line(chunk().decode())
+            try:
+                line = chunk().decode()
+            except UnicodeDecodeError as exc:
+                raise BodyDecodeError(f"topic config line is not UTF-8: {exc}") from exc
+            config = _topic_config_line(line)
             configs[config.topic_name] = config
         self._topics_end = reader.position
         return configs
@@ -251,7 +257,15 @@ class _CompressedBodyView(RegisterBodyView):
             self.topic_configs()  # the list follows the topics
         self._reader.seek(self._topics_end)
         filters = loads_tolerant(self._reader.chunk()) if self._reader.remaining else []
-        return [str(f) for f in filters or []]
+        return _filter_servers(filters)
+
+
+def _filter_servers(filters: Any) -> list[str]:
+    if filters is None:
+        return []
+    if not isinstance(filters, list):
+        raise BodyDecodeError(f"filterServerList is not a list: {filters!r:.80}")
+    return [str(f) for f in filters]
 
 
 def open_register_body(data: bytes, compressed: bool, version: int) -> RegisterBodyView:
@@ -264,10 +278,17 @@ def open_register_body(data: bytes, compressed: bool, version: int) -> RegisterB
     if not data:
         return RegisterBodyView(DataVersion())
     if compressed:
+        # Inflated with a cap: a 16 MiB frame of zeros would inflate to gigabytes.
+        inflater = zlib.decompressobj()
         try:
-            return _CompressedBodyView(zlib.decompress(data))
+            raw = inflater.decompress(data, MAX_INFLATED_REGISTER_BODY)
         except zlib.error as exc:
             raise BodyDecodeError(f"compressed register body does not inflate: {exc}") from exc
+        if inflater.unconsumed_tail:
+            raise BodyDecodeError(
+                f"compressed register body inflates past {MAX_INFLATED_REGISTER_BODY} bytes"
+            )
+        return _CompressedBodyView(raw)
     return _JsonBodyView(data, legacy=version < LEGACY_REGISTER_VERSION)
 
 

@@ -28,6 +28,9 @@ _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?")
 _SPACE = re.compile(r"\s*")
 _LITERALS = {"true": True, "false": False, "null": None}
+# Nesting the fallback parser follows; it recurses per level, so deeper text would end in
+# RecursionError (orjson stops at 1024). RocketMQ's bodies nest a handful of levels.
+_MAX_DEPTH = 100
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -98,6 +101,8 @@ class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
+        self.depth = 0
+        self.in_key = False
 
     def parse_document(self) -> Any:
         value = self.value()
@@ -149,19 +154,34 @@ class _Parser:
         if char == '"':
             return self.string()
         if char == "{":
-            return ObjectKey.of(self.object())
+            # fastjson's object keys are flat MessageQueues. An object key inside one
+            # would be copied into every enclosing key's str(): memory doubling per level.
+            if self.in_key:
+                raise ValueError(f"object key inside an object key at {self.pos}")
+            self.in_key = True
+            try:
+                return ObjectKey.of(self.object())
+            finally:
+                self.in_key = False
         match = _NUMBER.match(self.text, self.pos)
         if match is None:
             raise ValueError(f"bad object key at {self.pos}")
         self.pos = match.end()
         return match.group(0)
 
+    def nest(self) -> None:
+        self.depth += 1
+        if self.depth > _MAX_DEPTH:
+            raise ValueError(f"nested deeper than {_MAX_DEPTH} levels at {self.pos}")
+
     def object(self) -> dict[Any, Any]:
         self.expect("{")
+        self.nest()
         result: dict[Any, Any] = {}
         self.skip()
         if self.text[self.pos] == "}":
             self.pos += 1
+            self.depth -= 1
             return result
         while True:
             key = self.key()
@@ -170,21 +190,25 @@ class _Parser:
             self.skip()
             if self.text[self.pos] == "}":
                 self.pos += 1
+                self.depth -= 1
                 return result
             self.expect(",")
 
     def array(self) -> list[Any]:
         self.expect("[")
+        self.nest()
         result: list[Any] = []
         self.skip()
         if self.text[self.pos] == "]":
             self.pos += 1
+            self.depth -= 1
             return result
         while True:
             result.append(self.value())
             self.skip()
             if self.text[self.pos] == "]":
                 self.pos += 1
+                self.depth -= 1
                 return result
             self.expect(",")
 

@@ -15,6 +15,8 @@ from orbitmq.errors import RemoteProtocolError
 from orbitmq.protocol.codes import SerializeType
 from orbitmq.protocol.command import RemotingCommand, language_name
 
+_INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
+
 
 def encode_json_header(command: RemotingCommand) -> bytes:
     return orjson.dumps(
@@ -61,8 +63,13 @@ def command_from_json(header: Any, body: bytes) -> RemotingCommand:
         opaque = int(header.get("opaque", 0))
         flag = int(header.get("flag", 0))
         version = int(header.get("version", 0) or 0)
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:
         raise RemoteProtocolError(f"JSON header lacks a valid code/opaque/flag: {exc}") from exc
+    # Java ints on the wire; a larger number could not even be written back in the
+    # response, which echoes the opaque (orjson refuses integers past 64 bits).
+    for name, value in (("code", code), ("opaque", opaque), ("flag", flag), ("version", version)):
+        if not _INT_MIN <= value <= _INT_MAX:
+            raise RemoteProtocolError(f"JSON header {name} {value} does not fit a 32-bit int")
     raw_ext = header.get("extFields") or {}
     if not isinstance(raw_ext, dict):
         raise RemoteProtocolError("extFields is not an object")

@@ -67,10 +67,15 @@ def decode_rocketmq_header(data: bytes | memoryview, body: bytes) -> RemotingCom
         while pos < end:
             (key_len,) = _I16.unpack_from(view, pos)
             pos += 2
+            # A negative length would step back and loop forever over the same bytes.
+            if key_len < 0 or pos + key_len > end:
+                raise RemoteProtocolError(f"binary header ext key length {key_len} at {pos}")
             key = bytes(view[pos : pos + key_len]).decode()
             pos += key_len
             (val_len,) = _I32.unpack_from(view, pos)
             pos += 4
+            if val_len < 0 or pos + val_len > end:
+                raise RemoteProtocolError(f"binary header ext value length {val_len} at {pos}")
             ext[key] = bytes(view[pos : pos + val_len]).decode()
             pos += val_len
         if pos != end:

@@ -51,6 +51,12 @@ Evaluator = Callable[[Properties], object]
 
 _INT_MIN, _INT_MAX = -(2**31), 2**31 - 1
 _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
+# Both the parser and the compiled evaluators recurse, once per nesting level (of
+# parentheses, NOT/+/-) and once per operator of a chain (`a = 1 AND b = 2 AND ...`
+# nests closures); past these depths Python would raise RecursionError instead of a
+# syntax error. Real selectors stay far below them.
+_MAX_NESTING = 64
+_MAX_DEPTH = 256
 
 
 class SqlSyntaxError(ValueError):
@@ -244,6 +250,7 @@ class _Node:
     end: int
     value: object = None  # constants only
     boolean_constant: bool = False  # TRUE, FALSE and NULL are BooleanConstantExpressions
+    depth: int = 1  # how deep `evaluate` recurses
 
     @property
     def is_boolean(self) -> bool:
@@ -258,8 +265,9 @@ def _property(name: str, start: int, end: int) -> _Node:
     return _Node(lambda p: p.get(name), "property", start, end)
 
 
-def _bool(evaluate: Evaluator, start: int, end: int) -> _Node:
-    return _Node(evaluate, "boolean", start, end)
+def _bool(evaluate: Evaluator, start: int, end: int, *operands: _Node) -> _Node:
+    depth = 1 + max((operand.depth for operand in operands), default=0)
+    return _Node(evaluate, "boolean", start, end, depth=depth)
 
 
 def _equal(left: _Node, right: _Node) -> Evaluator:
@@ -398,6 +406,7 @@ class _Parser:
         self.expression = expression
         self.tokens = _tokenize(expression)
         self.index = 0
+        self.nesting = 0
 
     # helpers
     @property
@@ -434,7 +443,7 @@ class _Parser:
         if node.is_boolean:
             return node
         if node.kind == "property":
-            return _bool(_boolean_cast(node.evaluate), node.start, node.end)
+            return _bool(_boolean_cast(node.evaluate), node.start, node.end, node)
         raise self.error(
             f"{self.text(node)!r} is not a boolean expression (a comparison, AND/OR/NOT, "
             "IN, IS NULL, TRUE/FALSE or a property)",
@@ -448,6 +457,8 @@ class _Parser:
         node = self.as_boolean(self.or_expr())
         if self.token.kind != "eof":
             raise self.error(f"unexpected {self.found()} after a complete expression")
+        if node.depth > _MAX_DEPTH:
+            raise self.error(f"the expression nests more than {_MAX_DEPTH} operators deep", 0)
         return node
 
     def or_expr(self) -> _Node:
@@ -456,7 +467,7 @@ class _Parser:
             self.advance()
             right = self.and_expr()
             lb, rb = self.as_boolean(left), self.as_boolean(right)
-            left = _bool(_or(lb.evaluate, rb.evaluate), left.start, right.end)
+            left = _bool(_or(lb.evaluate, rb.evaluate), left.start, right.end, lb, rb)
         return left
 
     def and_expr(self) -> _Node:
@@ -465,7 +476,7 @@ class _Parser:
             self.advance()
             right = self.eq_expr()
             lb, rb = self.as_boolean(left), self.as_boolean(right)
-            left = _bool(_and(lb.evaluate, rb.evaluate), left.start, right.end)
+            left = _bool(_and(lb.evaluate, rb.evaluate), left.start, right.end, lb, rb)
         return left
 
     def eq_expr(self) -> _Node:
@@ -491,7 +502,9 @@ class _Parser:
                         right.start,
                     )
                 evaluate = _equal(left, right)
-                left = _bool(evaluate if kind == "=" else _not(evaluate), left.start, right.end)
+                left = _bool(
+                    evaluate if kind == "=" else _not(evaluate), left.start, right.end, left, right
+                )
             elif kind == "IS":
                 self.advance()
                 negated = self.token.kind == "NOT"
@@ -500,7 +513,7 @@ class _Parser:
                 end = self.expect("NULL", "NULL after IS" + (" NOT" if negated else "")).position
                 null = _constant(None, end, end + 4, boolean=True)
                 evaluate = _equal(left, null)
-                left = _bool(_not(evaluate) if negated else evaluate, left.start, end + 4)
+                left = _bool(_not(evaluate) if negated else evaluate, left.start, end + 4, left)
             else:
                 return left
 
@@ -521,7 +534,7 @@ class _Parser:
                 right = self.unary()
                 self.check_orderable(left)
                 self.check_orderable(right)
-                left = _bool(_ordering(kind, left, right), left.start, right.end)
+                left = _bool(_ordering(kind, left, right), left.start, right.end, left, right)
             elif kind == "BETWEEN":
                 left = self.between(left, negated)
             elif kind == "IN":
@@ -532,7 +545,7 @@ class _Parser:
                 arg = self.string_literal()
                 evaluate = _string_test(kind, left.evaluate, arg, negated)
                 end = arg_token.position + len(arg_token.text)
-                left = _bool(evaluate, left.start, end)
+                left = _bool(evaluate, left.start, end, left)
             else:
                 return left
 
@@ -576,7 +589,7 @@ class _Parser:
             evaluate = _or(_ordering("<", value, low), _ordering(">", value, high))
         else:  # value >= low AND value <= high
             evaluate = _and(_ordering(">=", value, low), _ordering("<=", value, high))
-        return _bool(evaluate, value.start, high.end)
+        return _bool(evaluate, value.start, high.end, value, low, high)
 
     def in_list(self, value: _Node, negated: bool) -> _Node:
         self.advance()
@@ -591,7 +604,7 @@ class _Parser:
             items.append(self.string_literal())
         close = self.expect(")", "',' or ')' in the IN list")
         return _bool(
-            _in(value.evaluate, frozenset(items), negated), value.start, close.position + 1
+            _in(value.evaluate, frozenset(items), negated), value.start, close.position + 1, value
         )
 
     def string_literal(self) -> str:
@@ -599,19 +612,36 @@ class _Parser:
         return token.text[1:-1].replace("''", "'")
 
     def unary(self) -> _Node:
+        self.nesting += 1
+        if self.nesting > _MAX_NESTING:
+            raise self.error(f"the expression nests more than {_MAX_NESTING} levels deep")
+        try:
+            return self._unary()
+        finally:
+            self.nesting -= 1
+
+    def _unary(self) -> _Node:
         token = self.token
         if token.kind == "+":
             self.advance()
             operand = self.unary()
-            return _Node(operand.evaluate, "value", token.position, operand.end)
+            return _Node(
+                operand.evaluate, "value", token.position, operand.end, depth=operand.depth
+            )
         if token.kind == "-":
             self.advance()
             operand = self.unary()
-            return _Node(_negate(operand.evaluate), "value", token.position, operand.end)
+            return _Node(
+                _negate(operand.evaluate),
+                "value",
+                token.position,
+                operand.end,
+                depth=operand.depth + 1,
+            )
         if token.kind == "NOT":
             self.advance()
             operand = self.as_boolean(self.unary())
-            return _bool(_not(operand.evaluate), token.position, operand.end)
+            return _bool(_not(operand.evaluate), token.position, operand.end, operand)
         return self.primary()
 
     def primary(self) -> _Node:

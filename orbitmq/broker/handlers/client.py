@@ -51,6 +51,22 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+def _objects(value: Any, name: str) -> list[dict[str, Any]]:
+    """A heartbeat's list of JSON objects (absent or null: none)."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, dict) for item in value):
+        raise BrokerError(f"heartbeat {name} is not a list of objects")
+    return value
+
+
+def _subscription(raw: dict[str, Any]) -> SubscriptionData:
+    try:
+        return subscription_from_json(raw)
+    except (TypeError, ValueError) as exc:  # e.g. a tagsSet that is not a list
+        raise BrokerError(f"bad subscription data {raw!r:.120}: {exc}") from exc
+
+
 class ClientHandler:
     def __init__(self, broker: BrokerController) -> None:
         self._broker = broker
@@ -90,9 +106,12 @@ class ClientHandler:
         consumers = [
             (
                 consumer,
-                [subscription_from_json(s) for s in consumer.get("subscriptionDataSet") or []],
+                [
+                    _subscription(s)
+                    for s in _objects(consumer.get("subscriptionDataSet"), "subscriptionDataSet")
+                ],
             )
-            for consumer in data.get("consumerDataSet") or []
+            for consumer in _objects(data.get("consumerDataSet"), "consumerDataSet")
         ]
         for consumer, subscriptions in consumers:
             for subscription in subscriptions:
@@ -109,7 +128,7 @@ class ClientHandler:
                         subscription.sub_string,
                         exc,
                     )
-        for producer in data.get("producerDataSet") or []:
+        for producer in _objects(data.get("producerDataSet"), "producerDataSet"):
             group = str(producer.get("groupName") or "")
             if group:
                 manager.register_producer(
@@ -173,7 +192,7 @@ class ClientHandler:
             raise BrokerError("subscriptionData is not a JSON object")
         if raw.get("classFilterMode"):
             raise BrokerError("Not support class filter anymore")
-        self._check_subscription(subscription_from_json(raw))
+        self._check_subscription(_subscription(raw))
         return request.response()
 
     def _check_subscription(self, subscription: SubscriptionData) -> None:

@@ -45,7 +45,10 @@ def _parse_body(request: RemotingCommand) -> tuple[str, str, dict[QueueKey, dict
     if not group or not client_id:
         raise BrokerError("lock request body needs consumerGroup and clientId")
     queues: dict[QueueKey, dict[str, Any]] = {}
-    for raw in data.get("mqSet") or []:
+    mq_set = data.get("mqSet") or []
+    if not isinstance(mq_set, list):
+        raise BrokerError("lock request mqSet is not a list")
+    for raw in mq_set:
         try:
             key = (str(raw["topic"]), str(raw["brokerName"]), int(raw["queueId"]))
         except (KeyError, TypeError, ValueError) as exc:

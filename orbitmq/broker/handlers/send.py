@@ -320,13 +320,15 @@ class SendMessageHandler:
         C++ 1.2.3 zlib-compresses the whole batch body and sets sysFlag bit 0.
         """
         sys_flag = template.sys_flag
+        limit = self._broker.config.max_message_size
         if sys_flag & SysFlag.COMPRESSED:
+            # Inflate no more than the limit allows (plus one byte to see it is past):
+            # a small bomb would otherwise claim gigabytes before the check below.
             try:
-                body = zlib.decompress(body)
+                body = zlib.decompressobj().decompress(body, limit + 1)
             except zlib.error as exc:
                 raise MessageIllegalError(f"compressed batch body is corrupt: {exc}") from exc
             sys_flag &= ~SysFlag.COMPRESSED
-        limit = self._broker.config.max_message_size
         if len(body) > limit:
             raise MessageIllegalError(f"batch body is {len(body)} bytes; maxMessageSize is {limit}")
         cluster = self._broker.config.broker_cluster_name
