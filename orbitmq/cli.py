@@ -89,7 +89,12 @@ async def _start_broker(config_file: str | None, overrides: dict[str, str]):  # 
 
 
 async def _start_proxy(
-    namesrv_addr: str, proxy_config_file: str | None, port: int | None = None
+    namesrv_addr: str,
+    proxy_config_file: str | None,
+    port: int | None = None,
+    *,
+    acl_enable: bool = False,
+    acl_plain_file: str = "",
 ) -> ProxyServer:
     """The RocketMQ 5 gRPC proxy in front of the NameServer's brokers.
 
@@ -99,7 +104,10 @@ async def _start_proxy(
     from orbitmq.proxy.config import ProxyConfig, load_proxy_config
     from orbitmq.proxy.server import ProxyServer, ProxyStartError
 
-    config = load_proxy_config(proxy_config_file, ProxyConfig(namesrv_addr=namesrv_addr))
+    base = ProxyConfig(
+        namesrv_addr=namesrv_addr, acl_enable=acl_enable, acl_plain_file=acl_plain_file
+    )
+    config = load_proxy_config(proxy_config_file, base)
     if port is not None:
         config.grpc_server_port = port
     server = ProxyServer(config)
@@ -175,7 +183,13 @@ def _serve_broker(
         if not enable_proxy:
             return controller.aclose
         try:
-            proxy = await _start_proxy(controller.config.namesrv_addr, proxy_config_file)
+            # In a broker the proxy checks 5.x clients against the broker's ACL file.
+            proxy = await _start_proxy(
+                controller.config.namesrv_addr,
+                proxy_config_file,
+                acl_enable=controller.config.acl_enable,
+                acl_plain_file=controller.config.acl_plain_file,
+            )
         except BaseException:
             await controller.aclose()
             raise

@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from orbitmq.admin.commands import (
+    acl,
     broker,
     cluster,
     consumer,
@@ -76,11 +77,17 @@ ROCKETMQ_ORDER = [
     "getBrokerConfig",
     "sendMessage",
     "consumeMessage",
+    "updateAclConfig",
+    "deleteAclConfig",
+    "clusterAclConfigVersion",
+    "updateGlobalWhiteAddr",
+    "getAclConfig",
 ]
 
 _ALL: dict[str, click.Command] = {
     c.name or "": c
     for module in (
+        acl,
         topic,
         topic_admin,
         group,

@@ -1,8 +1,14 @@
 """Plumbing shared by the mqadmin commands: common options, output, running, errors.
 
-Every command is declared with `admin_command`, which adds RocketMQ's `-n` plus two
-OrbitMQ options: `--json` (the result as JSON on stdout, for scripts) and `--debug` (a
-traceback with a failure). A command body is one coroutine run by `run_command` under one
+Every command is declared with `admin_command`, which adds RocketMQ's `-n` plus OrbitMQ
+options: `--json` (the result as JSON on stdout, for scripts), `--debug` (a traceback with
+a failure) and `--accessKey`/`--secretKey`, the ACL account every request is signed with
+(`credentials()`; without them, RocketMQ's `$ORBITMQ_HOME/conf/tools.yml` keys
+`accessKey`/`secretKey` if that file exists). Short `-a`/`-s` cannot be global: many of
+RocketMQ's commands use them for their own flags (updateTopic -a, updateAclConfig -a/-s),
+which name the credentials `--adminAccessKey`/`--adminSecretKey` instead.
+
+A command body is one coroutine run by `run_command` under one
 time budget; it prints through `output()`, which writes the RocketMQ table lines, or, with
 `--json`, collects the data and prints it once at the end.
 
@@ -25,6 +31,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
+from orbitmq.acl.signature import SessionCredentials
 from orbitmq.client.errors import (
     ConsumerNotOnlineError,
     MQBrokerError,
@@ -114,21 +121,85 @@ def namesrv_option(fn: F) -> F:
     )(fn)
 
 
-def admin_command(name: str, help: str) -> Callable[[Callable[..., None]], click.Command]:
-    """`@click.command` with RocketMQ-style help and `-n`, `--json`, `--debug`."""
+_credentials: SessionCredentials | None = None
+
+
+def credentials() -> SessionCredentials | None:
+    """The running command's ACL credentials (None: requests are not signed)."""
+    return _credentials
+
+
+def tools_yml_path() -> str:
+    home = os.path.expanduser(os.environ.get("ORBITMQ_HOME", "~/orbitmq"))
+    return os.path.join(home, "conf", "tools.yml")
+
+
+def _resolve_credentials(
+    access_key: str | None, secret_key: str | None, flags: tuple[str, str]
+) -> SessionCredentials | None:
+    """The options, else tools.yml (RocketMQ's AclUtils.getAclRPCHook), else None."""
+    if access_key or secret_key:
+        if not (access_key and secret_key):
+            raise click.UsageError(f"{flags[0]} and {flags[1]} must be given together")
+        return SessionCredentials(access_key, secret_key)
+    path = tools_yml_path()
+    if not os.path.exists(path):
+        return None
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise click.UsageError(f"cannot read ACL credentials from {path}: {exc}") from exc
+    if not isinstance(data, dict) or not data.get("accessKey") or not data.get("secretKey"):
+        raise click.UsageError(f"{path} needs accessKey and secretKey")
+    return SessionCredentials(str(data["accessKey"]), str(data["secretKey"]))
+
+
+def admin_command(
+    name: str,
+    help: str,
+    credential_flags: tuple[str, str] = ("--accessKey", "--secretKey"),
+) -> Callable[[Callable[..., None]], click.Command]:
+    """`@click.command` with RocketMQ-style help and `-n`, `--json`, `--debug` and the
+    credentials options (`credential_flags`: where the command's own flags take
+    `--accessKey`/`--secretKey`)."""
 
     def decorate(fn: Callable[..., None]) -> click.Command:
         @functools.wraps(fn)
-        def wrapper(*args: Any, json_output: bool, debug: bool, **kwargs: Any) -> None:
-            global _output
+        def wrapper(
+            *args: Any,
+            json_output: bool,
+            debug: bool,
+            acl_access_key: str | None,
+            acl_secret_key: str | None,
+            **kwargs: Any,
+        ) -> None:
+            global _output, _credentials
             _output = Output(json_mode=json_output, debug=debug)
+            _credentials = _resolve_credentials(acl_access_key, acl_secret_key, credential_flags)
             fn(*args, **kwargs)
 
         from orbitmq.admin.help import AdminCommand
 
         decorated: Any = click.option(
-            "--debug", is_flag=True, help="Print the traceback of a failure (OrbitMQ)"
+            credential_flags[1],
+            "acl_secret_key",
+            default=None,
+            metavar="KEY",
+            help="ACL secretKey requests are signed with (OrbitMQ; default: tools.yml)",
         )(wrapper)
+        decorated = click.option(
+            credential_flags[0],
+            "acl_access_key",
+            default=None,
+            metavar="KEY",
+            help="ACL accessKey requests are signed with (OrbitMQ; default: tools.yml)",
+        )(decorated)
+        decorated = click.option(
+            "--debug", is_flag=True, help="Print the traceback of a failure (OrbitMQ)"
+        )(decorated)
         decorated = click.option(
             "--json", "json_output", is_flag=True, help="Print the result as JSON (OrbitMQ)"
         )(decorated)

@@ -12,10 +12,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from orbitmq.acl.errors import AclConfigError
+from orbitmq.acl.store import AclStore, resolve_acl_path
 from orbitmq.broker.client_manager import ClientManager
 from orbitmq.broker.config import BrokerConfig
 from orbitmq.broker.consumer_offset import ConsumerOffsetManager
 from orbitmq.broker.dledger_role import DLEDGER_SYNC_SECONDS, DLedgerRole
+from orbitmq.broker.handlers.acl import AclAdminHandler
 from orbitmq.broker.handlers.admin import AdminHandler
 from orbitmq.broker.handlers.admin_config import AdminConfigHandler
 from orbitmq.broker.handlers.admin_stats import AdminStatsHandler
@@ -44,6 +47,7 @@ from orbitmq.config_file import ConfigError
 from orbitmq.ha.master import HAService
 from orbitmq.ha.slave import HAClient
 from orbitmq.remoting.dispatch import RequestDispatcher
+from orbitmq.remoting.limits import limits_from
 from orbitmq.remoting.server import RemotingServer
 from orbitmq.store.message_store import MessageStore
 
@@ -125,7 +129,7 @@ class BrokerController:
             notify_enabled=config.notify_consumer_ids_changed_enable,
             expire_seconds=config.channel_expired_timeout / 1000,
         )
-        self.pull_hold_service = PullRequestHoldService()
+        self.pull_hold_service = PullRequestHoldService(config.max_pull_holds_per_connection)
         self.pop_service = PopService(self)
         store_config = config.store_config()
         self.dledger_config = config.dledger_config()
@@ -185,10 +189,18 @@ class BrokerController:
             AdminConfigHandler(self),
             DLedgerAdminHandler(self),
             PopHandler(self),
+            AclAdminHandler(self),
         ):
             handler.register(self.dispatcher)
         TimerHandler(self).register(self.dispatcher)
-        self.dispatcher.lane = SendLane(self)
+        # aclEnable: every request is checked before its handler (RocketMQ's RPC hook), so
+        # sends skip the send lane, which reads frames without the dispatcher.
+        self.acl: AclStore | None = None
+        if config.acl_enable:
+            self.acl = AclStore(resolve_acl_path(config.acl_plain_file))
+            self.dispatcher.validator = self.acl.validator()
+        else:
+            self.dispatcher.lane = SendLane(self)
         self.server: RemotingServer | None = None
         self.store_host = (config.broker_ip1, config.listen_port)
         self.boot_timestamp = int(time.time() * 1000)
@@ -197,7 +209,16 @@ class BrokerController:
         self._role_tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
-        """Return once the store is recovered and the ports are listening."""
+        """Return once the store is recovered and the ports are listening.
+
+        Raises:
+            ConfigError: a setting cannot be used (aclEnable with a bad plain_acl.yml, ...).
+        """
+        if self.acl is not None:
+            try:
+                self.acl.load()
+            except AclConfigError as exc:
+                raise ConfigError(f"aclEnable=true: {exc}") from None
         self.topic_config_manager.load()
         self.subscription_group_manager.load()
         self.consumer_offset_manager.load()
@@ -210,7 +231,9 @@ class BrokerController:
         ports = [config.listen_port]
         if config.listen_port > 2:
             ports.append(config.listen_port - 2)  # the "VIP" port old Java clients use
-        self.server = RemotingServer(self.dispatcher, config.bind_address, ports)
+        self.server = RemotingServer(
+            self.dispatcher, config.bind_address, ports, limits=limits_from(config)
+        )
         self.server.add_close_listener(self.client_manager.on_connection_closed)
         try:
             await self.server.start()
@@ -259,6 +282,10 @@ class BrokerController:
                 self.admin_stats.sampler.stats_service(), name="offset_stats_service"
             ),
         ]
+        if self.acl is not None:
+            self._tasks.append(
+                asyncio.create_task(self.acl.reload_service(), name="acl_reload_service")
+            )
         if self.dledger is not None:
             self._tasks.append(
                 asyncio.create_task(self.dledger.role_service(), name="dledger_role_service")

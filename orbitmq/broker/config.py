@@ -272,10 +272,47 @@ class BrokerConfig:
     # explicit "I know" for tests and demos.
     dleger_min_peers: int = field(default=3, metadata=_key("dLegerMinPeers", bounds=(1, 2**31 - 1)))
     acl_enable: bool = field(default=False, metadata=_key("aclEnable"))
+    # A JVM system property in RocketMQ; "" = $ORBITMQ_HOME/conf/plain_acl.yml (docs/security.md).
+    acl_plain_file: str = field(default="", metadata=_key("rocketmq.acl.plain.file"))
     notify_consumer_ids_changed_enable: bool = field(
         default=True, metadata=_key("notifyConsumerIdsChangedEnable")
     )
     channel_expired_timeout: int = field(default=120_000, metadata=_key("channelExpiredTimeout"))
+    # Resource limits of the remoting ports (docs/limits.md, orbitmq/remoting/limits.py).
+    server_max_connections: int = field(
+        default=10_000, metadata=_key("serverMaxConnections", bounds=(1, 2**31 - 1))
+    )
+    server_max_connections_per_address: int = field(
+        default=1_000, metadata=_key("serverMaxConnectionsPerAddress", bounds=(1, 2**31 - 1))
+    )
+    # A JVM system property in RocketMQ (NettyDecoder's frame limit).
+    frame_max_length: int = field(
+        default=16 * 1024 * 1024,
+        metadata=_key("com.rocketmq.remoting.frameMaxLength", bounds=(1024, 2**31 - 1)),
+    )
+    server_frame_read_timeout_seconds: int = field(
+        default=30, metadata=_key("serverFrameReadTimeoutSeconds", bounds=(1, 2**31 - 1))
+    )
+    # 0 is RocketMQ's "not set": the default then applies.
+    write_buffer_high_water_mark: int = field(
+        default=4 * 1024 * 1024, metadata=_key("writeBufferHighWaterMark", bounds=(0, 2**31 - 1))
+    )
+    write_buffer_low_water_mark: int = field(
+        default=1024 * 1024, metadata=_key("writeBufferLowWaterMark", bounds=(0, 2**31 - 1))
+    )
+    server_write_blocked_timeout_seconds: int = field(
+        default=30, metadata=_key("serverWriteBlockedTimeoutSeconds", bounds=(1, 2**31 - 1))
+    )
+    server_channel_max_idle_seconds: int = field(
+        default=120, metadata=_key("serverChannelMaxIdleTimeSeconds", bounds=(1, 2**31 - 1))
+    )
+    # Long polls a connection may hold at once; over it a poll is answered at once.
+    max_pull_holds_per_connection: int = field(
+        default=4096, metadata=_key("maxPullHoldsPerConnection", bounds=(1, 2**31 - 1))
+    )
+    pop_polling_max_per_connection: int = field(
+        default=1024, metadata=_key("popPollingMaxPerConnection", bounds=(1, 2**31 - 1))
+    )
     bind_address: str = field(default="0.0.0.0", metadata=_key("bindAddress"))
     enable_property_filter: bool = field(default=False, metadata=_key("enablePropertyFilter"))
     # RocketMQ 5 topic types (message_type.py): MIXED topics are refused unless enabled,

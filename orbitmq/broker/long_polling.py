@@ -1,16 +1,68 @@
 """Long polling: a pull that finds nothing is held until a message arrives in its queue
 or its suspend timeout passes (PullRequestHoldService.java). The store's dispatch calls
-`notify_message_arriving` after it writes consume queue units."""
+`notify_message_arriving` after it writes consume queue units.
+
+Each held poll costs a task and its request for up to its timeout, so a connection may
+hold only so many at once (`ConnectionHolds`); RocketMQ has no such cap for pulls. A
+poll over the cap is answered at once, as one whose hold timed out."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from typing import Protocol
+
+from orbitmq.remoting.limits import RefusalLog
+
+DEFAULT_MAX_PULL_HOLDS_PER_CONNECTION = 4096
+
+
+class _Holder(Protocol):
+    peer_host: str
+
+
+class ConnectionHolds:
+    """Counts the polls each connection has held, against a cap."""
+
+    def __init__(self, max_per_connection: int, what: str, key: str) -> None:
+        self._max = max_per_connection
+        self._held: dict[_Holder, int] = {}
+        self._what = what
+        self._key = key
+        self._refusals = RefusalLog("long polling")
+
+    def try_hold(self, holder: _Holder) -> bool:
+        """Count one more held poll of `holder`; False (logged) when over the cap."""
+        held = self._held.get(holder, 0)
+        if held >= self._max:
+            self._refusals.refused(
+                f"{self._what} not held",
+                holder.peer_host,
+                time.monotonic(),
+                f"a connection already holds {held} ({self._key}); answered at once",
+            )
+            return False
+        self._held[holder] = held + 1
+        return True
+
+    def release(self, holder: _Holder) -> None:
+        held = self._held[holder] - 1
+        if held:
+            self._held[holder] = held
+        else:
+            del self._held[holder]
+
+    def held_by(self, holder: _Holder) -> int:
+        return self._held.get(holder, 0)
 
 
 class PullRequestHoldService:
-    def __init__(self) -> None:
+    def __init__(
+        self, max_holds_per_connection: int = DEFAULT_MAX_PULL_HOLDS_PER_CONNECTION
+    ) -> None:
         self._waiters: dict[tuple[str, int], list[tuple[int, asyncio.Future[None]]]] = {}
+        self.holds = ConnectionHolds(max_holds_per_connection, "pull", "maxPullHoldsPerConnection")
 
     async def wait_message_arrival(
         self, topic: str, queue_id: int, offset: int, timeout: float

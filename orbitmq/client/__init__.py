@@ -5,6 +5,7 @@ Blocking API for scripts: `SyncProducer`, `SyncPushConsumer`, `SyncPullConsumer`
 `SyncAdmin` (each runs the asyncio client on its own loop thread).
 """
 
+from orbitmq.acl.signature import SessionCredentials
 from orbitmq.client.admin import ClusterInfo, MQAdmin
 from orbitmq.client.consumer import (
     ConsumeOrderlyStatus,
@@ -75,6 +76,7 @@ __all__ = [
     "RequestTimeoutError",
     "SendResult",
     "SendStatus",
+    "SessionCredentials",
     "SqlSyntaxError",
     "SyncAdmin",
     "SyncProducer",

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from orbitmq.acl.signature import SessionCredentials
 from orbitmq.client import broker_api
 from orbitmq.client.admin_config import AdminConfigMixin
 from orbitmq.client.admin_ext import AdminExtMixin
@@ -61,13 +62,21 @@ class MQAdmin(AdminExtMixin, AdminConfigMixin):
     Args:
         namesrv_addr: NameServer addresses separated by ';'.
         timeout: default request timeout in seconds.
+        credentials: an ACL account's keys; every request is signed with them.
     """
 
     def __init__(
-        self, namesrv_addr: str, *, timeout: float = 5.0, instance_name: str | None = None
+        self,
+        namesrv_addr: str,
+        *,
+        timeout: float = 5.0,
+        instance_name: str | None = None,
+        credentials: SessionCredentials | None = None,
     ) -> None:
         self.timeout = timeout
-        self._instance = ClientInstance(namesrv_addr, instance_name=instance_name)
+        self._instance = ClientInstance(
+            namesrv_addr, instance_name=instance_name, credentials=credentials
+        )
         self._routes = self._instance.routes
         self._started = False
 

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
+from orbitmq.acl.signature import SessionCredentials
 from orbitmq.client.errors import MQClientError, error_for_code
 from orbitmq.client.heartbeat import make_client_id
 from orbitmq.client.route_cache import RouteCache
@@ -39,10 +40,12 @@ class ClientInstance:
         *,
         instance_name: str | None = None,
         dispatcher: RequestDispatcher | None = None,
+        credentials: SessionCredentials | None = None,
     ) -> None:
         self.client_id = make_client_id(instance_name)
         self.dispatcher = dispatcher
         self.transport = ClientTransport(dispatcher)
+        self.transport.credentials = credentials  # signs every request (ACL)
         self.routes = RouteCache(self.transport, namesrv_addr)
         self.heartbeat_body: Callable[[], bytes] | None = None
         self.heartbeat_masters_only = True

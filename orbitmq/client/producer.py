@@ -19,6 +19,7 @@ from typing import Any
 
 import orjson
 
+from orbitmq.acl.signature import SessionCredentials
 from orbitmq.client.errors import MQBrokerError, MQClientError, RequestTimeoutError
 from orbitmq.client.heartbeat import heartbeat_body
 from orbitmq.client.instance import ClientInstance
@@ -71,6 +72,7 @@ class Producer:
         instance_name: replaces `<pid>#<ns>` in the client id.
         enable_trace: record every sent message (a Pub record) in the trace topic.
         trace_topic: the trace topic (default RMQ_SYS_TRACE_TOPIC).
+        credentials: an ACL account's keys; every request is signed with them.
     """
 
     def __init__(
@@ -85,6 +87,7 @@ class Producer:
         instance_name: str | None = None,
         enable_trace: bool = False,
         trace_topic: str | None = None,
+        credentials: SessionCredentials | None = None,
     ) -> None:
         self.group = group
         self.send_timeout = send_timeout
@@ -92,8 +95,13 @@ class Producer:
         self.compress_over = compress_over
         self.max_message_size = max_message_size
         self._instance = ClientInstance(
-            namesrv_addr, instance_name=instance_name, dispatcher=self._request_dispatcher()
+            namesrv_addr,
+            instance_name=instance_name,
+            dispatcher=self._request_dispatcher(),
+            credentials=credentials,
         )
+        # Signed requests are built as commands; the prebuilt frames have no Signature.
+        self._signed = credentials is not None
         self._routes = self._instance.routes
         self._templates: dict[MessageQueue, SendFrameTemplate] = {}
         self._async_sends: set[asyncio.Task[SendResult]] = set()
@@ -314,15 +322,22 @@ class Producer:
                 addr = self._routes.master_addr(mq.broker_name)
                 if addr is None:
                     addr = await self._routes.find_master(mq.broker_name, topic)
-                opaque = next_opaque()
-                frame = self._template(mq).frame(
-                    code, opaque, sys_flag, flag, props_json, body, batch=batch
-                )
                 transport = self._instance.transport
                 connection = transport.ready_connection(addr) or await transport.get_connection(
                     addr
                 )
-                response = await connection.invoke_frame(opaque, frame, remaining, code, raw=True)
+                if self._signed:
+                    ext = send_ext(self.group, mq, sys_flag, flag, props, batch=batch)
+                    command = RemotingCommand(code=code, ext_fields=ext, body=body)
+                    response = await connection.invoke(command, remaining)
+                else:
+                    opaque = next_opaque()
+                    frame = self._template(mq).frame(
+                        code, opaque, sys_flag, flag, props_json, body, batch=batch
+                    )
+                    response = await connection.invoke_frame(
+                        opaque, frame, remaining, code, raw=True
+                    )
                 if isinstance(response, tuple):  # a JSON answer: its header, unconverted
                     return parse_send_header(response[0], mq, msg_id)
                 return parse_send_response(response, mq, msg_id)

@@ -15,7 +15,10 @@ its own rather than remoting.RemotingConnection (which serves the broker's side)
     a server pushes (NOTIFY_CONSUMER_IDS_CHANGED, CHECK_TRANSACTION_STATE, ...) goes to
     the RequestDispatcher, which answers through `send`;
   * a caller that reads only a few fields of the answer (a send) asks for it `raw`:
-    the parsed JSON header object and the body, without a RemotingCommand made of it.
+    the parsed JSON header object and the body, without a RemotingCommand made of it;
+  * with credentials (ACL), every request command is signed here, the one place
+    commands are sent (AclClientRPCHook); prebuilt frames (`invoke_frame`) are not, so
+    callers with credentials send commands instead.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any
 
 import orjson
 
+from orbitmq.acl.signature import SessionCredentials
 from orbitmq.errors import FrameTooLargeError, RemoteProtocolError
 from orbitmq.protocol.codes import SerializeType
 from orbitmq.protocol.command import FLAG_ONEWAY, FLAG_RESPONSE, RemotingCommand
@@ -63,9 +67,11 @@ class ClientConnection(asyncio.Protocol):
         loop: asyncio.AbstractEventLoop,
         dispatcher: RequestDispatcher | None,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        credentials: SessionCredentials | None = None,
     ) -> None:
         self._loop = loop
         self._dispatcher = dispatcher
+        self.credentials = credentials
         self._max_frame_size = max_frame_size
         self._transport: asyncio.Transport | None = None
         self._closing_here = False
@@ -220,11 +226,15 @@ class ClientConnection(asyncio.Protocol):
     def invoke(self, command: RemotingCommand, timeout: float) -> asyncio.Future[RemotingCommand]:
         """Send a request; the future resolves to the response with the same opaque."""
         command.opaque = next_opaque()
+        if self.credentials is not None:
+            self.credentials.sign(command)
         return self.invoke_frame(command.opaque, encode_frame(command), timeout, command.code)
 
     def invoke_oneway(self, command: RemotingCommand) -> None:
         command.opaque = next_opaque()
         command.flag |= FLAG_ONEWAY
+        if self.credentials is not None:
+            self.credentials.sign(command)
         self.send(command)
 
     def _sweep(self) -> None:
@@ -266,9 +276,13 @@ class ClientTransport(ConnectionPool[ClientConnection]):
 
     Args:
         dispatcher: handles requests servers push on these connections.
+
+    `credentials` (set before the first request) sign every request command.
     """
+
+    credentials: SessionCredentials | None = None
 
     def _new_connection(self) -> ClientConnection:
         return ClientConnection(
-            asyncio.get_running_loop(), self._dispatcher, self._max_frame_size
+            asyncio.get_running_loop(), self._dispatcher, self._max_frame_size, self.credentials
         )

@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from orbitmq.acl.signature import SessionCredentials
 from orbitmq.config_file import ConfigError
 
 DEFAULT_PORT = 8082  # rocketmq-dashboard 2.x; 8080/8081 belong to the 5.x proxy
@@ -38,6 +39,8 @@ class DashboardConfig:
     collect_interval: seconds between two collections of figures (at most a minute).
     admin_timeout: seconds one broker or NameServer call may take before the page says
         which server did not answer.
+    access_key / secret_key: the ACL account the console signs its requests with
+        (rocketmq-dashboard's rocketmq.config.accessKey / secretKey); "" = unsigned.
     """
 
     namesrv_addr: str
@@ -49,6 +52,8 @@ class DashboardConfig:
     admin_timeout: float = 3.0
     trace_topic: str = "RMQ_SYS_TRACE_TOPIC"
     root_path: str = ""  # the prefix a reverse proxy serves the console under
+    access_key: str = ""
+    secret_key: str = ""
 
     def __post_init__(self) -> None:
         if self.data_dir is None:
@@ -59,6 +64,12 @@ class DashboardConfig:
     def data_path(self) -> Path:
         assert self.data_dir is not None
         return self.data_dir
+
+    @property
+    def credentials(self) -> SessionCredentials | None:
+        if not self.access_key:
+            return None
+        return SessionCredentials(self.access_key, self.secret_key)
 
     @property
     def needs_login(self) -> bool:
@@ -78,6 +89,8 @@ KEY_NAMESRV = "rocketmq.config.namesrvAddr"
 KEY_DATA_PATH = "rocketmq.config.dataPath"
 KEY_LOGIN = "rocketmq.config.loginRequired"
 KEY_ROOT_PATH = "server.servlet.context-path"
+KEY_ACCESS_KEY = "rocketmq.config.accessKey"
+KEY_SECRET_KEY = "rocketmq.config.secretKey"
 
 
 def config_from_properties(properties: dict[str, str]) -> dict[str, object]:
@@ -100,6 +113,11 @@ def config_from_properties(properties: dict[str, str]) -> dict[str, object]:
         values["data_dir"] = Path(os.path.expanduser(properties[KEY_DATA_PATH]))
     if KEY_ROOT_PATH in properties:
         values["root_path"] = check_root_path(properties[KEY_ROOT_PATH], KEY_ROOT_PATH)
+    if properties.get(KEY_ACCESS_KEY):
+        if not properties.get(KEY_SECRET_KEY):
+            raise ConfigError(f"{KEY_ACCESS_KEY} is set but {KEY_SECRET_KEY} is not")
+        values["access_key"] = properties[KEY_ACCESS_KEY]
+        values["secret_key"] = properties[KEY_SECRET_KEY]
     if KEY_LOGIN in properties:
         text = properties[KEY_LOGIN].lower()
         if text not in ("true", "false"):

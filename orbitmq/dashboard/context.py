@@ -66,7 +66,10 @@ class Console:
 
     def _new_admin(self) -> MQAdmin:
         return MQAdmin(
-            self.namesrv_addr, timeout=self.config.admin_timeout, instance_name="dashboard"
+            self.namesrv_addr,
+            timeout=self.config.admin_timeout,
+            instance_name="dashboard",
+            credentials=self.config.credentials,
         )
 
     # Ops: the NameServer list in use, kept across restarts (rocketmq-dashboard keeps it

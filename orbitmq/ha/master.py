@@ -39,6 +39,7 @@ from orbitmq.errors import RemoteProtocolError
 from orbitmq.ha.config import HAConfig
 from orbitmq.ha.wire import OffsetReportDecoder, encode_transfer_header, transfer_start_offset
 from orbitmq.protocol.codes import ResponseCode
+from orbitmq.remoting.limits import RefusalLog
 from orbitmq.store.message_store import MessageStore
 from orbitmq.store.offset_waiters import OffsetWaiters
 
@@ -84,6 +85,9 @@ class HAService:
         # SYNC_MASTER sends waiting for a slave's ack (callbacks, one expiry timer).
         self._waiters = OffsetWaiters(config.slave_timeout_s)
         self._last_refusal_log = float("-inf")
+        # Whatever connects to haListenPort and says nothing sensible is logged once per
+        # address, so that a scanner or random bytes cannot flood the log.
+        self.refusals = RefusalLog("HA master")
 
     async def start(self) -> None:
         """Return once haListenPort is listening."""
@@ -118,9 +122,7 @@ class HAService:
         acks = [c.ack_offset for c in self.connections if c.ack_offset >= 0]
         return bool(acks) and end_offset - max(acks) < self.config.slave_fallbehind_max
 
-    def on_replicated(
-        self, end_offset: int, callback: Callable[[ResponseCode], object]
-    ) -> None:
+    def on_replicated(self, end_offset: int, callback: Callable[[ResponseCode], object]) -> None:
         """Call back once a slave has everything before `end_offset`.
 
         With SUCCESS; SLAVE_NOT_AVAILABLE at once when no slave is connected within
@@ -225,6 +227,7 @@ class HAConnection(asyncio.Protocol):
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is no subclass
         peer = transport.get_extra_info("peername")
         self.address = f"{peer[0]}:{peer[1]}" if peer else "?"
+        self.host = str(peer[0]) if peer else "?"
         self.last_read = asyncio.get_running_loop().time()
         self._service.connections.add(self)
         self._task = asyncio.create_task(self._transfer_loop(), name="ha_transfer_service")
@@ -236,8 +239,7 @@ class HAConnection(asyncio.Protocol):
         try:
             offset = self._decoder.feed(data)
         except RemoteProtocolError as exc:
-            log.error("slave %s sent a bad offset report (%s); closing", self.address, exc)
-            self.close()
+            self._refuse(f"bad offset report ({exc}); closing {self.address}")
             return
         if offset is not None:
             self._on_report(offset)
@@ -266,33 +268,31 @@ class HAConnection(asyncio.Protocol):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    def _refuse(self, detail: str) -> None:
+        self._service.refusals.refused(
+            "slave refused", self.host, time.monotonic(), detail, level=logging.ERROR
+        )
+        self.close()
+
     # reports -------------------------------------------------------------------------
 
     def _on_report(self, offset: int) -> None:
         commit_log = self._service.store.commit_log
         max_offset = commit_log.max_offset
         if offset > max_offset:
-            log.error(
-                "slave %s reports offset %d beyond this master's max offset %d: its commit "
-                "log has data this master never had (diverged); dropping it",
-                self.address,
-                offset,
-                max_offset,
+            self._refuse(
+                f"{self.address} reports offset {offset} beyond this master's max offset "
+                f"{max_offset}: its commit log has data this master never had (diverged); "
+                "dropping it"
             )
-            self.close()
             return
         if self.request_offset < 0:
             problem = _request_problem(offset, commit_log.min_offset, commit_log.is_record_start)
             if problem is not None:
-                log.error(
-                    "slave %s asks for offset %d, %s (master holds %d..%d); dropping it",
-                    self.address,
-                    offset,
-                    problem,
-                    commit_log.min_offset,
-                    max_offset,
+                self._refuse(
+                    f"{self.address} asks for offset {offset}, {problem} (master holds "
+                    f"{commit_log.min_offset}..{max_offset}); dropping it"
                 )
-                self.close()
                 return
             self.request_offset = offset
             self._requested.set()

@@ -40,6 +40,35 @@ class NamesrvConfig:
     server_channel_max_idle_seconds: int = field(
         default=120, metadata=setting("serverChannelMaxIdleTimeSeconds")
     )
+    # Resource limits of the remoting ports (docs/limits.md, orbitmq/remoting/limits.py).
+    server_max_connections: int = field(
+        default=10_000, metadata=setting("serverMaxConnections", bounds=(1, 2**31 - 1))
+    )
+    server_max_connections_per_address: int = field(
+        default=1_000, metadata=setting("serverMaxConnectionsPerAddress", bounds=(1, 2**31 - 1))
+    )
+    # A JVM system property in RocketMQ (NettyDecoder's frame limit).
+    frame_max_length: int = field(
+        default=16 * 1024 * 1024,
+        metadata=setting("com.rocketmq.remoting.frameMaxLength", bounds=(1024, 2**31 - 1)),
+    )
+    server_frame_read_timeout_seconds: int = field(
+        default=30, metadata=setting("serverFrameReadTimeoutSeconds", bounds=(1, 2**31 - 1))
+    )
+    # 0 is RocketMQ's "not set": the default then applies.
+    write_buffer_high_water_mark: int = field(
+        default=4 * 1024 * 1024, metadata=setting("writeBufferHighWaterMark", bounds=(0, 2**31 - 1))
+    )
+    write_buffer_low_water_mark: int = field(
+        default=1024 * 1024, metadata=setting("writeBufferLowWaterMark", bounds=(0, 2**31 - 1))
+    )
+    server_write_blocked_timeout_seconds: int = field(
+        default=30, metadata=setting("serverWriteBlockedTimeoutSeconds", bounds=(1, 2**31 - 1))
+    )
+    # OrbitMQ's NameServer ACL (docs/security.md): its write requests need an admin
+    # account of this plain_acl.yml ("" = $ORBITMQ_HOME/conf/plain_acl.yml).
+    acl_enable: bool = field(default=False, metadata=setting("aclEnable"))
+    acl_plain_file: str = field(default="", metadata=setting("rocketmq.acl.plain.file"))
     config_black_list: str = field(
         default="configBlackList;configStorePath;kvConfigPath",
         metadata=setting("configBlackList"),
@@ -64,8 +93,6 @@ IGNORED_KEYS = frozenset(
         "serverSocketBacklog",
         "serverPooledByteBufAllocatorEnable",
         "useEpollNativeSelector",
-        "writeBufferHighWaterMark",
-        "writeBufferLowWaterMark",
         "clientRequestThreadPoolNums",
         "defaultThreadPoolNums",
         "clientRequestThreadPoolQueueCapacity",

@@ -14,12 +14,16 @@ import logging
 from collections.abc import Callable
 from types import TracebackType
 
+from orbitmq.acl.errors import AclConfigError
+from orbitmq.acl.store import AclStore, resolve_acl_path
+from orbitmq.config_file import ConfigError
 from orbitmq.namesrv.config import NamesrvConfig
 from orbitmq.namesrv.handlers import CONNECTION_KEY_ATTRIBUTE, NamesrvHandlers, now_ms
 from orbitmq.namesrv.kv_config import KvConfigManager
 from orbitmq.namesrv.route_table import RouteTable
 from orbitmq.remoting.connection import RemotingConnection
 from orbitmq.remoting.dispatch import RequestDispatcher
+from orbitmq.remoting.limits import limits_from
 from orbitmq.remoting.server import RemotingServer
 
 log = logging.getLogger(__name__)
@@ -41,6 +45,11 @@ class NamesrvController:
         self.dispatcher = RequestDispatcher("namesrv")
         self.handlers = NamesrvHandlers(self.route_table, self.kv_config, self.config, clock=clock)
         self.handlers.register(self.dispatcher)
+        self.acl: AclStore | None = None
+        if self.config.acl_enable:
+            self.acl = AclStore(resolve_acl_path(self.config.acl_plain_file))
+            self.dispatcher.validator = self.acl.validator(namesrv=True)
+        self._acl_task: asyncio.Task[None] | None = None
         self._server: RemotingServer | None = None
         self._expiry_task: asyncio.Task[None] | None = None
 
@@ -48,15 +57,20 @@ class NamesrvController:
         """Load the KV store, listen, start the expiry scan; return once listening.
 
         Raises:
-            ConfigError: the KV file is corrupt.
+            ConfigError: the KV file is corrupt, or aclEnable=true with a bad plain_acl.yml.
             OSError: the port cannot be bound.
         """
         self.kv_config.load()
+        if self.acl is not None:
+            try:
+                self.acl.load()
+            except AclConfigError as exc:
+                raise ConfigError(f"aclEnable=true: {exc}") from None
         server = RemotingServer(
             self.dispatcher,
             self.config.host,
             [self.config.listen_port],
-            idle_seconds=float(self.config.server_channel_max_idle_seconds),
+            limits=limits_from(self.config),
         )
         server.add_close_listener(self._on_connection_closed)
         await server.start()
@@ -64,6 +78,10 @@ class NamesrvController:
         self._expiry_task = asyncio.create_task(
             self.expire_inactive_service(), name="expire_inactive_service"
         )
+        if self.acl is not None:
+            self._acl_task = asyncio.create_task(
+                self.acl.reload_service(), name="acl_reload_service"
+            )
         log.info("NameServer listening on %s:%d", self.config.host, self.port)
 
     @property
@@ -102,6 +120,10 @@ class NamesrvController:
             log.info("broker %s removed: its connection %s closed", addr, connection.peer_address)
 
     async def aclose(self) -> None:
+        if self._acl_task is not None:
+            self._acl_task.cancel()
+            await asyncio.gather(self._acl_task, return_exceptions=True)
+            self._acl_task = None
         task, self._expiry_task = self._expiry_task, None
         if task is not None:
             task.cancel()

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from orbitmq.acl.signature import SessionCredentials
 from orbitmq.broker.pop.receipt import ReceiptHandle
 from orbitmq.client.heartbeat import ConsumerData, heartbeat_body
 from orbitmq.client.instance import ClientInstance
@@ -45,6 +46,7 @@ _CODES = {
     ResponseCode.SLAVE_NOT_AVAILABLE: pb.HA_NOT_AVAILABLE,
     ResponseCode.SYSTEM_BUSY: pb.TOO_MANY_REQUESTS,
     ResponseCode.FLOW_CONTROL: pb.TOO_MANY_REQUESTS,
+    ResponseCode.POLLING_FULL: pb.TOO_MANY_REQUESTS,
 }
 
 
@@ -69,10 +71,13 @@ class GroupSettings:
 class BrokerBackend:
     """One remoting client shared by every gRPC client of the proxy."""
 
-    def __init__(self, namesrv_addr: str) -> None:
+    def __init__(self, namesrv_addr: str, credentials: SessionCredentials | None = None) -> None:
         dispatcher = RequestDispatcher("proxy")
         self._instance = ClientInstance(
-            namesrv_addr, instance_name="orbitmq-proxy", dispatcher=dispatcher
+            namesrv_addr,
+            instance_name="orbitmq-proxy",
+            dispatcher=dispatcher,
+            credentials=credentials,
         )
         self.on_check_transaction: Callable[[str, RemotingCommand], None] | None = None
         dispatcher.register(RequestCode.CHECK_TRANSACTION_STATE, self._check_transaction)

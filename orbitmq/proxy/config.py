@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,9 +31,25 @@ class ProxyConfig:
     min_long_polling_time_mills: int = 5_000
     max_long_polling_time_mills: int = 20_000
     default_invisible_time_mills: int = 60_000  # push consumers' (auto-renewed) receives
+    # ACL (orbitmq/proxy/auth.py): 5.x clients' authorization checked against this
+    # plain_acl.yml ("" = $ORBITMQ_HOME/conf/plain_acl.yml); in a broker, the broker's.
+    acl_enable: bool = False
+    acl_plain_file: str = ""
+    # The proxy's own account, signing its requests to ACL-enabled brokers.
+    access_key: str = ""
+    secret_key: str = ""
 
 
-_KEYS = {
+def _bool(value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in ("true", "false"):
+        raise ValueError("expected true or false")
+    return text == "true"
+
+
+_KEYS: dict[str, tuple[str, Callable[[object], object]]] = {
     "grpcServerPort": ("grpc_server_port", int),
     "namesrvAddr": ("namesrv_addr", str),
     "rocketMQClusterName": ("rocketmq_cluster_name", str),
@@ -45,6 +62,10 @@ _KEYS = {
     "grpcClientConsumerMinLongPollingTimeoutMillis": ("min_long_polling_time_mills", int),
     "grpcClientConsumerMaxLongPollingTimeoutMillis": ("max_long_polling_time_mills", int),
     "defaultInvisibleTimeMills": ("default_invisible_time_mills", int),
+    "aclEnable": ("acl_enable", _bool),
+    "rocketmq.acl.plain.file": ("acl_plain_file", str),
+    "accessKey": ("access_key", str),
+    "secretKey": ("secret_key", str),
 }
 
 

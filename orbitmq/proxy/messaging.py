@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import grpc
 
+from orbitmq.acl.permission import ANY, PUB
 from orbitmq.broker.errors import MessageIllegalError
 from orbitmq.broker.pop.receipt import InvalidReceiptHandleError, ReceiptHandle
 from orbitmq.broker.timer.recall import RecallHandle
@@ -36,6 +37,7 @@ from orbitmq.proxy import convert
 from orbitmq.proxy.apis import definition_pb2 as pb
 from orbitmq.proxy.apis import service_pb2 as spb
 from orbitmq.proxy.apis import service_pb2_grpc as sgrpc
+from orbitmq.proxy.auth import GrpcAuthenticator, needs
 from orbitmq.proxy.backend import BrokerBackend
 from orbitmq.proxy.config import ProxyConfig
 from orbitmq.proxy.convert import check_name, duration_ms, now_ms
@@ -128,14 +130,26 @@ def _parse_transaction_id(transaction_id: str) -> tuple[str, int, int]:
 
 
 class MessagingService(sgrpc.MessagingServiceServicer):
-    def __init__(self, config: ProxyConfig, backend: BrokerBackend) -> None:
+    def __init__(
+        self, config: ProxyConfig, backend: BrokerBackend, auth: GrpcAuthenticator | None = None
+    ) -> None:
         self.config = config
         self.backend = backend
+        self.auth = auth  # None: ACL off
         self.sessions = SessionTable()
         self._round_robin = itertools.count()
         self._tasks: set[asyncio.Task[Any]] = set()
         self.renewals = HandleRenewals(backend.change_invisible)
         backend.on_check_transaction = self._check_transaction
+
+    def _authorize(self, context: Any, needed: dict[str, int] | None = None) -> None:
+        """Check the call's credentials (ACL on) and the permissions it needs.
+
+        Raises:
+            ProxyError: UNAUTHORIZED or FORBIDDEN.
+        """
+        if self.auth is not None:
+            self.auth.check(_metadata(context), context.peer(), needed or {})
 
     def _spawn(self, coro: Awaitable[Any], name: str) -> None:
         task = asyncio.ensure_future(coro)
@@ -151,6 +165,7 @@ class MessagingService(sgrpc.MessagingServiceServicer):
     ) -> spb.QueryRouteResponse:
         _client_id(context)
         topic = check_name(request.topic.name, "topic", pb.ILLEGAL_TOPIC)
+        self._authorize(context, needs(topic, perm=ANY))
         if not request.endpoints.addresses:
             raise ProxyError(pb.ILLEGAL_ACCESS_POINT, "endpoints of the request are empty")
         route = await self._route(topic)
@@ -194,6 +209,7 @@ class MessagingService(sgrpc.MessagingServiceServicer):
         _client_id(context)
         topic = check_name(request.topic.name, "topic", pb.ILLEGAL_TOPIC)
         group = check_name(request.group.name, "consumer group", pb.ILLEGAL_CONSUMER_GROUP)
+        self._authorize(context, needs(topic, group))
         route = await self._route(topic, 5.0)
         masters = {b.broker_name: b.master_addr for b in route.broker_datas if b.master_addr}
         assignments = []
@@ -218,6 +234,7 @@ class MessagingService(sgrpc.MessagingServiceServicer):
     @_rpc(spb.HeartbeatResponse)
     async def Heartbeat(self, request: spb.HeartbeatRequest, context: Any) -> spb.HeartbeatResponse:
         session = self.sessions.get_or_create(_client_id(context))
+        self._authorize(context)
         if session.client_type == pb.CLIENT_TYPE_UNSPECIFIED:
             session.client_type = request.client_type
         if request.HasField("group") and request.group.name:
@@ -263,7 +280,9 @@ class MessagingService(sgrpc.MessagingServiceServicer):
     async def NotifyClientTermination(
         self, request: spb.NotifyClientTerminationRequest, context: Any
     ) -> spb.NotifyClientTerminationResponse:
-        session = self.sessions.remove(_client_id(context))
+        client_id = _client_id(context)
+        self._authorize(context)
+        session = self.sessions.remove(client_id)
         if session is not None:
             log.info(
                 "5.x %s %s (group %s) terminated",
@@ -286,6 +305,11 @@ class MessagingService(sgrpc.MessagingServiceServicer):
             client_id = _client_id(context)
         except ProxyError as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+            return
+        try:
+            self._authorize(context)
+        except ProxyError as exc:
+            await context.abort(grpc.StatusCode.UNAUTHENTICATED, str(exc))
             return
         metadata = _metadata(context)
         session = self.sessions.get_or_create(client_id)
@@ -367,6 +391,7 @@ class MessagingService(sgrpc.MessagingServiceServicer):
         if not request.messages:
             raise ProxyError(pb.BAD_REQUEST, "the request holds no message")
         topic = check_name(request.messages[0].topic.name, "topic", pb.ILLEGAL_TOPIC)
+        self._authorize(context, needs(topic, perm=PUB))
         if any(m.topic.name != topic for m in request.messages):
             raise ProxyError(pb.MESSAGE_CORRUPTED, "messages of one request must share a topic")
         route = await self._route(topic, 5.0)
@@ -446,6 +471,7 @@ class MessagingService(sgrpc.MessagingServiceServicer):
     ) -> spb.EndTransactionResponse:
         _client_id(context)
         topic = check_name(request.topic.name, "topic", pb.ILLEGAL_TOPIC)
+        self._authorize(context, needs(topic, perm=PUB))
         if not request.transaction_id.strip():
             raise ProxyError(pb.INVALID_TRANSACTION_ID, "transaction id is blank")
         addr, commit_log_offset, queue_offset = _parse_transaction_id(request.transaction_id)
@@ -503,6 +529,7 @@ class MessagingService(sgrpc.MessagingServiceServicer):
     ) -> spb.RecallMessageResponse:
         _client_id(context)
         topic = check_name(request.topic.name, "topic", pb.ILLEGAL_TOPIC)
+        self._authorize(context, needs(topic, perm=PUB))
         try:
             handle = RecallHandle.decode(request.recall_handle)
         except MessageIllegalError as exc:
@@ -558,6 +585,7 @@ class MessagingService(sgrpc.MessagingServiceServicer):
         config = self.config
         group = check_name(request.group.name, "consumer group", pb.ILLEGAL_CONSUMER_GROUP)
         topic = check_name(request.message_queue.topic.name, "topic", pb.ILLEGAL_TOPIC)
+        self._authorize(context, needs(topic, group))
         if request.auto_renew or not request.HasField("invisible_duration"):
             invisible_ms = config.default_invisible_time_mills
         else:
@@ -618,6 +646,7 @@ class MessagingService(sgrpc.MessagingServiceServicer):
         _client_id(context)
         group = check_name(request.group.name, "consumer group", pb.ILLEGAL_CONSUMER_GROUP)
         topic = check_name(request.topic.name, "topic", pb.ILLEGAL_TOPIC)
+        self._authorize(context, needs(topic, group))
         if not request.entries:
             raise ProxyError(pb.BAD_REQUEST, "the request holds no entry")
         results = []
@@ -649,6 +678,7 @@ class MessagingService(sgrpc.MessagingServiceServicer):
         _client_id(context)
         group = check_name(request.group.name, "consumer group", pb.ILLEGAL_CONSUMER_GROUP)
         topic = check_name(request.topic.name, "topic", pb.ILLEGAL_TOPIC)
+        self._authorize(context, needs(topic, group))
         invisible_ms = duration_ms(request.invisible_duration)
         if not 0 <= invisible_ms <= MAX_INVISIBLE_MS:
             raise ProxyError(
@@ -666,6 +696,7 @@ class MessagingService(sgrpc.MessagingServiceServicer):
         _client_id(context)
         group = check_name(request.group.name, "consumer group", pb.ILLEGAL_CONSUMER_GROUP)
         topic = check_name(request.topic.name, "topic", pb.ILLEGAL_TOPIC)
+        self._authorize(context, needs(topic, group))
         handle = self._handle(request.receipt_handle)
         if handle.commit_log_offset < 0:
             raise ProxyError(pb.INVALID_RECEIPT_HANDLE, "receipt handle has no commit-log offset")

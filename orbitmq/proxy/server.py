@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import grpc
 
+from orbitmq.acl.errors import AclConfigError
+from orbitmq.acl.signature import SessionCredentials
+from orbitmq.acl.store import AclStore, resolve_acl_path
 from orbitmq.proxy.apis import service_pb2_grpc as sgrpc
+from orbitmq.proxy.auth import GrpcAuthenticator
 from orbitmq.proxy.backend import BrokerBackend
 from orbitmq.proxy.config import ProxyConfig
 from orbitmq.proxy.messaging import MessagingService
@@ -15,21 +20,33 @@ log = logging.getLogger(__name__)
 
 
 class ProxyStartError(RuntimeError):
-    """The gRPC port could not be bound."""
+    """The gRPC port could not be bound, or the ACL file cannot be used."""
 
 
 class ProxyServer:
     def __init__(self, config: ProxyConfig) -> None:
         self.config = config
-        self.backend = BrokerBackend(config.namesrv_addr)
-        self.service = MessagingService(config, self.backend)
+        credentials = (
+            SessionCredentials(config.access_key, config.secret_key) if config.access_key else None
+        )
+        self.backend = BrokerBackend(config.namesrv_addr, credentials)
+        self.acl = AclStore(resolve_acl_path(config.acl_plain_file)) if config.acl_enable else None
+        auth = GrpcAuthenticator(self.acl) if self.acl is not None else None
+        self.service = MessagingService(config, self.backend, auth)
         self._server: grpc.aio.Server | None = None
+        self._acl_reload: asyncio.Task[None] | None = None
         self.port = config.grpc_server_port
 
     async def start(self) -> None:
         """Raises:
         ProxyStartError: the port is taken or cannot be bound.
         """
+        if self.acl is not None:
+            try:
+                self.acl.load()
+            except AclConfigError as exc:
+                raise ProxyStartError(f"aclEnable=true: {exc}") from None
+            self._acl_reload = asyncio.ensure_future(self.acl.reload_service())
         size = self.config.grpc_max_inbound_message_size
         server = grpc.aio.server(
             options=[
@@ -57,6 +74,9 @@ class ProxyServer:
         )  # fmt: skip
 
     async def aclose(self) -> None:
+        if self._acl_reload is not None:
+            self._acl_reload.cancel()
+            await asyncio.gather(self._acl_reload, return_exceptions=True)
         if self._server is not None:
             await self._server.stop(grace=1.0)
             self._server = None

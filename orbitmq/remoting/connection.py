@@ -6,11 +6,18 @@ response (resolves the Future registered under its opaque by `invoke`) or a requ
 requests: brokers push NOTIFY_CONSUMER_IDS_CHANGED to consumers on the same socket.
 When the dispatcher has a lane, every whole frame a read brings goes to the lane at once
 instead; it takes what it batches and `deliver`s the rest.
+
+A server's connections carry its limits (orbitmq/remoting/limits.py): the server admits
+or refuses each one as it is made, and its scan cuts a connection whose partial frame is
+older than the frame timeout (`frame_started`: when the read that began it arrived) or
+whose writes stayed blocked too long (`write_blocked_since`: while the peer does not
+read what we queue, reading from it pauses, so it cannot make us queue more).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import enum
 import itertools
 import logging
@@ -30,6 +37,7 @@ from orbitmq.remoting.errors import (
 
 if TYPE_CHECKING:
     from orbitmq.remoting.dispatch import FrameLane, RequestDispatcher
+    from orbitmq.remoting.limits import RemotingLimits
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +48,20 @@ class CloseReason(enum.Enum):
     IDLE = "idle"
     SHUTDOWN = "shutdown"
     TIMEOUT = "request timeout"
+    REFUSED = "over the connection limit"
+    FRAME_TIMEOUT = "frame not complete in time"
+    WRITE_BLOCKED = "peer stopped reading"
+
+
+# Closed without flushing: what is queued for such a peer is dropped at once.
+_ABORT_REASONS = frozenset(
+    {
+        CloseReason.BAD_FRAME,
+        CloseReason.REFUSED,
+        CloseReason.FRAME_TIMEOUT,
+        CloseReason.WRITE_BLOCKED,
+    }
+)
 
 
 _opaque_counter = itertools.count(1)
@@ -55,22 +77,37 @@ class RemotingConnection(asyncio.Protocol):
         dispatcher: RequestDispatcher | None = None,
         *,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        limits: RemotingLimits | None = None,
+        admit: Callable[[RemotingConnection], bool] | None = None,
     ) -> None:
+        """`limits` and `admit` are a server's: `admit` refuses a connection over a cap."""
         self._dispatcher = dispatcher
         # A batching reader of whole frames (the broker's send lane), or None.
         self._lane: FrameLane | None = dispatcher.lane if dispatcher is not None else None
-        self._decoder = FrameDecoder(max_frame_size)
+        self._decoder = FrameDecoder(limits.max_frame_size if limits else max_frame_size)
+        self._limits = limits
+        self._admit = admit
         self._transport: asyncio.Transport | None = None
         self._pending: dict[int, asyncio.Future[RemotingCommand]] = {}
         self._out: list[bytes] = []
+        # Answer bytes `send` queued in this loop iteration; past the high-water mark
+        # (or while writes are blocked) requests wait in `_deferred`, so that the
+        # requests of one read cannot queue answers without bound before the transport
+        # even sees them. Without limits (a client's connection) nothing is deferred.
+        self._out_bytes = 0
+        self._defer_above = limits.write_buffer_high_water_mark if limits else 1 << 62
+        self._deferred: collections.deque[RemotingCommand] = collections.deque()
         self._can_write = asyncio.Event()
         self._can_write.set()
         self._close_callbacks: list[Callable[[RemotingConnection], None]] = []
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.close_reason: CloseReason | None = None
         self.peer_address = ""
+        self.peer_host = ""
         self.local_address = ""
         self.last_active = time.monotonic()
+        self.frame_started = 0.0  # 0: no partial frame buffered
+        self.write_blocked_since = 0.0  # 0: writes are flowing
         self.attributes: dict[str, Any] = {}
 
     # asyncio.Protocol ---------------------------------------------------------------
@@ -79,25 +116,43 @@ class RemotingConnection(asyncio.Protocol):
         peer = transport.get_extra_info("peername")
         local = transport.get_extra_info("sockname")
         if peer:
+            self.peer_host = str(peer[0])
             self.peer_address = f"{peer[0]}:{peer[1]}"
         if local:
             self.local_address = f"{local[0]}:{local[1]}"
+        if self._admit is not None and not self._admit(self):
+            self.close(CloseReason.REFUSED)
+            return
+        limits = self._limits
+        if limits is not None:
+            self._transport.set_write_buffer_limits(
+                high=limits.write_buffer_high_water_mark, low=limits.write_buffer_low_water_mark
+            )
 
     def data_received(self, data: bytes) -> None:
-        self.last_active = time.monotonic()
+        now = self.last_active = time.monotonic()
         decoder = self._decoder
+        progressed = False
         try:
             decoder.feed(data)
             if self._lane is not None:
                 frames = decoder.whole_frames()
                 if frames:
+                    progressed = True
                     self._lane.receive(self, frames)
-                return
-            while (command := decoder.next_frame()) is not None:
-                self.deliver(command)
+            else:
+                while (command := decoder.next_frame()) is not None:
+                    progressed = True
+                    self.deliver(command)
         except RemoteProtocolError as exc:
             log.warning("closing connection %s: %s", self.peer_address, exc)
             self.close(CloseReason.BAD_FRAME)
+            return
+        # A partial frame left over began in this read if a frame completed in it.
+        if not decoder.buffered:
+            self.frame_started = 0.0
+        elif progressed or not self.frame_started:
+            self.frame_started = now
 
     def deliver(self, command: RemotingCommand) -> None:
         """A decoded command: a response resolves its request, a request is dispatched."""
@@ -106,7 +161,22 @@ class RemotingConnection(asyncio.Protocol):
             if future is not None and not future.done():
                 future.set_result(command)
         elif self._dispatcher is not None:
-            self._dispatcher.dispatch(self, command)
+            if self._deferred or self.write_blocked_since or self._out_bytes > self._defer_above:
+                self._deferred.append(command)
+            else:
+                self._dispatcher.dispatch(self, command)
+
+    def _dispatch_deferred(self) -> None:
+        deferred = self._deferred
+        dispatcher = self._dispatcher
+        while (
+            deferred
+            and dispatcher is not None
+            and self.is_open
+            and not self.write_blocked_since
+            and self._out_bytes <= self._defer_above
+        ):
+            dispatcher.dispatch(self, deferred.popleft())
 
     def connection_lost(self, exc: Exception | None) -> None:
         reason = self.close_reason or CloseReason.PEER_CLOSED
@@ -121,6 +191,7 @@ class RemotingConnection(asyncio.Protocol):
         if exc is not None:
             error.__cause__ = exc
         pending, self._pending = self._pending, {}
+        self._deferred.clear()
         for future in pending.values():
             if not future.done():
                 future.set_exception(error)
@@ -135,9 +206,21 @@ class RemotingConnection(asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self._can_write.clear()
+        if self._limits is not None:
+            # Its requests would only queue more answers: read again once it has read.
+            self.write_blocked_since = time.monotonic()
+            transport = self._transport
+            if transport is not None and not transport.is_closing():
+                transport.pause_reading()
 
     def resume_writing(self) -> None:
         self._can_write.set()
+        if self.write_blocked_since:
+            self.write_blocked_since = 0.0
+            transport = self._transport
+            if transport is not None and not transport.is_closing():
+                transport.resume_reading()
+            self._dispatch_deferred()
 
     # API ---------------------------------------------------------------------------------
     @property
@@ -155,6 +238,7 @@ class RemotingConnection(asyncio.Protocol):
     def send(self, command: RemotingCommand) -> None:
         """Queue a command for writing (silently dropped if closed)."""
         head, body = encode_frame_parts(command)
+        self._out_bytes += len(head) + len(body)
         if body:
             self.send_frames(head, body)
         else:
@@ -175,12 +259,16 @@ class RemotingConnection(asyncio.Protocol):
 
     def _flush(self) -> None:
         out, self._out = self._out, []
+        self._out_bytes = 0
         transport = self._transport
         if transport is not None and not transport.is_closing() and out:
             if len(out) == 1:
                 transport.write(out[0])
             else:
                 transport.writelines(out)  # uvloop: one writev, no join
+        if self._deferred and not self.write_blocked_since:
+            # The transport took it all without blocking: the next requests may go.
+            asyncio.get_running_loop().call_soon(self._dispatch_deferred)
 
     async def wait_writable(self) -> None:
         await self._can_write.wait()
@@ -220,7 +308,7 @@ class RemotingConnection(asyncio.Protocol):
             self.close_reason = reason
         if self._transport is not None:
             self._flush()  # answers queued in this iteration still go out
-            if reason is CloseReason.BAD_FRAME:
+            if reason in _ABORT_REASONS:
                 self._transport.abort()
             else:
                 self._transport.close()

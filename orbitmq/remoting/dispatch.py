@@ -50,6 +50,10 @@ class FrameLane(Protocol):
 # the broker passes BrokerMetrics.rpc.record (orbitmq/broker/metrics/counters.py).
 RpcRecorder = Callable[[int, int, bool, bool, float], object]
 
+# Checks a request before its handler runs (the ACL, orbitmq/acl/store.py); raises a typed
+# error to refuse it. Like RocketMQ's RPCHook.doBeforeRequest.
+Validator = Callable[["RemotingConnection", RemotingCommand], None]
+
 
 _PULL_MESSAGE = int(RequestCode.PULL_MESSAGE)
 
@@ -59,6 +63,8 @@ class RequestDispatcher:
         # Set before connections are made: they read their frames through it.
         self.lane: FrameLane | None = None
         self.rpc_recorder: RpcRecorder | None = None
+        # None unless ACL is on: then one attribute test per request is all it costs.
+        self.validator: Validator | None = None
         self._handlers: dict[int, Handler] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._name = name
@@ -79,6 +85,13 @@ class RequestDispatcher:
             )
             self._answer(connection, request, response, started, False)
             return
+        validator = self.validator
+        if validator is not None:
+            try:
+                validator(connection, request)
+            except Exception as exc:
+                self._answer_error(connection, request, exc, started, False)
+                return
         try:
             result = handler(connection, request)
         except Exception as exc:

@@ -133,6 +133,7 @@ class ProxiedCluster:
     broker_props: dict[str, dict[str, object]] = field(default_factory=dict)
     proxy: ServerProcess | None = None
     endpoint: str = ""
+    admin_credentials: tuple[str, ...] = ()  # mqadmin's --accessKey/--secretKey (ACL on)
 
     def stop(self) -> None:
         for proc in [self.proxy, *self.brokers.values(), self.namesrv]:
@@ -141,7 +142,8 @@ class ProxiedCluster:
 
     def admin(self, *args: str) -> str:
         proc = subprocess.run(
-            [sys.executable, "-m", "orbitmq", "admin", *args, "-n", self.namesrv_addr],
+            [sys.executable, "-m", "orbitmq", "admin", *args, "-n", self.namesrv_addr,
+             *self.admin_credentials],
             capture_output=True, text=True, timeout=60,
         )  # fmt: skip
         if proc.returncode != 0:
@@ -165,7 +167,12 @@ class ProxiedCluster:
         self.admin(*args)
 
     def start_broker(
-        self, name: str, enable_proxy: bool, grpc_port: int | None = None, **extra: object
+        self,
+        name: str,
+        enable_proxy: bool,
+        grpc_port: int | None = None,
+        proxy_settings: dict[str, object] | None = None,
+        **extra: object,
     ) -> None:
         props = self.broker_props.get(name) or broker_properties(
             self.workdir, self.namesrv_addr, brokerName=name, **extra
@@ -177,7 +184,7 @@ class ProxiedCluster:
         if enable_proxy:
             port = grpc_port or free_port()
             proxy_json = self.workdir / f"{name}-proxy.json"
-            proxy_json.write_text(json.dumps({"grpcServerPort": port}))
+            proxy_json.write_text(json.dumps({"grpcServerPort": port, **(proxy_settings or {})}))
             argv += ["--enable-proxy", "-pc", str(proxy_json)]
             marker = "The proxy boot success"
             self.endpoint = f"127.0.0.1:{port}"

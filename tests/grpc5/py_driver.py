@@ -60,7 +60,10 @@ def view(message) -> dict:  # type: ignore[no-untyped-def]
 
 
 def config(args) -> ClientConfiguration:  # type: ignore[no-untyped-def]
-    return ClientConfiguration(args.endpoint, Credentials(), request_timeout=5)
+    credentials = (
+        Credentials(args.access_key, args.secret_key) if args.access_key else Credentials()
+    )
+    return ClientConfiguration(args.endpoint, credentials, request_timeout=5)
 
 
 def new_message(args, i: int) -> Message:  # type: ignore[no-untyped-def]
@@ -155,11 +158,11 @@ def simple(args) -> None:  # type: ignore[no-untyped-def]
     )
     consumer.startup()
     emit({"started": True})
-    got = 0
+    acked: set[str] = set()  # distinct: a message stored twice counts once
     skipped: set[str] = set()
     deadline = time.time() + args.timeout
     try:
-        while got < args.expect and time.time() < deadline:
+        while len(acked) < args.expect and time.time() < deadline:
             for message in consumer.receive(args.batch, args.invisible):
                 record = view(message)
                 first_time = message.message_id not in skipped
@@ -175,10 +178,10 @@ def simple(args) -> None:  # type: ignore[no-untyped-def]
                 consumer.ack(message)
                 record["acked"] = True
                 emit(record)
-                got += 1
+                acked.add(message.message_id)
     finally:
         consumer.shutdown()
-    emit({"done": got})
+    emit({"done": len(acked)})
 
 
 class Listener(MessageListener):
@@ -226,6 +229,8 @@ def main() -> None:
     parser.add_argument("--endpoint", required=True)
     parser.add_argument("--topic", required=True)
     parser.add_argument("--group", default="")
+    parser.add_argument("--access-key", default="")
+    parser.add_argument("--secret-key", default="")
     parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--expect", type=int, default=1)
     parser.add_argument("--tag", default="")

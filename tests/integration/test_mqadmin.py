@@ -63,7 +63,7 @@ def test_no_command_lists_the_commands() -> None:
 
 def test_command_help() -> None:
     out = ok(run_admin("consumeMessage", "-h"))
-    assert out.startswith("usage: mqadmin consumeMessage [-b <arg>] [-c <arg>]")
+    assert out.startswith("usage: mqadmin consumeMessage [--accessKey <arg>] [-b <arg>] [-c <arg>]")
     assert " -t <arg>" in out.splitlines()[0] + out.splitlines()[1]  # required: no brackets
     for flag in ("-t,--topic <arg>", "-b,--brokerName <arg>", "-i,--queueId <arg>",
                  "-o,--offset <arg>", "-n,--namesrvAddr <arg>", "-h,--help"):  # fmt: skip

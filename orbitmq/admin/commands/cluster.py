@@ -13,6 +13,7 @@ from orbitmq.admin.runner import (
     JAVA_BOOL,
     CommandError,
     admin_command,
+    credentials,
     describe_error,
     output,
     resolve_namesrv,
@@ -81,7 +82,7 @@ def cluster_list(
 
     async def body() -> None:
         done = 0
-        async with MQAdmin(namesrv) as admin:
+        async with MQAdmin(namesrv, credentials=credentials()) as admin:
             while True:
                 rows = await cluster_rows(admin)
                 if more_stats:
@@ -176,8 +177,10 @@ def cluster_rt(
     async def body() -> None:
         out = output()
         async with (
-            MQAdmin(namesrv) as admin,
-            Producer(str(time.time_ns() // 1_000_000), namesrv) as producer,
+            MQAdmin(namesrv, credentials=credentials()) as admin,
+            Producer(
+                str(time.time_ns() // 1_000_000), namesrv, credentials=credentials()
+            ) as producer,
         ):
             info = await admin.cluster_info()
             names = [cluster.strip()] if cluster else sorted(info.cluster_addr_table)

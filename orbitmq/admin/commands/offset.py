@@ -20,6 +20,7 @@ from orbitmq.admin.runner import (
     JAVA_BOOL,
     CommandError,
     admin_command,
+    credentials,
     output,
     resolve_namesrv,
     run_command,
@@ -102,7 +103,7 @@ def reset_offset_by_time(
 
     async def body() -> None:
         out = output()
-        async with MQAdmin(namesrv) as admin:
+        async with MQAdmin(namesrv, credentials=credentials()) as admin:
             try:
                 offsets = await admin.reset_offset_by_time(topic, group, stamp, force=force)
             except ConsumerNotOnlineError:
@@ -146,7 +147,7 @@ def clone_group_offset(
 
     async def body() -> None:
         cloned = []
-        async with MQAdmin(namesrv) as admin:
+        async with MQAdmin(namesrv, credentials=credentials()) as admin:
             await admin.topic_route(topic)  # an unknown topic fails here, clearly
             stats = await admin.examine_consume_stats(src)  # no offsets at all: an error
             table = {mq: w for mq, w in stats.offset_table.items() if mq.topic == topic}

@@ -25,6 +25,7 @@ from orbitmq.admin.runner import (
     JAVA_BOOL,
     CommandError,
     admin_command,
+    credentials,
     output,
     resolve_namesrv,
     run_command,
@@ -119,7 +120,9 @@ def print_msg(
 
     async def body() -> None:
         out = output()
-        async with PullConsumer(TOOLS_CONSUMER_GROUP, namesrv) as consumer:
+        async with PullConsumer(
+            TOOLS_CONSUMER_GROUP, namesrv, credentials=credentials()
+        ) as consumer:
             for mq in await consumer.fetch_message_queues(topic):
                 low, high = await _range(consumer, mq, begin_ms, end_ms)
                 name = message_queue_str(mq.topic, mq.broker_name, mq.queue_id)
@@ -186,7 +189,9 @@ def print_msg_by_queue(
     async def body() -> None:
         out = output()
         tags: Counter[str] = Counter()
-        async with PullConsumer(TOOLS_CONSUMER_GROUP, namesrv) as consumer:
+        async with PullConsumer(
+            TOOLS_CONSUMER_GROUP, namesrv, credentials=credentials()
+        ) as consumer:
             queues = await consumer.fetch_message_queues(mq.topic)  # an unknown topic fails here
             if mq not in queues:
                 known = ", ".join(sorted({q.broker_name for q in queues}))
@@ -230,7 +235,9 @@ def check_msg_send_rt(namesrv_addr: str | None, topic: str, amount: int, size: i
         out = output()
         out.line(RT_FORMAT % ("#Broker Name", "#QID", "#Send Result", "#RT"))
         elapsed = 0
-        async with Producer(str(time.time_ns() // 1_000_000), namesrv) as producer:
+        async with Producer(
+            str(time.time_ns() // 1_000_000), namesrv, credentials=credentials()
+        ) as producer:
             queues = await producer.fetch_publish_queues(topic)
             for i in range(amount):
                 mq = queues[i % len(queues)]  # the Java command's selector: arg % size

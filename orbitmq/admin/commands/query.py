@@ -26,6 +26,7 @@ from orbitmq.admin.runner import (
     JAVA_BOOL,
     CommandError,
     admin_command,
+    credentials,
     output,
     resolve_namesrv,
     run_command,
@@ -131,14 +132,16 @@ def query_msg_by_id(namesrv_addr: str | None, msg_ids: str, resend: bool) -> Non
     namesrv = resolve_namesrv(namesrv_addr)
 
     async def body() -> None:
-        async with MQAdmin(namesrv) as admin:
+        async with MQAdmin(namesrv, credentials=credentials()) as admin:
             for msg_id in ids:
                 msg = await admin.view_message(msg_id)
                 if not resend:
                     await print_message(admin, msg)
                     continue
                 output().line(f"prepare resend msg. originalMsgId={msg_id}")
-                async with Producer("ReSendMsgById", namesrv) as producer:
+                async with Producer(
+                    "ReSendMsgById", namesrv, credentials=credentials()
+                ) as producer:
                     props = {k: v for k, v in msg.properties.items() if k not in BROKER_PROPERTIES}
                     keys = msg.properties.get("KEYS")
                     copy = Message(
@@ -198,7 +201,7 @@ def query_msg_by_key(
     namesrv = resolve_namesrv(namesrv_addr)
 
     async def body() -> None:
-        async with MQAdmin(namesrv) as admin:
+        async with MQAdmin(namesrv, credentials=credentials()) as admin:
             msgs = await admin.query_message(topic.strip(), key.strip(), max_num, begin_ms, end_ms)
         output().line(KEY_HEAD % ("#Message ID", "#QID", "#Offset"))
         for msg in msgs:
@@ -220,7 +223,7 @@ def query_msg_by_unique_key(
     namesrv = resolve_namesrv(namesrv_addr)
 
     async def body() -> None:
-        async with MQAdmin(namesrv) as admin:
+        async with MQAdmin(namesrv, credentials=credentials()) as admin:
             msgs = await admin.query_message(
                 topic.strip(), msg_id.strip(), 32, 0, MAX_LONG, unique=True
             )
@@ -248,8 +251,8 @@ def query_msg_by_offset(
 
     async def body() -> None:
         async with (
-            MQAdmin(namesrv) as admin,
-            PullConsumer(TOOLS_CONSUMER_GROUP, namesrv) as consumer,
+            MQAdmin(namesrv, credentials=credentials()) as admin,
+            PullConsumer(TOOLS_CONSUMER_GROUP, namesrv, credentials=credentials()) as consumer,
         ):
             await admin.topic_route(mq.topic)  # an unknown topic fails here, clearly
             result = await consumer.pull(mq, "*", offset, 1)

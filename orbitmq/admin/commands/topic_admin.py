@@ -8,7 +8,14 @@ import orjson
 
 from orbitmq.admin.commands.topic import masters_of_cluster
 from orbitmq.admin.formatting import topic_config_str
-from orbitmq.admin.runner import CommandError, admin_command, output, resolve_namesrv, run_command
+from orbitmq.admin.runner import (
+    CommandError,
+    admin_command,
+    credentials,
+    output,
+    resolve_namesrv,
+    run_command,
+)
 from orbitmq.admin.tables import topic_status_lines
 from orbitmq.client.admin import MQAdmin
 from orbitmq.client.consumer.rebalance import allocate_averagely
@@ -41,7 +48,7 @@ def delete_topic_command(namesrv_addr: str | None, topic: str, cluster: str) -> 
     namesrv = resolve_namesrv(namesrv_addr)
 
     async def body() -> None:
-        async with MQAdmin(namesrv) as admin:
+        async with MQAdmin(namesrv, credentials=credentials()) as admin:
             masters = await delete_topic(admin, cluster.strip(), topic.strip())
         output().result({"topic": topic.strip(), "cluster": cluster.strip(), "brokers": masters})
 
@@ -54,7 +61,7 @@ def topic_status(namesrv_addr: str | None, topic: str) -> None:
     namesrv = resolve_namesrv(namesrv_addr)
 
     async def body() -> None:
-        async with MQAdmin(namesrv) as admin:
+        async with MQAdmin(namesrv, credentials=credentials()) as admin:
             table = await admin.examine_topic_stats(topic.strip())
         out = output()
         out.lines(topic_status_lines(table))
@@ -78,7 +85,7 @@ def topic_cluster_list(namesrv_addr: str | None, topic: str) -> None:
     namesrv = resolve_namesrv(namesrv_addr)
 
     async def body() -> None:
-        async with MQAdmin(namesrv) as admin:
+        async with MQAdmin(namesrv, credentials=credentials()) as admin:
             route = await admin.topic_route(topic.strip())
             info = await admin.cluster_info()
         if not route.broker_datas:
@@ -117,7 +124,7 @@ def update_topic_perm(
 
     async def body() -> None:
         out = output()
-        async with MQAdmin(namesrv) as admin:
+        async with MQAdmin(namesrv, credentials=credentials()) as admin:
             route = await admin.topic_route(topic)
             if not route.queue_datas:
                 raise CommandError(f"topic {topic!r} has no queues in its route")
@@ -188,7 +195,7 @@ def allocate_mq(namesrv_addr: str | None, topic: str, ip_list: str) -> None:
     namesrv = resolve_namesrv(namesrv_addr)
 
     async def body() -> None:
-        async with MQAdmin(namesrv) as admin:
+        async with MQAdmin(namesrv, credentials=credentials()) as admin:
             route = await admin.topic_route(topic.strip())
         queues = route.subscribe_queues(topic.strip())
         result = {

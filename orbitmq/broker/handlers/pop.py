@@ -72,7 +72,7 @@ class PopHandler:
             attempt_id=header.str("attemptId", ""),
         )
         try:
-            popped = await self._broker.pop_service.pop(pop)
+            popped = await self._broker.pop_service.pop(pop, connection)
         except ValueError as exc:
             raise SubscriptionParseError(
                 f"filter expression {pop.expression!r} ({pop.expression_type}) does not "

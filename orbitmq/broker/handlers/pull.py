@@ -196,6 +196,7 @@ class PullMessageHandler:
             if not broker.config.long_polling_enable:
                 timeout_ms = broker.config.short_polling_time_mills
             return self._hold(
+                connection,
                 request,
                 group_config,
                 topic,
@@ -245,6 +246,7 @@ class PullMessageHandler:
 
     async def _hold(
         self,
+        connection: RemotingConnection,
         request: RemotingCommand,
         group_config: SubscriptionGroupConfig,
         topic: str,
@@ -256,24 +258,33 @@ class PullMessageHandler:
         timeout_ms: int,
     ) -> RemotingCommand:
         broker = self._broker
-        deadline = time.monotonic() + min(timeout_ms / 1000.0, MAX_SUSPEND_SECONDS)
+        holds = broker.pull_hold_service.holds
+        held = holds.try_hold(connection)
+        # Over the connection's cap the pull is answered at once, as if its hold timed out.
+        deadline = time.monotonic() + min(timeout_ms / 1000.0, MAX_SUSPEND_SECONDS) if held else 0.0
         store = broker.message_store
-        while True:
-            remaining = deadline - time.monotonic()
-            # This task starts a loop iteration after the store was read: a message that
-            # landed in between was announced before we listened, so look before waiting.
-            if remaining > 0 and store.get_max_offset_in_queue(topic, queue_id) <= offset:
-                await broker.pull_hold_service.wait_message_arrival(
-                    topic, queue_id, offset, min(remaining, HOLD_RECHECK_SECONDS)
-                )
-            result = self._get(topic, queue_id, offset, max_nums, message_filter, selector)
-            code = _pull_code(result, offset)
-            if (
-                code != ResponseCode.PULL_NOT_FOUND
-                or time.monotonic() >= deadline
-                or broker.closing
-            ):
-                return self._response(request, group_config, topic, queue_id, offset, result, code)
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                # This task starts a loop iteration after the store was read: a message that
+                # landed in between was announced before we listened, so look before waiting.
+                if remaining > 0 and store.get_max_offset_in_queue(topic, queue_id) <= offset:
+                    await broker.pull_hold_service.wait_message_arrival(
+                        topic, queue_id, offset, min(remaining, HOLD_RECHECK_SECONDS)
+                    )
+                result = self._get(topic, queue_id, offset, max_nums, message_filter, selector)
+                code = _pull_code(result, offset)
+                if (
+                    code != ResponseCode.PULL_NOT_FOUND
+                    or time.monotonic() >= deadline
+                    or broker.closing
+                ):
+                    return self._response(
+                        request, group_config, topic, queue_id, offset, result, code
+                    )
+        finally:
+            if held:
+                holds.release(connection)
 
     def _suggest_which_broker_id(
         self, group_config: SubscriptionGroupConfig, result: GetMessageResult

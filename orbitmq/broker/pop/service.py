@@ -26,6 +26,7 @@ from orbitmq.broker.errors import (
     SubscriptionGroupNotExistError,
     TopicNotExistError,
 )
+from orbitmq.broker.long_polling import ConnectionHolds
 from orbitmq.broker.pop.receipt import NORMAL_TOPIC, POP_RETRY_TOPIC_V1, ReceiptHandle
 from orbitmq.broker.pop.state import AckOutcome, Delivery, PopQueueState
 from orbitmq.broker.subscription_group import SubscriptionGroupConfig
@@ -39,6 +40,7 @@ from orbitmq.store.results import GetMessageStatus
 
 if TYPE_CHECKING:
     from orbitmq.broker.broker import BrokerController
+    from orbitmq.remoting.connection import RemotingConnection
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,13 @@ def pop_retry_topic(group: str, topic: str) -> str:
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+class PollingFullError(BrokerError):
+    """The connection holds as many long polls as it may: RocketMQ's POLLING_FULL."""
+
+    response_code = ResponseCode.POLLING_FULL
+    retriable = True
 
 
 class StaleReceiptHandleError(BrokerError):
@@ -123,24 +132,38 @@ class PopService:
         self._committed: dict[tuple[str, str, int], int] = {}
         self._arrivals: dict[str, asyncio.Event] = {}
         self._rotation = itertools.count()
+        self.holds = ConnectionHolds(
+            broker.config.pop_polling_max_per_connection, "pop", "popPollingMaxPerConnection"
+        )
 
     # ------------------------------------------------------------------ pop
 
-    async def pop(self, request: PopRequest) -> list[Popped]:
+    async def pop(self, request: PopRequest, holder: RemotingConnection) -> list[Popped]:
         """Up to `max_nums` messages, waiting up to `poll_ms` for one.
 
         Raises:
             TopicNotExistError, NoPermissionError, SubscriptionGroupNotExistError,
             ValueError: a filter expression that does not parse.
+            PollingFullError: nothing found, and `holder` holds as many polls as it may.
         """
         selector = _Selector(request.topic, request.expression_type, request.expression)
         deadline = time.monotonic() + request.poll_ms / 1000
-        while True:
-            found = self._pop_once(request, selector)
-            remaining = deadline - time.monotonic()
-            if found or remaining <= 0:
-                return found
-            await self._wait_arrival(request.topic, min(remaining, EXPIRY_CHECK_SECONDS))
+        found = self._pop_once(request, selector)
+        if found or request.poll_ms <= 0:
+            return found
+        if not self.holds.try_hold(holder):
+            raise PollingFullError("the broker's polling queue is full")
+        try:
+            while True:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return []
+                await self._wait_arrival(request.topic, min(remaining, EXPIRY_CHECK_SECONDS))
+                found = self._pop_once(request, selector)
+                if found:
+                    return found
+        finally:
+            self.holds.release(holder)
 
     def _pop_once(self, request: PopRequest, selector: _Selector) -> list[Popped]:
         broker = self._broker

@@ -10,6 +10,7 @@ DefaultMQPullConsumer's subscriptions are.
 
 from __future__ import annotations
 
+from orbitmq.acl.signature import SessionCredentials
 from orbitmq.client import broker_api
 from orbitmq.client.consumer.pull_codec import (
     PullResult,
@@ -37,11 +38,21 @@ class PullConsumer:
         group: consumer group (used for offsets and the heartbeat).
         namesrv_addr: NameServer addresses separated by ';'.
         instance_name: replaces `<pid>#<ns>` in the client id.
+        credentials: an ACL account's keys; every request is signed with them.
     """
 
-    def __init__(self, group: str, namesrv_addr: str, *, instance_name: str | None = None) -> None:
+    def __init__(
+        self,
+        group: str,
+        namesrv_addr: str,
+        *,
+        instance_name: str | None = None,
+        credentials: SessionCredentials | None = None,
+    ) -> None:
         self.group = group
-        self._instance = ClientInstance(namesrv_addr, instance_name=instance_name)
+        self._instance = ClientInstance(
+            namesrv_addr, instance_name=instance_name, credentials=credentials
+        )
         self._routes = self._instance.routes
         self._topics: set[str] = set()
         self._subscriptions: dict[str, SubscriptionData] = {}

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import orjson
 
+from orbitmq.acl.signature import SessionCredentials
 from orbitmq.client.consumer.broker_requests import (
     now_ms,
     parse_reset_offsets,
@@ -106,6 +107,7 @@ class PushConsumer:
         suspend_current_queue_time_millis: orderly listeners: how long a queue pauses
             after SUSPEND_CURRENT_QUEUE_A_MOMENT before the same messages are retried.
         enable_trace: record every listener call (SubBefore/SubAfter) in the trace topic.
+        credentials: an ACL account's keys; every request is signed with them.
         trace_topic: the trace topic (default RMQ_SYS_TRACE_TOPIC).
     """
 
@@ -126,6 +128,7 @@ class PushConsumer:
         suspend_current_queue_time_millis: int = 1000,
         enable_trace: bool = False,
         trace_topic: str | None = None,
+        credentials: SessionCredentials | None = None,
     ) -> None:
         if message_model not in MESSAGE_MODELS:
             raise ValueError(f"message_model must be one of {MESSAGE_MODELS}")
@@ -147,7 +150,10 @@ class PushConsumer:
         dispatcher.register(RequestCode.GET_CONSUMER_RUNNING_INFO, self._on_running_info)
         dispatcher.register(RequestCode.CONSUME_MESSAGE_DIRECTLY, self._on_consume_directly)
         self._instance = ClientInstance(
-            namesrv_addr, instance_name=instance_name, dispatcher=dispatcher
+            namesrv_addr,
+            instance_name=instance_name,
+            dispatcher=dispatcher,
+            credentials=credentials,
         )
         self._subscriptions: dict[str, SubscriptionData] = {}
         self._listener: MessageListener | MessageListenerOrderly | None = None

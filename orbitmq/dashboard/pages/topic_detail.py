@@ -165,6 +165,7 @@ async def send_test_message(
         console.namesrv_addr,
         send_timeout=console.config.admin_timeout,
         instance_name=f"dashboard-{time.time_ns()}",  # concurrent sends stay apart
+        credentials=console.config.credentials,
     )
     async with producer:
         return await producer.send(

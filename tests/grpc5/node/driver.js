@@ -125,21 +125,21 @@ async function simple(args) {
     awaitDuration: 5000,
   }));
   await consumer.startup();
-  let got = 0;
+  const acked = new Set(); // distinct: a message stored twice counts once
   const deadline = Date.now() + args.timeout * 1000;
   try {
-    while (got < args.expect && Date.now() < deadline) {
+    while (acked.size < args.expect && Date.now() < deadline) {
       const messages = await consumer.receive(16, args.invisibleMs);
       for (const m of messages) {
         await consumer.ack(m);
         emit({ ...view(m), acked: true });
-        got++;
+        acked.add(m.messageId);
       }
     }
   } finally {
     await consumer.shutdown();
   }
-  emit({ done: got });
+  emit({ done: acked.size });
 }
 
 async function push(args) {

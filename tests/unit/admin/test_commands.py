@@ -107,7 +107,7 @@ def test_command_usage(args: list[str]) -> None:
     result = CliRunner().invoke(main, args, prog_name="mqadmin")
     assert result.exit_code == 0
     assert result.output.startswith(
-        "usage: mqadmin updateTopic [-a <arg>] [-b <arg>] [-c <arg>] [--debug]"
+        "usage: mqadmin updateTopic [-a <arg>] [--accessKey <arg>] [-b <arg>] [-c <arg>] [--debug]"
     )
     for flag in ("-t,--topic", "-b,--brokerAddr", "-c,--clusterName", "-n,--namesrvAddr"):
         assert f"\n {flag} <arg> " in result.output
