@@ -24,6 +24,10 @@ BATCH_SIZE = 500  # appended in one call of a few ms: it spans a millisecond tic
 async def test_put_times_account_for_every_put(tmp_path: Path) -> None:
     cluster = make_cluster(tmp_path)
     try:
+        async with MQAdmin(cluster.namesrv_addr) as admin:
+            # Registered before the reply, so the pull consumer's route has the broker
+            # (an auto-created topic reaches the NameServer a moment after the send).
+            await admin.create_topic(cluster.broker_addr, TOPIC, 4, 4)
         async with Producer("PG_RUNTIME_INFO", cluster.namesrv_addr) as producer:
             for i in range(SINGLES):
                 await producer.send(Message(TOPIC, f"single-{i}".encode()))
