@@ -123,11 +123,17 @@ class ServerProcess:
             self.process.stdout.close()
 
 
-def start_namesrv(workdir: Path, port: int | None = None) -> tuple[ServerProcess, str]:
+def start_namesrv(
+    workdir: Path, port: int | None = None, **overrides: object
+) -> tuple[ServerProcess, str]:
     port = port or free_port()
     config = write_properties(
         workdir / f"namesrv-{port}.properties",
-        {"listenPort": port, "kvConfigPath": workdir / f"namesrv-{port}" / "kvConfig.json"},
+        {
+            "listenPort": port,
+            "kvConfigPath": workdir / f"namesrv-{port}" / "kvConfig.json",
+            **overrides,
+        },
     )
     proc = ServerProcess(
         [sys.executable, "-m", "orbitmq", "namesrv", "-c", str(config)],

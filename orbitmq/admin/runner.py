@@ -2,9 +2,10 @@
 
 Every command is declared with `admin_command`, which adds RocketMQ's `-n` plus OrbitMQ
 options: `--json` (the result as JSON on stdout, for scripts), `--debug` (a traceback with
-a failure) and `--accessKey`/`--secretKey`, the ACL account every request is signed with
-(`credentials()`; without them, RocketMQ's `$ORBITMQ_HOME/conf/tools.yml` keys
-`accessKey`/`secretKey` if that file exists). Short `-a`/`-s` cannot be global: many of
+a failure), `--accessKey`/`--secretKey`, the ACL account every request is signed with
+(without them, RocketMQ's `$ORBITMQ_HOME/conf/tools.yml` keys `accessKey`/`secretKey` if
+that file exists), and `--tls`/`--tlsConfigFile`; every client a command makes takes
+`client_options()`. Short `-a`/`-s` cannot be global: many of
 RocketMQ's commands use them for their own flags (updateTopic -a, updateAclConfig -a/-s),
 which name the credentials `--adminAccessKey`/`--adminSecretKey` instead.
 
@@ -33,6 +34,7 @@ import click
 
 from orbitmq.acl.signature import SessionCredentials
 from orbitmq.client.errors import (
+    ConnectionBrokenError,
     ConsumerNotOnlineError,
     MQBrokerError,
     NoRouteError,
@@ -40,7 +42,9 @@ from orbitmq.client.errors import (
     RequestTimeoutError,
     TopicNotExistError,
 )
+from orbitmq.config_file import ConfigError
 from orbitmq.errors import OrbitMQError
+from orbitmq.remoting.tls import TlsConfig, split_tls_properties
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -122,11 +126,27 @@ def namesrv_option(fn: F) -> F:
 
 
 _credentials: SessionCredentials | None = None
+_tls: bool | TlsConfig = False
 
 
-def credentials() -> SessionCredentials | None:
-    """The running command's ACL credentials (None: requests are not signed)."""
-    return _credentials
+def client_options() -> dict[str, Any]:
+    """What every client a command makes takes: the running command's ACL credentials
+    (None: requests are not signed) and TLS (False: plain)."""
+    return {"credentials": _credentials, "tls": _tls}
+
+
+def _resolve_tls(use_tls: bool, config_file: str | None) -> bool | TlsConfig:
+    """`--tls` (RocketMQ's -Dtls.enable=true) and `--tlsConfigFile` (-Dtls.config.file,
+    whose tls.enable=true turns TLS on too)."""
+    if config_file is None:
+        return use_tls
+    if not os.path.isfile(config_file):
+        raise click.BadParameter(f"{config_file} is not a file", param_hint="--tlsConfigFile")
+    try:
+        _, config = split_tls_properties({"tls.config.file": config_file}, "mqadmin")
+    except ConfigError as exc:
+        raise click.BadParameter(str(exc), param_hint="--tlsConfigFile") from None
+    return config if use_tls or config.client_enable else False
 
 
 def tools_yml_path() -> str:
@@ -174,22 +194,35 @@ def admin_command(
             debug: bool,
             acl_access_key: str | None,
             acl_secret_key: str | None,
+            use_tls: bool,
+            tls_config_file: str | None,
             **kwargs: Any,
         ) -> None:
-            global _output, _credentials
+            global _output, _credentials, _tls
             _output = Output(json_mode=json_output, debug=debug)
             _credentials = _resolve_credentials(acl_access_key, acl_secret_key, credential_flags)
+            _tls = _resolve_tls(use_tls, tls_config_file)
             fn(*args, **kwargs)
 
         from orbitmq.admin.help import AdminCommand
 
         decorated: Any = click.option(
+            "--tlsConfigFile",
+            "tls_config_file",
+            default=None,
+            metavar="FILE",
+            help="tls.client.* settings, as -Dtls.config.file (OrbitMQ)",
+        )(wrapper)
+        decorated = click.option(
+            "--tls", "use_tls", is_flag=True, help="Dial with TLS, as -Dtls.enable=true (OrbitMQ)"
+        )(decorated)
+        decorated = click.option(
             credential_flags[1],
             "acl_secret_key",
             default=None,
             metavar="KEY",
             help="ACL secretKey requests are signed with (OrbitMQ; default: tools.yml)",
-        )(wrapper)
+        )(decorated)
         decorated = click.option(
             credential_flags[0],
             "acl_access_key",
@@ -224,6 +257,8 @@ def describe_error(exc: BaseException) -> str:
         return f"{exc} (is the server running? check -n / NAMESRV_ADDR)"
     if isinstance(exc, RequestTimeoutError):
         return f"{exc} (the server did not answer in time)"
+    if isinstance(exc, ConnectionBrokenError):
+        return f"{exc} (the server closed it; if it has tls.server.mode=enforcing, add --tls)"
     if isinstance(exc, TopicNotExistError):
         return f"topic not found: {exc.remark or exc}"
     if isinstance(exc, ConsumerNotOnlineError):

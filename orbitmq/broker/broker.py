@@ -49,6 +49,7 @@ from orbitmq.ha.slave import HAClient
 from orbitmq.remoting.dispatch import RequestDispatcher
 from orbitmq.remoting.limits import limits_from
 from orbitmq.remoting.server import RemotingServer
+from orbitmq.remoting.tls import ServerTls
 from orbitmq.store.message_store import MessageStore
 
 if TYPE_CHECKING:
@@ -232,7 +233,11 @@ class BrokerController:
         if config.listen_port > 2:
             ports.append(config.listen_port - 2)  # the "VIP" port old Java clients use
         self.server = RemotingServer(
-            self.dispatcher, config.bind_address, ports, limits=limits_from(config)
+            self.dispatcher,
+            config.bind_address,
+            ports,
+            limits=limits_from(config),
+            tls=ServerTls.from_config(config.tls),
         )
         self.server.add_close_listener(self.client_manager.on_connection_closed)
         try:

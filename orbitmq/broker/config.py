@@ -13,6 +13,7 @@ from orbitmq.config_file import ConfigError, apply_properties, read_properties
 from orbitmq.config_file import setting as _key
 from orbitmq.dledger.config import DLedgerConfig, parse_peers
 from orbitmq.ha.config import HAConfig
+from orbitmq.remoting.tls import TlsConfig, split_tls_properties
 from orbitmq.store.config import MessageStoreConfig
 
 DEFAULT_DELAY_LEVELS = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h"
@@ -274,6 +275,8 @@ class BrokerConfig:
     acl_enable: bool = field(default=False, metadata=_key("aclEnable"))
     # A JVM system property in RocketMQ; "" = $ORBITMQ_HOME/conf/plain_acl.yml (docs/security.md).
     acl_plain_file: str = field(default="", metadata=_key("rocketmq.acl.plain.file"))
+    # The tls.* keys (orbitmq/remoting/tls.py), read apart from the others.
+    tls: TlsConfig = field(default_factory=TlsConfig)
     notify_consumer_ids_changed_enable: bool = field(
         default=True, metadata=_key("notifyConsumerIdsChangedEnable")
     )
@@ -518,5 +521,6 @@ def load_broker_config(
     if "namesrvAddr" not in properties and os.environ.get("NAMESRV_ADDR"):
         properties["namesrvAddr"] = os.environ["NAMESRV_ADDR"]
     properties.update(overrides or {})
-    apply_properties(config, properties, ignored_keys=IGNORED_KEYS, source="broker config")
+    rest, config.tls = split_tls_properties(properties, "broker config")
+    apply_properties(config, rest, ignored_keys=IGNORED_KEYS, source="broker config")
     return config.finish()

@@ -37,6 +37,7 @@ from orbitmq.protocol.perm import is_readable, is_writeable
 from orbitmq.remoting.client import RemotingClient
 from orbitmq.remoting.connection import RemotingConnection
 from orbitmq.remoting.errors import RemotingError
+from orbitmq.remoting.tls import dial_context
 
 if TYPE_CHECKING:
     from orbitmq.broker.broker import BrokerController
@@ -83,7 +84,7 @@ class Synced:
 class BrokerRegistration:
     def __init__(self, broker: BrokerController) -> None:
         self._broker = broker
-        self._client = RemotingClient()
+        self._client = RemotingClient(tls=dial_context(broker.config.tls))
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
         self._synced: dict[str, Synced] = {}  # NameServer address -> what it holds

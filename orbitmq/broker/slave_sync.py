@@ -30,6 +30,7 @@ from orbitmq.protocol.command import RemotingCommand
 from orbitmq.protocol.fastjson import loads_tolerant
 from orbitmq.remoting.client import RemotingClient
 from orbitmq.remoting.errors import RemotingError
+from orbitmq.remoting.tls import dial_context
 
 if TYPE_CHECKING:
     from orbitmq.broker.broker import BrokerController
@@ -169,7 +170,7 @@ class SlaveSynchronize:
         self._broker = broker
         self._period = period
         self._first_delay = first_delay
-        self._client = RemotingClient()
+        self._client = RemotingClient(tls=dial_context(broker.config.tls))
 
     @property
     def master_addr(self) -> str | None:

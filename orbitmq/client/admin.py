@@ -33,6 +33,7 @@ from orbitmq.protocol.message import (
     decode_records,
 )
 from orbitmq.protocol.topics import DEFAULT_TOPIC
+from orbitmq.remoting.tls import TlsConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,7 @@ class MQAdmin(AdminExtMixin, AdminConfigMixin):
         namesrv_addr: NameServer addresses separated by ';'.
         timeout: default request timeout in seconds.
         credentials: an ACL account's keys; every request is signed with them.
+        tls: dial with TLS: True (any server certificate), or a TlsConfig's `tls.client.*`.
     """
 
     def __init__(
@@ -72,10 +74,11 @@ class MQAdmin(AdminExtMixin, AdminConfigMixin):
         timeout: float = 5.0,
         instance_name: str | None = None,
         credentials: SessionCredentials | None = None,
+        tls: bool | TlsConfig = False,
     ) -> None:
         self.timeout = timeout
         self._instance = ClientInstance(
-            namesrv_addr, instance_name=instance_name, credentials=credentials
+            namesrv_addr, instance_name=instance_name, credentials=credentials, tls=tls
         )
         self._routes = self._instance.routes
         self._started = False

@@ -24,6 +24,7 @@ from orbitmq.protocol.codes import RequestCode, ResponseCode
 from orbitmq.protocol.command import RemotingCommand
 from orbitmq.remoting.dispatch import RequestDispatcher
 from orbitmq.remoting.errors import RemotingError
+from orbitmq.remoting.tls import TlsConfig, client_tls
 
 log = logging.getLogger(__name__)
 
@@ -41,10 +42,11 @@ class ClientInstance:
         instance_name: str | None = None,
         dispatcher: RequestDispatcher | None = None,
         credentials: SessionCredentials | None = None,
+        tls: bool | TlsConfig = False,
     ) -> None:
         self.client_id = make_client_id(instance_name)
         self.dispatcher = dispatcher
-        self.transport = ClientTransport(dispatcher)
+        self.transport = ClientTransport(dispatcher, tls=client_tls(tls))
         self.transport.credentials = credentials  # signs every request (ACL)
         self.routes = RouteCache(self.transport, namesrv_addr)
         self.heartbeat_body: Callable[[], bytes] | None = None

@@ -43,6 +43,7 @@ from orbitmq.protocol.message import java_hash
 from orbitmq.remoting.connection import next_opaque
 from orbitmq.remoting.dispatch import RequestDispatcher
 from orbitmq.remoting.errors import RemotingError
+from orbitmq.remoting.tls import TlsConfig
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,7 @@ class Producer:
         enable_trace: record every sent message (a Pub record) in the trace topic.
         trace_topic: the trace topic (default RMQ_SYS_TRACE_TOPIC).
         credentials: an ACL account's keys; every request is signed with them.
+        tls: dial with TLS: True (any server certificate), or a TlsConfig's `tls.client.*`.
     """
 
     def __init__(
@@ -88,6 +90,7 @@ class Producer:
         enable_trace: bool = False,
         trace_topic: str | None = None,
         credentials: SessionCredentials | None = None,
+        tls: bool | TlsConfig = False,
     ) -> None:
         self.group = group
         self.send_timeout = send_timeout
@@ -99,6 +102,7 @@ class Producer:
             instance_name=instance_name,
             dispatcher=self._request_dispatcher(),
             credentials=credentials,
+            tls=tls,
         )
         # Signed requests are built as commands; the prebuilt frames have no Signature.
         self._signed = credentials is not None
@@ -108,7 +112,11 @@ class Producer:
         self._route_refreshes: set[asyncio.Task[None]] = set()
         self._started = False
         # enable_trace: a Pub record per sent message in the trace topic (client/trace.py)
-        self._trace = TraceDispatcher(namesrv_addr, group, trace_topic) if enable_trace else None
+        self._trace = (
+            TraceDispatcher(namesrv_addr, group, trace_topic, credentials=credentials, tls=tls)
+            if enable_trace
+            else None
+        )
 
     @property
     def client_id(self) -> str:

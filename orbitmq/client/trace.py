@@ -24,6 +24,7 @@ import enum
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from orbitmq.client.message import Message, SendResult, SendStatus, create_uniq_id
 from orbitmq.protocol.message import MessageConst, MessageExt, decode_offset_msg_id
@@ -208,14 +209,23 @@ class TraceDispatcher:
         namesrv_addr: NameServers of the cluster the traces go to.
         group: the traced client's group (names the inner producer).
         trace_topic: RMQ_SYS_TRACE_TOPIC unless the broker uses another one.
+        client_options: the traced client's `credentials` and `tls`, used for its traces.
     """
 
-    def __init__(self, namesrv_addr: str, group: str, trace_topic: str | None = None) -> None:
+    def __init__(
+        self,
+        namesrv_addr: str,
+        group: str,
+        trace_topic: str | None = None,
+        **client_options: Any,
+    ) -> None:
         from orbitmq.client.producer import Producer  # a producer is part of a dispatcher
 
         self.trace_topic = trace_topic or TRACE_TOPIC
         self.group = group
-        self._producer = Producer(TRACE_PRODUCER_GROUP_PREFIX + group, namesrv_addr)
+        self._producer = Producer(
+            TRACE_PRODUCER_GROUP_PREFIX + group, namesrv_addr, **client_options
+        )
         self._pending: list[TraceRecord] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None

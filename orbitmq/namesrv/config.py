@@ -16,6 +16,7 @@ from pathlib import Path
 
 from orbitmq import config_file
 from orbitmq.config_file import read_properties, setting, to_properties
+from orbitmq.remoting.tls import TlsConfig, split_tls_properties
 
 __all__ = ["NamesrvConfig", "apply_properties", "load_namesrv_config", "to_properties"]
 
@@ -73,6 +74,8 @@ class NamesrvConfig:
         default="configBlackList;configStorePath;kvConfigPath",
         metadata=setting("configBlackList"),
     )
+    # The tls.* keys (orbitmq/remoting/tls.py), read apart from the others.
+    tls: TlsConfig = field(default_factory=TlsConfig)
 
     @property
     def kv_config_file(self) -> Path:
@@ -131,8 +134,8 @@ def load_namesrv_config(
         ConfigError: the file cannot be read, or a value does not parse.
     """
     config = NamesrvConfig()
-    if path is not None:
-        apply_properties(config, read_properties(path))
-    if overrides:
-        apply_properties(config, overrides)
+    properties: dict[str, object] = dict(read_properties(path)) if path is not None else {}
+    properties.update(overrides or {})
+    rest, config.tls = split_tls_properties(properties, "namesrv config")
+    apply_properties(config, rest)
     return config

@@ -25,6 +25,7 @@ from orbitmq.remoting.connection import RemotingConnection
 from orbitmq.remoting.dispatch import RequestDispatcher
 from orbitmq.remoting.limits import limits_from
 from orbitmq.remoting.server import RemotingServer
+from orbitmq.remoting.tls import ServerTls
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class NamesrvController:
             self.config.host,
             [self.config.listen_port],
             limits=limits_from(self.config),
+            tls=ServerTls.from_config(self.config.tls),
         )
         server.add_close_listener(self._on_connection_closed)
         await server.start()

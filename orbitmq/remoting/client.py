@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from typing import Any, Generic, TypeVar
 
 from orbitmq.protocol.command import RemotingCommand
@@ -37,6 +38,7 @@ class ConnectionPool(Generic[Connection]):
 
     Args:
         dispatcher: handles requests the servers push to us (NOTIFY_CONSUMER_IDS_CHANGED).
+        tls: dial every address with TLS in this context (orbitmq/remoting/tls.py).
     """
 
     def __init__(
@@ -45,8 +47,10 @@ class ConnectionPool(Generic[Connection]):
         *,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self._dispatcher = dispatcher
+        self.tls = tls
         self._connect_timeout = connect_timeout
         self._max_frame_size = max_frame_size
         self.connections: dict[str, Connection] = {}
@@ -89,7 +93,9 @@ class ConnectionPool(Generic[Connection]):
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(self._connect_timeout):
-                _, connection = await loop.create_connection(self._new_connection, host, port)
+                _, connection = await loop.create_connection(
+                    self._new_connection, host, port, ssl=self.tls
+                )
         except (OSError, TimeoutError) as exc:
             raise RemotingConnectError(f"cannot connect to {address}: {exc}") from exc
         self.connections[address] = connection

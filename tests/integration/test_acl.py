@@ -4,8 +4,9 @@ admin-only codes, reload on change, and the mqadmin ACL commands. One cluster fo
 module; tests that change the file put the original back.
 
 The broker white-lists only 10.9.9.9 (not this host's 127.0.0.1), so unsigned requests
-from the tests are "outside the list"; address patterns are covered by unit tests
-(tests/unit/acl/test_address.py) rather than with a network namespace.
+from the tests are "outside the list"; address patterns are unit-tested
+(tests/unit/acl/test_address.py), and white lists seen from real addresses in network
+namespaces in tests/cluster/test_acl_white_list.py.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,9 @@ import yaml
 
 from orbitmq.client import Message, MQAdmin, MQBrokerError, Producer, PullConsumer
 from orbitmq.client import SessionCredentials as Keys
+from orbitmq.client.errors import MQClientError
 from orbitmq.client.message import MessageQueue
+from orbitmq.client.trace import TRACE_TOPIC, decode_traces
 from tests.processes import (
     ServerProcess,
     broker_properties,
@@ -211,6 +215,26 @@ async def _eventually_refused(cluster: AclCluster, topic: str, keys: Keys | None
             return
         await asyncio.sleep(0.1)
     raise AssertionError("the restored ACL file was not reloaded")
+
+
+async def test_traces_are_signed_with_the_clients_keys(cluster: AclCluster) -> None:
+    """A traced producer's trace records go through its own credentials (127.0.0.1 is
+    not white-listed, so an unsigned trace producer would be refused)."""
+    async with Producer(
+        "AclTraced", cluster.namesrv_addr, credentials=ADMIN, enable_trace=True
+    ) as p:
+        result = await p.send(Message("TopicA", b"traced", keys="acl-trace"))
+    async with MQAdmin(cluster.namesrv_addr, credentials=ADMIN) as mqadmin:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                found = await mqadmin.query_message(TRACE_TOPIC, result.msg_id)
+            except (MQClientError, MQBrokerError):  # not routed or not indexed yet
+                found = []
+            if any(r.msg_id == result.msg_id for m in found for r in decode_traces(m.body)):
+                break
+            assert time.monotonic() < deadline, "the trace record was not stored"
+            await asyncio.sleep(0.3)
 
 
 async def test_mqadmin_acl_commands_round_trip(cluster: AclCluster) -> None:

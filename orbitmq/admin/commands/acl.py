@@ -18,7 +18,7 @@ from orbitmq.admin.commands.topic import masters_of_cluster
 from orbitmq.admin.runner import (
     JAVA_BOOL,
     admin_command,
-    credentials,
+    client_options,
     output,
     resolve_namesrv,
     run_command,
@@ -43,7 +43,7 @@ def _targets(
     namesrv = resolve_namesrv(namesrv_addr)
 
     async def body() -> None:
-        async with MQAdmin(namesrv, credentials=credentials()) as admin:
+        async with MQAdmin(namesrv, **client_options()) as admin:
             if broker_addr is not None:
                 await each(admin, broker_addr.strip())
                 return

@@ -13,7 +13,7 @@ from orbitmq.admin.runner import (
     JAVA_BOOL,
     CommandError,
     admin_command,
-    credentials,
+    client_options,
     output,
     resolve_namesrv,
     run_command,
@@ -65,7 +65,7 @@ def broker_status(namesrv_addr: str | None, broker_addr: str | None, cluster: st
 
     async def body() -> None:
         out = output()
-        async with MQAdmin(namesrv, credentials=credentials()) as admin:
+        async with MQAdmin(namesrv, **client_options()) as admin:
             if broker_addr is not None:
                 table = await admin.get_broker_runtime_info(broker_addr.strip())
                 out.lines(broker_status_lines(table))
@@ -94,7 +94,7 @@ def get_broker_config(
     async def body() -> None:
         out = output()
         result = {}
-        async with MQAdmin(namesrv, credentials=credentials()) as admin:
+        async with MQAdmin(namesrv, **client_options()) as admin:
 
             async def show(title: str, addr: str) -> None:
                 config = await admin.get_broker_config(addr)
@@ -131,7 +131,7 @@ def update_broker_config(
 
     async def body() -> None:
         updated = []
-        async with MQAdmin(namesrv, credentials=credentials()) as admin:
+        async with MQAdmin(namesrv, **client_options()) as admin:
             if broker_addr is not None:
                 addrs = [broker_addr.strip()]
             else:
@@ -160,7 +160,7 @@ def _cleanup_command(name: str, help: str, method: str):  # type: ignore[no-unty
         namesrv = resolve_namesrv(namesrv_addr)
 
         async def body() -> None:
-            async with MQAdmin(namesrv, credentials=credentials()) as admin:
+            async with MQAdmin(namesrv, **client_options()) as admin:
                 if broker_addr is not None:
                     addrs = [broker_addr.strip()]
                 else:
@@ -203,7 +203,7 @@ def broker_consume_stats(
     namesrv = resolve_namesrv(namesrv_addr)
 
     async def body() -> None:
-        async with MQAdmin(namesrv, credentials=credentials()) as admin:
+        async with MQAdmin(namesrv, **client_options()) as admin:
             stats = await admin.fetch_consume_stats_in_broker(
                 broker_addr.strip(), order, timeout_ms / 1000
             )
@@ -249,7 +249,7 @@ def send_msg_status(namesrv_addr: str | None, broker_name: str, size: int, count
     payload = _jodie(size)
 
     async def body() -> None:
-        async with Producer("PID_SMSC", namesrv, credentials=credentials()) as producer:
+        async with Producer("PID_SMSC", namesrv, **client_options()) as producer:
             await producer.send(Message(topic, _jodie(16)))
             for _ in range(count):
                 start = time.monotonic()

@@ -13,7 +13,7 @@ from orbitmq.admin.runner import (
     JAVA_BOOL,
     CommandError,
     admin_command,
-    credentials,
+    client_options,
     describe_error,
     output,
     resolve_namesrv,
@@ -82,7 +82,7 @@ def cluster_list(
 
     async def body() -> None:
         done = 0
-        async with MQAdmin(namesrv, credentials=credentials()) as admin:
+        async with MQAdmin(namesrv, **client_options()) as admin:
             while True:
                 rows = await cluster_rows(admin)
                 if more_stats:
@@ -177,9 +177,9 @@ def cluster_rt(
     async def body() -> None:
         out = output()
         async with (
-            MQAdmin(namesrv, credentials=credentials()) as admin,
+            MQAdmin(namesrv, **client_options()) as admin,
             Producer(
-                str(time.time_ns() // 1_000_000), namesrv, credentials=credentials()
+                str(time.time_ns() // 1_000_000), namesrv, **client_options()
             ) as producer,
         ):
             info = await admin.cluster_info()

@@ -23,7 +23,7 @@ from orbitmq.admin.consumer_info import (
 from orbitmq.admin.runner import (
     JAVA_BOOL,
     admin_command,
-    credentials,
+    client_options,
     output,
     resolve_namesrv,
     run_command,
@@ -122,7 +122,7 @@ def consumer_progress(namesrv_addr: str | None, group: str | None, show_ip: bool
 
     async def body() -> None:
         out = output()
-        async with MQAdmin(namesrv, credentials=credentials()) as admin:
+        async with MQAdmin(namesrv, **client_options()) as admin:
             if group is not None:
                 stats = await admin.examine_consume_stats(group.strip())
                 ips = await _client_ips(admin, group.strip()) if show_ip else None
@@ -158,7 +158,7 @@ def consumer_status(
 
     async def body() -> None:
         out = output()
-        async with MQAdmin(namesrv, credentials=credentials()) as admin:
+        async with MQAdmin(namesrv, **client_options()) as admin:
             cc = await admin.examine_consumer_connection(group, addr)
             if client_id is not None:
                 info = await admin.get_consumer_running_info(group, client_id.strip(), jstack, addr)

@@ -14,7 +14,7 @@ from orbitmq.admin.runner import (
     JAVA_BOOL,
     CommandError,
     admin_command,
-    credentials,
+    client_options,
     output,
     resolve_namesrv,
     run_command,
@@ -167,7 +167,7 @@ def update_sub_group(
         config["consumeMessageOrderly"] = orderly
 
     async def body() -> None:
-        async with MQAdmin(namesrv, credentials=credentials()) as admin:
+        async with MQAdmin(namesrv, **client_options()) as admin:
             addrs = await _targets(admin, broker_addr, cluster)
             for addr in addrs:
                 await admin.create_subscription_group(addr, config)
@@ -197,7 +197,7 @@ def delete_sub_group(
 
     async def body() -> None:
         out = output()
-        async with MQAdmin(namesrv, credentials=credentials()) as admin:
+        async with MQAdmin(namesrv, **client_options()) as admin:
             addrs = await _targets(admin, broker_addr, cluster)
             for addr in addrs:
                 await admin.delete_subscription_group(addr, group, remove_offset)
@@ -237,7 +237,7 @@ def consumer_connection(namesrv_addr: str | None, group: str, broker_addr: str |
     namesrv = resolve_namesrv(namesrv_addr)
 
     async def body() -> None:
-        async with MQAdmin(namesrv, credentials=credentials()) as admin:
+        async with MQAdmin(namesrv, **client_options()) as admin:
             cc = await admin.examine_consumer_connection(
                 group.strip(), broker_addr and broker_addr.strip()
             )
@@ -259,7 +259,7 @@ def producer_connection(namesrv_addr: str | None, group: str, topic: str) -> Non
     namesrv = resolve_namesrv(namesrv_addr)
 
     async def body() -> None:
-        async with MQAdmin(namesrv, credentials=credentials()) as admin:
+        async with MQAdmin(namesrv, **client_options()) as admin:
             connections = await admin.examine_producer_connection(group.strip(), topic.strip())
         if not connections:
             raise CommandError(f"no producer of group {group.strip()!r} is connected")

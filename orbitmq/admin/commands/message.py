@@ -17,7 +17,7 @@ from orbitmq.admin.message_format import (
 from orbitmq.admin.runner import (
     CommandError,
     admin_command,
-    credentials,
+    client_options,
     output,
     resolve_namesrv,
     run_command,
@@ -64,7 +64,7 @@ def send_message(
     async def run() -> None:
         # SendMessageCommand names its producer group after the current time.
         async with Producer(
-            str(time.time_ns() // 1_000_000), namesrv, credentials=credentials()
+            str(time.time_ns() // 1_000_000), namesrv, **client_options()
         ) as producer:
             result = await _send(producer, msg, broker_name, queue_id)
         for line in send_result_lines(
@@ -162,7 +162,7 @@ def consume_message(
     topic = topic.strip()
 
     async def run() -> None:
-        async with PullConsumer(group.strip(), namesrv, credentials=credentials()) as consumer:
+        async with PullConsumer(group.strip(), namesrv, **client_options()) as consumer:
             if queue_id is not None:
                 assert broker_name is not None
                 queues = [MessageQueue(topic, broker_name.strip(), queue_id)]

@@ -13,7 +13,7 @@ import click
 from orbitmq.admin.runner import (
     CommandError,
     admin_command,
-    credentials,
+    client_options,
     describe_error,
     output,
     resolve_namesrv,
@@ -28,7 +28,7 @@ def get_namesrv_config(namesrv_addr: str | None) -> None:
     namesrv = resolve_namesrv(namesrv_addr)
 
     async def body() -> None:
-        async with MQAdmin(namesrv, credentials=credentials()) as admin:
+        async with MQAdmin(namesrv, **client_options()) as admin:
             configs = await admin.get_namesrv_config()
         for addr, config in configs.items():
             output().lines(config_lines(addr, config))
@@ -47,7 +47,7 @@ def update_namesrv_config(namesrv_addr: str | None, key: str, value: str) -> Non
     key, value = key.strip(), value.strip()
 
     async def body() -> None:
-        async with MQAdmin(namesrv, credentials=credentials()) as admin:
+        async with MQAdmin(namesrv, **client_options()) as admin:
             await admin.update_namesrv_config({key: value})
             servers = admin.namesrv_addrs
         listed = f"[{', '.join(servers)}]" if namesrv_addr else ""
@@ -66,7 +66,7 @@ def update_kv_config(namesrv_addr: str | None, namespace: str, key: str, value: 
     namesrv = resolve_namesrv(namesrv_addr)
 
     async def body() -> None:
-        async with MQAdmin(namesrv, credentials=credentials()) as admin:
+        async with MQAdmin(namesrv, **client_options()) as admin:
             await admin.put_kv_config(namespace.strip(), key.strip(), value.strip())
         output().line("create or update kv config to namespace success.")
         output().result(
@@ -83,7 +83,7 @@ def delete_kv_config(namesrv_addr: str | None, namespace: str, key: str) -> None
     namesrv = resolve_namesrv(namesrv_addr)
 
     async def body() -> None:
-        async with MQAdmin(namesrv, credentials=credentials()) as admin:
+        async with MQAdmin(namesrv, **client_options()) as admin:
             await admin.delete_kv_config(namespace.strip(), key.strip())
         output().line("delete kv config from namespace success.")
         output().result({"namespace": namespace.strip(), "key": key.strip()})
@@ -101,7 +101,7 @@ def _perm_command(name: str, help: str, verb: str, method: str):  # type: ignore
         async def body() -> None:
             out = output()
             failures = []
-            async with MQAdmin(namesrv, credentials=credentials()) as admin:
+            async with MQAdmin(namesrv, **client_options()) as admin:
                 for addr in admin.namesrv_addrs:
                     try:
                         count = await getattr(admin, method)(addr, broker)

@@ -20,7 +20,7 @@ from orbitmq.admin.runner import (
     JAVA_BOOL,
     CommandError,
     admin_command,
-    credentials,
+    client_options,
     output,
     resolve_namesrv,
     run_command,
@@ -103,7 +103,7 @@ def reset_offset_by_time(
 
     async def body() -> None:
         out = output()
-        async with MQAdmin(namesrv, credentials=credentials()) as admin:
+        async with MQAdmin(namesrv, **client_options()) as admin:
             try:
                 offsets = await admin.reset_offset_by_time(topic, group, stamp, force=force)
             except ConsumerNotOnlineError:
@@ -147,7 +147,7 @@ def clone_group_offset(
 
     async def body() -> None:
         cloned = []
-        async with MQAdmin(namesrv, credentials=credentials()) as admin:
+        async with MQAdmin(namesrv, **client_options()) as admin:
             await admin.topic_route(topic)  # an unknown topic fails here, clearly
             stats = await admin.examine_consume_stats(src)  # no offsets at all: an error
             table = {mq: w for mq, w in stats.offset_table.items() if mq.topic == topic}

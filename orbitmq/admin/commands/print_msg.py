@@ -25,7 +25,7 @@ from orbitmq.admin.runner import (
     JAVA_BOOL,
     CommandError,
     admin_command,
-    credentials,
+    client_options,
     output,
     resolve_namesrv,
     run_command,
@@ -121,7 +121,7 @@ def print_msg(
     async def body() -> None:
         out = output()
         async with PullConsumer(
-            TOOLS_CONSUMER_GROUP, namesrv, credentials=credentials()
+            TOOLS_CONSUMER_GROUP, namesrv, **client_options()
         ) as consumer:
             for mq in await consumer.fetch_message_queues(topic):
                 low, high = await _range(consumer, mq, begin_ms, end_ms)
@@ -190,7 +190,7 @@ def print_msg_by_queue(
         out = output()
         tags: Counter[str] = Counter()
         async with PullConsumer(
-            TOOLS_CONSUMER_GROUP, namesrv, credentials=credentials()
+            TOOLS_CONSUMER_GROUP, namesrv, **client_options()
         ) as consumer:
             queues = await consumer.fetch_message_queues(mq.topic)  # an unknown topic fails here
             if mq not in queues:
@@ -236,7 +236,7 @@ def check_msg_send_rt(namesrv_addr: str | None, topic: str, amount: int, size: i
         out.line(RT_FORMAT % ("#Broker Name", "#QID", "#Send Result", "#RT"))
         elapsed = 0
         async with Producer(
-            str(time.time_ns() // 1_000_000), namesrv, credentials=credentials()
+            str(time.time_ns() // 1_000_000), namesrv, **client_options()
         ) as producer:
             queues = await producer.fetch_publish_queues(topic)
             for i in range(amount):

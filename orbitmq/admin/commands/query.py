@@ -26,7 +26,7 @@ from orbitmq.admin.runner import (
     JAVA_BOOL,
     CommandError,
     admin_command,
-    credentials,
+    client_options,
     output,
     resolve_namesrv,
     run_command,
@@ -132,7 +132,7 @@ def query_msg_by_id(namesrv_addr: str | None, msg_ids: str, resend: bool) -> Non
     namesrv = resolve_namesrv(namesrv_addr)
 
     async def body() -> None:
-        async with MQAdmin(namesrv, credentials=credentials()) as admin:
+        async with MQAdmin(namesrv, **client_options()) as admin:
             for msg_id in ids:
                 msg = await admin.view_message(msg_id)
                 if not resend:
@@ -140,7 +140,7 @@ def query_msg_by_id(namesrv_addr: str | None, msg_ids: str, resend: bool) -> Non
                     continue
                 output().line(f"prepare resend msg. originalMsgId={msg_id}")
                 async with Producer(
-                    "ReSendMsgById", namesrv, credentials=credentials()
+                    "ReSendMsgById", namesrv, **client_options()
                 ) as producer:
                     props = {k: v for k, v in msg.properties.items() if k not in BROKER_PROPERTIES}
                     keys = msg.properties.get("KEYS")
@@ -201,7 +201,7 @@ def query_msg_by_key(
     namesrv = resolve_namesrv(namesrv_addr)
 
     async def body() -> None:
-        async with MQAdmin(namesrv, credentials=credentials()) as admin:
+        async with MQAdmin(namesrv, **client_options()) as admin:
             msgs = await admin.query_message(topic.strip(), key.strip(), max_num, begin_ms, end_ms)
         output().line(KEY_HEAD % ("#Message ID", "#QID", "#Offset"))
         for msg in msgs:
@@ -223,7 +223,7 @@ def query_msg_by_unique_key(
     namesrv = resolve_namesrv(namesrv_addr)
 
     async def body() -> None:
-        async with MQAdmin(namesrv, credentials=credentials()) as admin:
+        async with MQAdmin(namesrv, **client_options()) as admin:
             msgs = await admin.query_message(
                 topic.strip(), msg_id.strip(), 32, 0, MAX_LONG, unique=True
             )
@@ -251,8 +251,8 @@ def query_msg_by_offset(
 
     async def body() -> None:
         async with (
-            MQAdmin(namesrv, credentials=credentials()) as admin,
-            PullConsumer(TOOLS_CONSUMER_GROUP, namesrv, credentials=credentials()) as consumer,
+            MQAdmin(namesrv, **client_options()) as admin,
+            PullConsumer(TOOLS_CONSUMER_GROUP, namesrv, **client_options()) as consumer,
         ):
             await admin.topic_route(mq.topic)  # an unknown topic fails here, clearly
             result = await consumer.pull(mq, "*", offset, 1)

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from orbitmq.admin.runner import admin_command, credentials, output, resolve_namesrv, run_command
+from orbitmq.admin.runner import admin_command, client_options, output, resolve_namesrv, run_command
 from orbitmq.admin.tables import front
 from orbitmq.client.admin import MQAdmin
 from orbitmq.client.route import MASTER_ID
@@ -97,7 +97,7 @@ def stats_all(namesrv_addr: str | None, active_topic: bool, topic: str | None) -
             % ("#Topic", "#Consumer Group", "#Accumulation", "#InTPS", "#OutTPS", "#InMsg24Hour",
                "#OutMsg24Hour")
         )  # fmt: skip
-        async with MQAdmin(namesrv, credentials=credentials()) as admin:
+        async with MQAdmin(namesrv, **client_options()) as admin:
             topics = [
                 t
                 for t in await admin.topic_list()

@@ -11,7 +11,7 @@ from orbitmq.admin.formatting import pretty_json, topic_cluster_lines, topic_con
 from orbitmq.admin.runner import (
     CommandError,
     admin_command,
-    credentials,
+    client_options,
     output,
     resolve_namesrv,
     run_command,
@@ -123,7 +123,7 @@ def update_topic(
         # the broker checks the change against the topic's current attributes.
         changes = parse_attributes(attributes.strip()) if attributes is not None else None
         attributes_text = attributes_to_text(changes or {})
-        async with MQAdmin(namesrv, credentials=credentials()) as admin:
+        async with MQAdmin(namesrv, **client_options()) as admin:
             created: list[str] = []
 
             async def create(addr: str) -> None:
@@ -220,7 +220,7 @@ def topic_list(namesrv_addr: str | None, cluster_model: bool) -> None:
 
     async def body() -> None:
         out = output()
-        async with MQAdmin(namesrv, credentials=credentials()) as admin:
+        async with MQAdmin(namesrv, **client_options()) as admin:
             if not cluster_model:
                 for topic in await admin.topic_list():
                     out.line(topic)
@@ -243,7 +243,7 @@ def topic_route(namesrv_addr: str | None, topic: str) -> None:
     topic = topic.strip()
 
     async def body() -> None:
-        async with MQAdmin(namesrv, credentials=credentials()) as admin:
+        async with MQAdmin(namesrv, **client_options()) as admin:
             ext = {"topic": topic, "acceptStandardJsonOnly": "true"}
             response = await admin.invoke_namesrv(RequestCode.GET_ROUTEINFO_BY_TOPIC, ext)
             if not response.body:

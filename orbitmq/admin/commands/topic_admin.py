@@ -11,7 +11,7 @@ from orbitmq.admin.formatting import topic_config_str
 from orbitmq.admin.runner import (
     CommandError,
     admin_command,
-    credentials,
+    client_options,
     output,
     resolve_namesrv,
     run_command,
@@ -48,7 +48,7 @@ def delete_topic_command(namesrv_addr: str | None, topic: str, cluster: str) -> 
     namesrv = resolve_namesrv(namesrv_addr)
 
     async def body() -> None:
-        async with MQAdmin(namesrv, credentials=credentials()) as admin:
+        async with MQAdmin(namesrv, **client_options()) as admin:
             masters = await delete_topic(admin, cluster.strip(), topic.strip())
         output().result({"topic": topic.strip(), "cluster": cluster.strip(), "brokers": masters})
 
@@ -61,7 +61,7 @@ def topic_status(namesrv_addr: str | None, topic: str) -> None:
     namesrv = resolve_namesrv(namesrv_addr)
 
     async def body() -> None:
-        async with MQAdmin(namesrv, credentials=credentials()) as admin:
+        async with MQAdmin(namesrv, **client_options()) as admin:
             table = await admin.examine_topic_stats(topic.strip())
         out = output()
         out.lines(topic_status_lines(table))
@@ -85,7 +85,7 @@ def topic_cluster_list(namesrv_addr: str | None, topic: str) -> None:
     namesrv = resolve_namesrv(namesrv_addr)
 
     async def body() -> None:
-        async with MQAdmin(namesrv, credentials=credentials()) as admin:
+        async with MQAdmin(namesrv, **client_options()) as admin:
             route = await admin.topic_route(topic.strip())
             info = await admin.cluster_info()
         if not route.broker_datas:
@@ -124,7 +124,7 @@ def update_topic_perm(
 
     async def body() -> None:
         out = output()
-        async with MQAdmin(namesrv, credentials=credentials()) as admin:
+        async with MQAdmin(namesrv, **client_options()) as admin:
             route = await admin.topic_route(topic)
             if not route.queue_datas:
                 raise CommandError(f"topic {topic!r} has no queues in its route")
@@ -195,7 +195,7 @@ def allocate_mq(namesrv_addr: str | None, topic: str, ip_list: str) -> None:
     namesrv = resolve_namesrv(namesrv_addr)
 
     async def body() -> None:
-        async with MQAdmin(namesrv, credentials=credentials()) as admin:
+        async with MQAdmin(namesrv, **client_options()) as admin:
             route = await admin.topic_route(topic.strip())
         queues = route.subscribe_queues(topic.strip())
         result = {

@@ -17,7 +17,7 @@ import click
 from orbitmq.admin.runner import (
     CommandError,
     admin_command,
-    credentials,
+    client_options,
     output,
     resolve_namesrv,
     run_command,
@@ -94,7 +94,7 @@ def query_msg_trace_by_id(namesrv_addr: str | None, msg_id: str, trace_topic: st
     msg_id, trace_topic = msg_id.strip(), trace_topic.strip()
 
     async def body() -> None:
-        async with MQAdmin(namesrv, credentials=credentials()) as admin:
+        async with MQAdmin(namesrv, **client_options()) as admin:
             found = await admin.query_message(
                 trace_topic, msg_id, 64, 0, time.time_ns() // 1_000_000
             )

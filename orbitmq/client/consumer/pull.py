@@ -27,6 +27,7 @@ from orbitmq.protocol.codes import RequestCode
 from orbitmq.protocol.command import RemotingCommand
 from orbitmq.protocol.subscription import SubscriptionData
 from orbitmq.remoting.errors import RemotingError
+from orbitmq.remoting.tls import TlsConfig
 
 BLOCK_SUSPEND_MS = 20_000
 
@@ -39,6 +40,7 @@ class PullConsumer:
         namesrv_addr: NameServer addresses separated by ';'.
         instance_name: replaces `<pid>#<ns>` in the client id.
         credentials: an ACL account's keys; every request is signed with them.
+        tls: dial with TLS: True (any server certificate), or a TlsConfig's `tls.client.*`.
     """
 
     def __init__(
@@ -48,10 +50,11 @@ class PullConsumer:
         *,
         instance_name: str | None = None,
         credentials: SessionCredentials | None = None,
+        tls: bool | TlsConfig = False,
     ) -> None:
         self.group = group
         self._instance = ClientInstance(
-            namesrv_addr, instance_name=instance_name, credentials=credentials
+            namesrv_addr, instance_name=instance_name, credentials=credentials, tls=tls
         )
         self._routes = self._instance.routes
         self._topics: set[str] = set()

@@ -75,6 +75,7 @@ from orbitmq.protocol.command import RemotingCommand
 from orbitmq.protocol.subscription import SubscriptionData, parse_subscription
 from orbitmq.protocol.topics import retry_topic
 from orbitmq.remoting.dispatch import RequestDispatcher
+from orbitmq.remoting.tls import TlsConfig
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,7 @@ class PushConsumer:
             after SUSPEND_CURRENT_QUEUE_A_MOMENT before the same messages are retried.
         enable_trace: record every listener call (SubBefore/SubAfter) in the trace topic.
         credentials: an ACL account's keys; every request is signed with them.
+        tls: dial with TLS: True (any server certificate), or a TlsConfig's `tls.client.*`.
         trace_topic: the trace topic (default RMQ_SYS_TRACE_TOPIC).
     """
 
@@ -129,6 +131,7 @@ class PushConsumer:
         enable_trace: bool = False,
         trace_topic: str | None = None,
         credentials: SessionCredentials | None = None,
+        tls: bool | TlsConfig = False,
     ) -> None:
         if message_model not in MESSAGE_MODELS:
             raise ValueError(f"message_model must be one of {MESSAGE_MODELS}")
@@ -154,6 +157,7 @@ class PushConsumer:
             instance_name=instance_name,
             dispatcher=dispatcher,
             credentials=credentials,
+            tls=tls,
         )
         self._subscriptions: dict[str, SubscriptionData] = {}
         self._listener: MessageListener | MessageListenerOrderly | None = None
@@ -163,7 +167,11 @@ class PushConsumer:
         self._stats = ConsumerStatsManager()  # the running info's statusTable
         self._consume: ConsumeService | OrderlyConsumeService | None = None
         self._locks = QueueLocks(self._instance, group)
-        self._trace = TraceDispatcher(namesrv_addr, group, trace_topic) if enable_trace else None
+        self._trace = (
+            TraceDispatcher(namesrv_addr, group, trace_topic, credentials=credentials, tls=tls)
+            if enable_trace
+            else None
+        )
         self._pullers: dict[MessageQueue, QueuePuller] = {}
         self._releasing: dict[MessageQueue, asyncio.Task[None]] = {}
         self._wake = asyncio.Event()

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import struct
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import pytest
@@ -16,28 +15,10 @@ from orbitmq.protocol.codes import ResponseCode
 from orbitmq.protocol.command import RemotingCommand
 from orbitmq.protocol.frame import FrameDecoder, encode_frame
 from orbitmq.remoting.connection import CloseReason
-from orbitmq.remoting.dispatch import RequestDispatcher
-from orbitmq.remoting.limits import RefusalLog, RemotingLimits
+from orbitmq.remoting.limits import RefusalLog
 from orbitmq.remoting.server import RemotingServer
 
 Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
-
-
-@pytest.fixture
-async def make_server() -> AsyncIterator[object]:
-    servers: list[RemotingServer] = []
-
-    async def make(**limits: object) -> RemotingServer:
-        server = RemotingServer(
-            RequestDispatcher("test"), "127.0.0.1", [0], limits=RemotingLimits(**limits)
-        )
-        await server.start()
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        await server.aclose()
 
 
 async def connect(server: RemotingServer, count: int) -> list[Streams]:
