@@ -192,6 +192,9 @@ class BrokerConfig:
     ha_send_heartbeat_interval: int = field(
         default=5000, metadata=_key("haSendHeartbeatInterval", bounds=(1, 2**31 - 1))
     )
+    ha_max_connections: int = field(
+        default=64, metadata=_key("haMaxConnections", bounds=(1, 2**31 - 1))
+    )
     ha_housekeeping_interval: int = field(
         default=20_000, metadata=_key("haHousekeepingInterval", bounds=(1, 2**31 - 1))
     )
@@ -474,6 +477,7 @@ class BrokerConfig:
             slave_timeout_s=self.slave_timeout / 1000,
             heartbeat_interval_s=self.ha_send_heartbeat_interval / 1000,
             housekeeping_interval_s=self.ha_housekeeping_interval / 1000,
+            max_connections=self.ha_max_connections,
         )
 
     def store_config(self) -> MessageStoreConfig:

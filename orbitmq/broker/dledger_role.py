@@ -26,6 +26,7 @@ from orbitmq.dledger.messages import Role
 from orbitmq.dledger.node import DLedgerNode
 from orbitmq.dledger.raft import RoleChange
 from orbitmq.dledger.retention import RetentionConfig
+from orbitmq.remoting.limits import limits_from
 
 if TYPE_CHECKING:
     from orbitmq.broker.broker import BrokerController
@@ -50,6 +51,7 @@ class DLedgerRole:
             retention=RetentionConfig.from_store_config(
                 broker.message_store.config, broker.message_store.flush_commit_log
             ),
+            limits=limits_from(broker.config),
         )
         self.commit_log = DLedgerCommitLog(broker.message_store, self.node)
         self._wake = asyncio.Event()

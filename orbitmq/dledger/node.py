@@ -51,6 +51,7 @@ from orbitmq.protocol.command import RemotingCommand
 from orbitmq.remoting.client import RemotingClient
 from orbitmq.remoting.connection import RemotingConnection
 from orbitmq.remoting.dispatch import RequestDispatcher
+from orbitmq.remoting.limits import RemotingLimits
 from orbitmq.remoting.server import RemotingServer
 from orbitmq.store.errors import StoreError
 
@@ -104,8 +105,10 @@ class DLedgerNode:
         *,
         rng: random.Random | None = None,
         retention: RetentionConfig | None = None,
+        limits: RemotingLimits | None = None,
     ) -> None:
         self.config = config
+        self._limits = limits  # of the DLedger port: the broker's (docs/limits.md)
         self._apply = apply
         self._on_role_change = on_role_change
         self._broker_addr = broker_addr
@@ -185,7 +188,7 @@ class DLedgerNode:
             committed_index=committed,
         )
         host, port = self.config.self_address
-        self._server = RemotingServer(self._dispatcher, host, [port])
+        self._server = RemotingServer(self._dispatcher, host, [port], limits=self._limits)
         await self._server.start()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="orbitmq-dledger-sync")
         self._tasks = [

@@ -20,3 +20,6 @@ class HAConfig:
     heartbeat_interval_s: float = 5.0  # haSendHeartbeatInterval
     housekeeping_interval_s: float = 20.0  # haHousekeepingInterval
     reconnect_interval_s: float = 5.0  # how long a slave waits before reconnecting
+    # haMaxConnections (OrbitMQ's): a master streams its commit log to each connection,
+    # so a flood of them is refused; slaves are a handful (one per slave broker).
+    max_connections: int = 64

@@ -229,7 +229,17 @@ class HAConnection(asyncio.Protocol):
         self.address = f"{peer[0]}:{peer[1]}" if peer else "?"
         self.host = str(peer[0]) if peer else "?"
         self.last_read = asyncio.get_running_loop().time()
-        self._service.connections.add(self)
+        service = self._service
+        if len(service.connections) >= service.config.max_connections:
+            service.refusals.refused(
+                "connection refused",
+                self.host,
+                time.monotonic(),
+                f"the HA port has {len(service.connections)} connections (haMaxConnections)",
+            )
+            self._transport.abort()
+            return
+        service.connections.add(self)
         self._task = asyncio.create_task(self._transfer_loop(), name="ha_transfer_service")
         self._task.add_done_callback(self._on_task_done)
         log.info("slave %s connected", self.address)
@@ -245,10 +255,11 @@ class HAConnection(asyncio.Protocol):
             self._on_report(offset)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._service._on_connection_lost(self)
         self._writable.set()
-        if self._task is not None:
-            self._task.cancel()
+        if self._task is None:
+            return  # refused as it was made (already logged)
+        self._service._on_connection_lost(self)
+        self._task.cancel()
         log.info("slave %s disconnected (acked %d)", self.address, self.ack_offset)
 
     def pause_writing(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -154,3 +155,29 @@ async def test_slave_off_a_record_boundary_is_refused(
         finally:
             await stop_slave(slave, client)
     assert f"asks for offset {slave_end}" in caplog.text
+
+
+async def test_connections_over_ha_max_connections_are_refused_and_logged_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = MessageStore(small_config(tmp_path / "capped"))
+    await store.start()
+    config = HAConfig(listen_host="127.0.0.1", listen_port=free_port(), max_connections=2)
+    ha = HAService(store, config)
+    await ha.start()
+    streams = []
+    try:
+        for _ in range(5):
+            streams.append(await asyncio.open_connection("127.0.0.1", config.listen_port))
+        await eventually(lambda: len(ha.connections) == 2)
+        for reader, _ in streams[2:]:
+            with contextlib.suppress(ConnectionResetError):
+                assert await asyncio.wait_for(reader.read(1), 2) == b""  # closed
+        assert len(ha.connections) == 2
+        assert caplog.text.count("connection refused from 127.0.0.1") == 1
+        assert "(haMaxConnections)" in caplog.text
+    finally:
+        for _, writer in streams:
+            writer.close()
+        await ha.aclose()
+        await store.aclose()
