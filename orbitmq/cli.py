@@ -25,6 +25,7 @@ from orbitmq.errors import OrbitMQError
 
 if TYPE_CHECKING:
     from orbitmq.proxy.server import ProxyServer
+    from orbitmq.remoting.tls import TlsConfig
 
 log = logging.getLogger("orbitmq")
 
@@ -95,8 +96,10 @@ async def _start_proxy(
     *,
     acl_enable: bool = False,
     acl_plain_file: str = "",
+    tls: TlsConfig | None = None,
 ) -> ProxyServer:
-    """The RocketMQ 5 gRPC proxy in front of the NameServer's brokers.
+    """The RocketMQ 5 gRPC proxy in front of the NameServer's brokers (`tls`: how it
+    dials them, from the broker it runs in).
 
     Raises:
         ConfigError: the proxy config file is bad, or its port cannot be bound.
@@ -107,6 +110,8 @@ async def _start_proxy(
     base = ProxyConfig(
         namesrv_addr=namesrv_addr, acl_enable=acl_enable, acl_plain_file=acl_plain_file
     )
+    if tls is not None:
+        base.tls = tls
     config = load_proxy_config(proxy_config_file, base)
     if port is not None:
         config.grpc_server_port = port
@@ -189,6 +194,7 @@ def _serve_broker(
                 proxy_config_file,
                 acl_enable=controller.config.acl_enable,
                 acl_plain_file=controller.config.acl_plain_file,
+                tls=controller.config.tls,
             )
         except BaseException:
             await controller.aclose()

@@ -26,6 +26,7 @@ from orbitmq.proxy.apis import definition_pb2 as pb
 from orbitmq.proxy.errors import ProxyError
 from orbitmq.remoting.dispatch import RequestDispatcher
 from orbitmq.remoting.errors import RemotingError, RequestTimeoutError
+from orbitmq.remoting.tls import TlsConfig
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +72,20 @@ class GroupSettings:
 class BrokerBackend:
     """One remoting client shared by every gRPC client of the proxy."""
 
-    def __init__(self, namesrv_addr: str, credentials: SessionCredentials | None = None) -> None:
+    def __init__(
+        self,
+        namesrv_addr: str,
+        credentials: SessionCredentials | None = None,
+        tls: TlsConfig | None = None,
+    ) -> None:
+        """`tls`: dial with TLS when its `tls.enable` is set."""
         dispatcher = RequestDispatcher("proxy")
         self._instance = ClientInstance(
             namesrv_addr,
             instance_name="orbitmq-proxy",
             dispatcher=dispatcher,
             credentials=credentials,
+            tls=tls if tls is not None and tls.client_enable else False,
         )
         self.on_check_transaction: Callable[[str, RemotingCommand], None] | None = None
         dispatcher.register(RequestCode.CHECK_TRANSACTION_STATE, self._check_transaction)

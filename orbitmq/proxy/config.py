@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 
 from orbitmq.config_file import ConfigError
+from orbitmq.remoting.tls import TLS_KEY_PREFIX, TlsConfig, split_tls_properties
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,10 @@ class ProxyConfig:
     # The proxy's own account, signing its requests to ACL-enabled brokers.
     access_key: str = ""
     secret_key: str = ""
+    # How the proxy dials NameServers and brokers: `tls.enable` and the `tls.client.*`
+    # keys (JVM system properties in RocketMQ; here also rmq-proxy.json keys); in a
+    # broker, the broker's.
+    tls: TlsConfig = field(default_factory=TlsConfig)
 
 
 def _bool(value: object) -> bool:
@@ -85,7 +90,12 @@ def load_proxy_config(path: str | None, base: ProxyConfig | None = None) -> Prox
         raise ConfigError(f"proxy config {path}: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"proxy config {path}: expected a JSON object")
+    tls_keys = {k: v for k, v in data.items() if k.startswith(TLS_KEY_PREFIX)}
+    if tls_keys:
+        _, config.tls = split_tls_properties(tls_keys, f"proxy config {path}")
     for key, value in data.items():
+        if key in tls_keys:
+            continue
         known = _KEYS.get(key)
         if known is None:
             log.info("proxy config %s: %s is not used by OrbitMQ", path, key)

@@ -29,7 +29,7 @@ class ProxyServer:
         credentials = (
             SessionCredentials(config.access_key, config.secret_key) if config.access_key else None
         )
-        self.backend = BrokerBackend(config.namesrv_addr, credentials)
+        self.backend = BrokerBackend(config.namesrv_addr, credentials, config.tls)
         self.acl = AclStore(resolve_acl_path(config.acl_plain_file)) if config.acl_enable else None
         auth = GrpcAuthenticator(self.acl) if self.acl is not None else None
         self.service = MessagingService(config, self.backend, auth)
