@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,11 +68,16 @@ class CertificateAuthority:
         )
 
     def issue(self, stem: str) -> KeyPair:
-        """A certificate for `stem` (server or client use), signed by this CA."""
+        """A certificate for `stem` (server or client use) on 127.0.0.1, signed by this CA."""
         key = ec.generate_private_key(ec.SECP256R1())
+        # gRPC clients check the name they dialled: 127.0.0.1 and localhost.
+        names = x509.SubjectAlternativeName(
+            [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
+        )
         cert = (
             self._builder(_name(stem), key.public_key())
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(names, critical=False)
             .sign(self._key, hashes.SHA256())
         )
         return _write(self.folder, stem, cert, key)

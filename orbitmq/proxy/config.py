@@ -39,9 +39,9 @@ class ProxyConfig:
     # The proxy's own account, signing its requests to ACL-enabled brokers.
     access_key: str = ""
     secret_key: str = ""
-    # How the proxy dials NameServers and brokers: `tls.enable` and the `tls.client.*`
-    # keys (JVM system properties in RocketMQ; here also rmq-proxy.json keys); in a
-    # broker, the broker's.
+    # The tls.* keys (JVM system properties in RocketMQ; here rmq-proxy.json keys; in a
+    # broker, the broker's): `tls.enable` and `tls.client.*` for dialling NameServers and
+    # brokers, `tls.server.mode=enforcing` and `tls.server.*` for a TLS gRPC port.
     tls: TlsConfig = field(default_factory=TlsConfig)
 
 

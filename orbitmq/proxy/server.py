@@ -10,11 +10,13 @@ import grpc
 from orbitmq.acl.errors import AclConfigError
 from orbitmq.acl.signature import SessionCredentials
 from orbitmq.acl.store import AclStore, resolve_acl_path
+from orbitmq.config_file import ConfigError
 from orbitmq.proxy.apis import service_pb2_grpc as sgrpc
 from orbitmq.proxy.auth import GrpcAuthenticator
 from orbitmq.proxy.backend import BrokerBackend
 from orbitmq.proxy.config import ProxyConfig
 from orbitmq.proxy.messaging import MessagingService
+from orbitmq.remoting.tls import server_pem
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,7 @@ class ProxyServer:
         self._server: grpc.aio.Server | None = None
         self._acl_reload: asyncio.Task[None] | None = None
         self.port = config.grpc_server_port
+        self.tls_enabled = False
 
     async def start(self) -> None:
         """Raises:
@@ -60,8 +63,13 @@ class ProxyServer:
         )
         sgrpc.add_MessagingServiceServicer_to_server(self.service, server)
         address = f"{self.config.bind_address}:{self.config.grpc_server_port}"
+        credentials = self._tls_credentials()
+        self.tls_enabled = credentials is not None
         try:
-            self.port = server.add_insecure_port(address)
+            if credentials is None:
+                self.port = server.add_insecure_port(address)
+            else:
+                self.port = server.add_secure_port(address, credentials)
         except RuntimeError as exc:
             raise ProxyStartError(f"grpcServerPort: cannot listen on {address}: {exc}") from exc
         if self.port == 0:
@@ -69,9 +77,30 @@ class ProxyServer:
         await server.start()
         self._server = server
         log.info(
-            "gRPC proxy (RocketMQ 5 clients) listening on %s:%d, NameServer %s",
-            self.config.bind_address, self.port, self.config.namesrv_addr,
+            "gRPC proxy (RocketMQ 5 clients) listening on %s:%d (%s), NameServer %s",
+            self.config.bind_address, self.port, "TLS" if self.tls_enabled else "plain",
+            self.config.namesrv_addr,
         )  # fmt: skip
+
+    def _tls_credentials(self) -> grpc.ServerCredentials | None:
+        """TLS only with tls.server.mode=enforcing: grpcio cannot tell plain from TLS on
+        one port, so RocketMQ's permissive mode is served plain here.
+
+        Raises:
+            ProxyStartError: the TLS settings cannot be used.
+        """
+        tls = self.config.tls
+        if tls.server_mode != "enforcing":
+            return None
+        try:
+            cert, key, trust = server_pem(tls)
+        except ConfigError as exc:
+            raise ProxyStartError(f"gRPC TLS: {exc}") from exc
+        return grpc.ssl_server_credentials(
+            [(key, cert)],
+            root_certificates=trust,
+            require_client_auth=trust is not None and tls.server_need_client_auth == "require",
+        )
 
     async def aclose(self) -> None:
         if self._acl_reload is not None:

@@ -223,6 +223,45 @@ def client_context(config: TlsConfig) -> ssl.SSLContext:
     return context
 
 
+def _read_pem(key: str, path: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise TlsConfigError(f"{key}={path!r}: {exc}") from exc
+
+
+def server_pem(config: TlsConfig) -> tuple[bytes, bytes, bytes | None]:
+    """The certificate chain, key and client trust roots (None: client certificates are
+    not checked), as PEM, for a server that takes them as bytes (the gRPC port).
+
+    Raises:
+        TlsConfigError: a file cannot be read, or a setting cannot be served this way.
+    """
+    if config.test_mode:
+        cert, key = self_signed_pair()
+        return cert, key, None
+    if not config.server_cert_path or not config.server_key_path:
+        raise TlsConfigError(
+            "tls.test.mode.enable=false needs tls.server.certPath and tls.server.keyPath"
+        )
+    if config.server_key_password:
+        raise TlsConfigError("tls.server.keyPassword: the gRPC port needs an unencrypted key")
+    trust = None
+    if config.server_need_client_auth != "none":
+        if not config.server_trust_cert_path:
+            raise TlsConfigError(
+                f"tls.server.need.client.auth={config.server_need_client_auth} on the gRPC "
+                "port needs tls.server.trustCertPath"
+            )
+        trust = _read_pem("tls.server.trustCertPath", config.server_trust_cert_path)
+    return (
+        _read_pem("tls.server.certPath", config.server_cert_path),
+        _read_pem("tls.server.keyPath", config.server_key_path),
+        trust,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ServerTls:
     """What a remoting server needs: its mode, and the context for TLS connections."""

@@ -85,7 +85,7 @@ def new_message(args, i: int) -> Message:  # type: ignore[no-untyped-def]
 
 
 def produce(args) -> None:  # type: ignore[no-untyped-def]
-    producer = Producer(config(args), (args.topic,))
+    producer = Producer(config(args), (args.topic,), tls_enable=args.tls)
     producer.startup()
     failed = 0
     try:
@@ -154,7 +154,11 @@ def simple(args) -> None:  # type: ignore[no-untyped-def]
     # FilterType: TAG = 1, SQL = 2 (definition.proto).
     expression = FilterExpression(args.expression, 2 if args.sql else 1)
     consumer = SimpleConsumer(
-        config(args), args.group, {args.topic: expression}, await_duration=args.await_seconds
+        config(args),
+        args.group,
+        {args.topic: expression},
+        await_duration=args.await_seconds,
+        tls_enable=args.tls,
     )
     consumer.startup()
     emit({"started": True})
@@ -230,6 +234,8 @@ def main() -> None:
     parser.add_argument("--topic", required=True)
     parser.add_argument("--group", default="")
     parser.add_argument("--access-key", default="")
+    # A TLS channel, trusting gRPC's default roots (GRPC_DEFAULT_SSL_ROOTS_FILE_PATH).
+    parser.add_argument("--tls", action="store_true")
     parser.add_argument("--secret-key", default="")
     parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--expect", type=int, default=1)

@@ -22,6 +22,7 @@ from orbitmq.remoting.tls import (
     TlsConfigError,
     client_tls,
     server_context,
+    server_pem,
     split_tls_properties,
 )
 from tests.tls_certs import CertificateAuthority
@@ -178,3 +179,19 @@ async def test_a_socket_silent_past_the_idle_time_is_closed(
         assert "no first byte in 60 s" in caplog.text
     finally:
         writer.close()
+
+
+def test_pem_for_the_grpc_port(ca: CertificateAuthority) -> None:
+    cert, key, trust = server_pem(TlsConfig())  # test mode: self-signed
+    assert cert.startswith(b"-----BEGIN CERTIFICATE") and b"PRIVATE KEY" in key
+    assert trust is None
+    config = certified(ca, "enforcing", need_client_auth="require")
+    cert, _, trust = server_pem(config)
+    assert cert == Path(config.server_cert_path).read_bytes()
+    assert trust == ca.cert.read_bytes()
+    config.server_trust_cert_path = ""
+    with pytest.raises(TlsConfigError, match=r"needs tls\.server\.trustCertPath"):
+        server_pem(config)
+    config.server_key_password = "secret"
+    with pytest.raises(TlsConfigError, match="unencrypted key"):
+        server_pem(config)
