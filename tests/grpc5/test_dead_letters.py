@@ -39,7 +39,7 @@ def test_a_never_acked_message_goes_to_the_dlq(cluster: ProxiedCluster, home: Pa
     message_id = sent[0]["message_id"]
     deliveries = run_py(home, "simple", "--endpoint", cluster.endpoint, "--topic", topic,
                         "--group", group, "--invisible", "10", "--never-ack", "--expect", "1",
-                        "--timeout", "32")  # fmt: skip
+                        "--timeout", "45")  # fmt: skip
     attempts = [r["attempt"] for r in deliveries if r.get("message_id") == message_id]
     assert attempts == [1, 2]  # retryMaxTimes 1: two deliveries, then the DLQ
     [dead] = dead_letters(cluster, home, group, 1)

@@ -61,6 +61,6 @@ def test_recalled_delay_messages_never_arrive(
     assert len(recalled) == 3 and len(kept) == 3
     received = run_client(
         driver, home, "simple", "--endpoint", cluster.endpoint, "--topic", topic,
-        "--group", f"GID_RECALL_{driver}", "--expect", "6", "--timeout", "12",
+        "--group", f"GID_RECALL_{driver}", "--expect", "6", "--timeout", "20",
     )  # fmt: skip
     assert {r["message_id"] for r in received if "message_id" in r} == kept
