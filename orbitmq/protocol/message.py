@@ -423,10 +423,17 @@ def decode_batch(body: bytes) -> list[BatchEntry]:
     try:
         while pos < len(body):
             size, _magic, _crc, flag, body_len = _BATCH_HEAD.unpack_from(body, pos)
+            if body_len < 0:
+                raise RemoteProtocolError(f"batch entry at {pos} has body length {body_len}")
             p = pos + 20
             payload = body[p : p + body_len]
             p += body_len
             (props_len,) = _I16.unpack_from(body, p)
+            if props_len < 0:
+                # It would step the cursor back: the same bytes decoded forever.
+                raise RemoteProtocolError(
+                    f"batch entry at {pos} has properties length {props_len}"
+                )
             p += 2
             props = body[p : p + props_len].decode()
             p += props_len
