@@ -44,7 +44,7 @@ def test_delay_messages_arrive_on_time(cluster: ProxiedCluster, home: Path, driv
 
 
 @pytest.mark.parametrize(
-    ("driver", "cluster"), [("py", "cluster"), ("node", "local")], indirect=["cluster"]
+    ("driver", "cluster"), [("py", "local"), ("node", "local")], indirect=["cluster"]
 )
 def test_recalled_delay_messages_never_arrive(
     cluster: ProxiedCluster, home: Path, driver: str
